@@ -1,0 +1,3 @@
+from p2pilot.cli import main
+
+main()
