@@ -1,0 +1,199 @@
+"""The database schema: one class per table (``...Row``, to keep them apart from the
+exchange records of the same names).
+
+Migrations in ``migrations/versions`` create exactly this schema; a test compares
+them with Alembic's autogenerate on both backends, so a change here needs a new
+migration.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from p2pilot.store.types import ExactDecimal, UtcDateTime
+
+# Every constraint and index gets a predictable name, so later migrations (and
+# SQLite batch mode, which rebuilds tables) can address them by name.
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = String(64)  # exchange ids: numeric strings, 19 digits today
+NAME = String(200)
+CODE = String(16)  # token and currency codes
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        Decimal: ExactDecimal(),
+        datetime: UtcDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class AccountRow(Base):
+    """One configured exchange account; ``name`` is the config's account name."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    user_id: Mapped[str | None] = mapped_column(ID)
+    nickname: Mapped[str | None] = mapped_column(NAME)
+    created_at: Mapped[datetime]
+
+
+class OrderRow(Base):
+    """The latest known snapshot of one exchange order."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("account_id", "exchange_id"),
+        Index("ix_orders_account_id_status", "account_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    exchange_id: Mapped[str] = mapped_column(ID)
+    side: Mapped[int]
+    status: Mapped[int]
+    token: Mapped[str] = mapped_column(CODE)
+    currency: Mapped[str] = mapped_column(CODE)
+    amount: Mapped[Decimal]
+    price: Mapped[Decimal]
+    quantity: Mapped[Decimal | None]
+    counterparty_nickname: Mapped[str | None] = mapped_column(NAME)
+    counterparty_user_id: Mapped[str | None] = mapped_column(ID)
+    counterparty_mask_id: Mapped[str | None] = mapped_column(ID)
+    item_id: Mapped[str | None] = mapped_column(ID)
+    payment_type: Mapped[int | None]
+    created_at: Mapped[datetime]  # the exchange's creation time
+    paid_at: Mapped[datetime | None]
+    exchange_updated_at: Mapped[datetime | None]
+    first_seen_at: Mapped[datetime]
+    updated_at: Mapped[datetime]  # our last write
+    has_detail: Mapped[bool] = mapped_column(Boolean)
+    raw: Mapped[dict[str, Any]]
+
+
+class OrderEventRow(Base):
+    """The outbox: one row per change, handled in id order."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (
+        Index("ix_order_events_handled_at_id", "handled_at", "id"),
+        Index("ix_order_events_order_id", "order_id"),
+        # AUTOINCREMENT: SQLite must never reuse an id, even after rows are pruned.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    handled_at: Mapped[datetime | None]
+
+
+class ChatMessageRow(Base):
+    """One chat message, from either chat API."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (
+        UniqueConstraint("account_id", "message_id"),
+        Index("ix_chat_messages_account_id_order_id", "account_id", "order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    order_id: Mapped[str | None] = mapped_column(ID)  # the exchange's order id
+    message_id: Mapped[str] = mapped_column(ID)
+    sender_user_id: Mapped[str | None] = mapped_column(ID)
+    sender_nickname: Mapped[str | None] = mapped_column(NAME)
+    text: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(32))
+    msg_type: Mapped[int]
+    role: Mapped[str] = mapped_column(String(32))
+    msg_uuid: Mapped[str | None] = mapped_column(ID)
+    api: Mapped[str] = mapped_column(CODE)
+    created_at: Mapped[datetime]
+    raw: Mapped[dict[str, Any]]
+
+
+class RateRow(Base):
+    """One observation of the market price for a token/currency/side."""
+
+    __tablename__ = "rates"
+    __table_args__ = (
+        Index(
+            "ix_rates_token_currency_side_observed_at", "token", "currency", "side", "observed_at"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(CODE)
+    currency: Mapped[str] = mapped_column(CODE)
+    side: Mapped[int]
+    best_price: Mapped[Decimal]
+    reference_price: Mapped[Decimal | None]
+    sample_size: Mapped[int]
+    observed_at: Mapped[datetime]
+
+
+class AdRow(Base):
+    """The latest known snapshot of one of our ads."""
+
+    __tablename__ = "ads"
+    __table_args__ = (UniqueConstraint("account_id", "ad_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    ad_id: Mapped[str] = mapped_column(ID)
+    side: Mapped[int]
+    token: Mapped[str] = mapped_column(CODE)
+    currency: Mapped[str] = mapped_column(CODE)
+    price: Mapped[Decimal]
+    status: Mapped[int]
+    quantity: Mapped[Decimal]
+    last_quantity: Mapped[Decimal]
+    min_amount: Mapped[Decimal]
+    max_amount: Mapped[Decimal]
+    updated_at: Mapped[datetime]
+    raw: Mapped[dict[str, Any]]
+
+
+class PollStateRow(Base):
+    """Health and progress of one poll job on one account."""
+
+    __tablename__ = "poll_state"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    job: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_success_at: Mapped[datetime | None]
+    last_error_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_sweep_at: Mapped[datetime | None]
+    cursor: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]

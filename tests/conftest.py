@@ -1,0 +1,84 @@
+"""Shared fixtures: a fresh database per test, on SQLite and on PostgreSQL.
+
+``db_url`` is parametrized over both backends. SQLite gets a file in the test's
+``tmp_path``. PostgreSQL gets a fresh schema in the server's test database, put
+first on the search path through the URL (``options=-csearch_path=...``), so any
+engine or process given the URL sees only that schema; it is dropped afterwards.
+Without a reachable server the PostgreSQL cases are skipped, or fail when
+``CI=true``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.engine import Engine
+
+from p2pilot.store.engine import Store, redact_url
+from p2pilot.store.migrate import upgrade
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def postgres_base_url() -> str:
+    return os.environ.get("P2PILOT_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[Engine]:
+    """An engine on the test database (public search path), or skip/fail without a server."""
+    url = postgres_base_url()
+    engine = create_engine(url, connect_args={"connect_timeout": 3}, pool_pre_ping=True)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        engine.dispose()
+        message = f"PostgreSQL not reachable at {redact_url(url)}: {type(exc).__name__}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: Engine) -> Iterator[str]:
+    """A URL whose connections see a fresh, empty schema; dropped after the test."""
+    schema = f"p2pilot_test_{uuid.uuid4().hex[:12]}"
+    with postgres_admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(postgres_base_url()).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    with postgres_admin.begin() as connection:
+        # A connection the test leaked would block the DROP forever; fail instead.
+        connection.execute(text("SET LOCAL lock_timeout = '10s'"))
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database (no tables) on each backend; the URL is plain SQLAlchemy."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'p2pilot.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    """A ``Store`` on ``db_url`` with every migration applied."""
+    subject = Store(db_url)
+    upgrade(subject)
+    yield subject
+    subject.dispose()
