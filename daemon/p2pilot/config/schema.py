@@ -1,0 +1,273 @@
+"""The config's sections as typed, frozen models (the TOML contract in the design).
+
+Every model forbids unknown keys and is strict about TOML types (``"5"`` is not a
+number, ``5.0`` is not money). Defaults are the values the design documents.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_serializer,
+    model_validator,
+)
+from sqlalchemy.engine import URL, make_url
+
+from p2pilot.config.rules import RuleConfig
+from p2pilot.config.secrets import Secret, remember_secret, resolve_secret
+from p2pilot.config.values import (
+    Code,
+    Duration,
+    HttpUrl,
+    Money,
+    Name,
+    NonEmptyStr,
+    Percent,
+    PositiveDecimal,
+    PositiveMoney,
+    at_least,
+    invalid,
+    one_of,
+    toml_type,
+)
+
+STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+DEFAULT_DATABASE_URL = "sqlite:///var/lib/p2pilot/p2pilot.db"
+DATABASE_HINT = "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+SQLITE_DRIVERS = ("sqlite", "sqlite+pysqlite")
+POSTGRES_DRIVER = "postgresql+psycopg"
+
+
+def parse_database_url(value: object, info: ValidationInfo) -> str:
+    """A SQLite or psycopg 3 PostgreSQL URL; may come from a secret source (it has a password)."""
+    if isinstance(value, dict):
+        value = resolve_secret(value, info).get_secret_value()
+    if not isinstance(value, str):
+        invalid(f"expected a database URL string, got {toml_type(value)}")
+    try:
+        url = make_url(value)
+    except Exception:
+        # The URL is not repeated: it may hold a password.
+        invalid(f"not a database URL ({DATABASE_HINT})")
+    if url.password:
+        remember_secret(str(url.password), info)
+    driver = url.drivername
+    if driver == "postgresql":
+        # psycopg 3 is the driver we ship; SQLAlchemy's bare default would be psycopg2.
+        return POSTGRES_DRIVER + value[len("postgresql") :]
+    if driver not in (*SQLITE_DRIVERS, POSTGRES_DRIVER):
+        invalid(f"unsupported database driver {driver!r} ({DATABASE_HINT})")
+    return value
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password shown as ``***``."""
+    try:
+        parsed: URL = make_url(url)
+    except Exception:
+        return "***"
+    return parsed.render_as_string(hide_password=True) if parsed.password else url
+
+
+def url_password(url: str) -> str | None:
+    try:
+        return make_url(url).password
+    except Exception:
+        return None
+
+
+class DatabaseConfig(BaseModel):
+    """``[database]``."""
+
+    model_config = STRICT
+
+    url: Annotated[str, PlainValidator(parse_database_url)] = DEFAULT_DATABASE_URL
+    auto_migrate: bool = True
+
+    @field_serializer("url", when_used="json")
+    def _mask(self, url: str) -> str:
+        return masked_url(url)
+
+
+class LoggingConfig(BaseModel):
+    """``[logging]``: ``format = "auto"`` is console on a terminal, JSON lines otherwise."""
+
+    model_config = STRICT
+
+    level: Annotated[
+        Literal["debug", "info", "warning", "error"],
+        PlainValidator(one_of("debug", "info", "warning", "error")),
+    ] = "info"
+    format: Annotated[
+        Literal["json", "console", "auto"], PlainValidator(one_of("json", "console", "auto"))
+    ] = "auto"
+
+
+class AccountConfig(BaseModel):
+    """One ``[[accounts]]`` entry: a Bybit API key pair and how to reach the exchange."""
+
+    model_config = STRICT
+
+    name: Name
+    api_key: Secret
+    api_secret: Secret
+    base_url: HttpUrl | None = None  # overrides testnet; the simulator is http://127.0.0.1:PORT
+    testnet: bool = False
+    dry_run: bool = False
+    timeout: Annotated[Duration, at_least("500ms")] = timedelta(seconds=10)
+    recv_window: Annotated[Duration, at_least("1s")] = timedelta(seconds=5)
+    enabled: bool = True
+
+    @property
+    def recv_window_ms(self) -> int:
+        """``recv_window`` as pybit wants it."""
+        return int(self.recv_window.total_seconds() * 1000)
+
+
+API_FLOOR = "to stay inside Bybit's rate limits"
+
+
+class PollingConfig(BaseModel):
+    """``[polling]``: how often each job runs, and the scheduler's slack."""
+
+    model_config = STRICT
+
+    orders: Annotated[Duration, at_least("500ms", API_FLOOR)] = timedelta(seconds=5)
+    chat: Annotated[Duration, at_least("500ms", API_FLOOR)] = timedelta(seconds=5)
+    rates: Annotated[Duration, at_least("5s", API_FLOOR)] = timedelta(seconds=60)
+    ads: Annotated[Duration, at_least("5s", API_FLOOR)] = timedelta(minutes=2)
+    sweep: Annotated[Duration, at_least("1s", API_FLOOR)] = timedelta(seconds=30)
+    jitter: Duration = timedelta(0)
+    misfire_grace: Annotated[Duration, at_least("1s")] = timedelta(seconds=30)
+    shutdown_timeout: Duration = timedelta(seconds=10)
+
+
+class RateConfig(BaseModel):
+    """One ``[[rates]]`` entry: a market to watch, and how to read its price."""
+
+    model_config = STRICT
+
+    token: Code
+    currency: Code
+    side: Annotated[Literal["buy", "sell"], PlainValidator(one_of("buy", "sell"))] = "sell"
+    amount: PositiveMoney | None = None
+    payment_methods: list[NonEmptyStr] = Field(default_factory=list)
+    min_orders: Annotated[int, Field(ge=0)] = 0
+    min_completion_rate: Percent = Decimal("0")
+    depth: Annotated[int, Field(ge=1, le=100)] = 5
+    threshold: PositiveDecimal = Decimal("0.5")  # percent move that emits rate.changed
+
+
+class SafetyConfig(BaseModel):
+    """``[safety]``: hard limits no rule can exceed; "0" releases nothing automatically."""
+
+    model_config = STRICT
+
+    release_max_amount: Money = Decimal("0")
+    release_daily_limit: Money = Decimal("0")
+    # Per counterparty and account per UTC day; unset: only release_daily_limit applies.
+    release_counterparty_daily_limit: Money | None = None
+    auto_release: bool = False
+
+
+def parse_listen(value: object) -> str:
+    """``HOST:PORT``; the port must be a number (0 picks a free one, for tests)."""
+    if not isinstance(value, str) or ":" not in value:
+        raise ValueError('expected "HOST:PORT", e.g. "127.0.0.1:8766"')
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError('expected "HOST:PORT", e.g. "127.0.0.1:8766"')
+    return value
+
+
+class EvidenceConfig(BaseModel):
+    """``[evidence]``: where bank hooks post payments, and how strictly they must match."""
+
+    model_config = STRICT
+
+    # Loopback by default: put a TLS proxy in front if the bank hook is remote.
+    listen: Annotated[str, PlainValidator(parse_listen)] | None = None
+    secret: Secret | None = None  # HMAC key the poster signs with; required with listen
+    amount_tolerance: Money = Decimal("0")  # absolute, in the order's fiat
+    amount_tolerance_percent: Percent = Decimal("0")
+    name_threshold: Annotated[float, Field(ge=0, le=1)] = 0.8  # 1.0: names must be equal
+
+    @model_validator(mode="after")
+    def _secret_with_listen(self) -> EvidenceConfig:
+        if self.listen is not None and self.secret is None:
+            raise ValueError("[evidence] listen needs a secret to check signatures")
+        return self
+
+
+class Config(BaseModel):
+    """The whole config file, secrets resolved. ``source`` is the file it came from."""
+
+    model_config = STRICT
+
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    accounts: list[AccountConfig] = Field(default_factory=list)
+    polling: PollingConfig = Field(default_factory=PollingConfig)
+    rates: list[RateConfig] = Field(default_factory=list)
+    safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    rules: list[RuleConfig] = Field(default_factory=list)
+
+    _source: Path = PrivateAttr(default=Path("<memory>"))
+
+    @property
+    def source(self) -> Path:
+        """The file this config was loaded from."""
+        return self._source
+
+    def account(self, name: str) -> AccountConfig:
+        """The account called ``name``; KeyError if there is none."""
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        raise KeyError(name)
+
+    def secret_values(self) -> list[str]:
+        """Every resolved secret and the database password, for log redaction."""
+        found: list[str] = []
+        _collect_secrets(self, found)
+        password = url_password(self.database.url)
+        if password:
+            found.append(password)
+        return list(dict.fromkeys(v for v in found if v))
+
+    def redacted(self) -> dict[str, Any]:
+        """The resolved config as JSON-able data: secrets "***", durations "5s", money strings."""
+        document = self.model_dump(mode="json", by_alias=True)
+        # A rule lists only what it sets; two dozen nulls per rule hide the point.
+        document["rules"] = [_without_nulls(rule) for rule in document["rules"]]
+        return document
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def _collect_secrets(value: object, found: list[str]) -> None:
+    if isinstance(value, SecretStr):
+        found.append(value.get_secret_value())
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            _collect_secrets(getattr(value, name), found)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _collect_secrets(item, found)
