@@ -169,7 +169,8 @@ class Reader:
 
     def time_ms(self, key: str) -> datetime:
         result = self._time(key, 1, required=True)
-        assert result is not None
+        if result is None:  # unreachable: required times raise instead
+            raise self.fail(key, "is missing")
         return result
 
     def opt_time_ms(self, key: str) -> datetime | None:
@@ -189,10 +190,11 @@ class Reader:
         """A list of objects; absent or null means empty."""
         return [
             Reader(item, self.endpoint, f"{self.where}.{key}[{index}]")
-            for index, item in enumerate(self.strings_or_list(key))
+            for index, item in enumerate(self.list_of(key))
         ]
 
-    def strings_or_list(self, key: str) -> list[Any]:
+    def list_of(self, key: str) -> list[Any]:
+        """A list of anything; absent or null means empty."""
         value = self.data.get(key)
         if value is None:
             return []

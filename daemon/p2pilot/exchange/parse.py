@@ -351,7 +351,7 @@ def _price_band(r: Reader) -> tuple[Decimal, Decimal] | None:
 
 
 def _payment_types(r: Reader) -> list[str]:
-    values = r.strings_or_list("payments")
+    values = r.list_of("payments")
     if any(isinstance(v, bool) or not isinstance(v, str | int) for v in values):
         raise r.fail("payments", "must hold payment type ids")
     return [str(v) for v in values]
