@@ -120,6 +120,7 @@ def upgrade() -> None:
         sa.Column("counterparty_nickname", sa.String(length=200), nullable=True),
         sa.Column("counterparty_user_id", sa.String(length=64), nullable=True),
         sa.Column("counterparty_mask_id", sa.String(length=64), nullable=True),
+        sa.Column("counterparty_real_name", sa.String(length=200), nullable=True),
         sa.Column("item_id", sa.String(length=64), nullable=True),
         sa.Column("payment_type", sa.Integer(), nullable=True),
         sa.Column("created_at", TIMESTAMP, nullable=False),

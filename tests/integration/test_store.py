@@ -44,6 +44,9 @@ ALL_TABLES = {
     "rates",
     "ads",
     "poll_state",
+    "actions",
+    "releases",
+    "payments",
     "alembic_version",
 }
 
@@ -139,7 +142,7 @@ def test_upgrade_from_empty_reaches_head(db_url: str) -> None:
         assert current_revision(subject.engine) is None
         assert not is_current(subject.engine)
         upgrade(db_url)
-        assert current_revision(subject.engine) == head_revision() == "0001"
+        assert current_revision(subject.engine) == head_revision() == "0002"
         assert is_current(subject.engine)
         assert set(inspect(subject.engine).get_table_names()) == ALL_TABLES
         upgrade(subject)  # idempotent at head

@@ -100,3 +100,8 @@ def order_events(session: Session, order_pk: int) -> list[EventRecord]:
         select(OrderEventRow).where(OrderEventRow.order_id == order_pk).order_by(OrderEventRow.id)
     )
     return [EventRecord.from_row(row) for row in rows]
+
+
+def get_event(session: Session, event_id: int) -> EventRecord | None:
+    row = session.get(OrderEventRow, event_id)
+    return EventRecord.from_row(row) if row is not None else None

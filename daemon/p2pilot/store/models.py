@@ -85,6 +85,7 @@ class OrderRow(Base):
     counterparty_nickname: Mapped[str | None] = mapped_column(NAME)
     counterparty_user_id: Mapped[str | None] = mapped_column(ID)
     counterparty_mask_id: Mapped[str | None] = mapped_column(ID)
+    counterparty_real_name: Mapped[str | None] = mapped_column(NAME)  # KYC name, for evidence
     item_id: Mapped[str | None] = mapped_column(ID)
     payment_type: Mapped[int | None]
     created_at: Mapped[datetime]  # the exchange's creation time
@@ -197,3 +198,67 @@ class PollStateRow(Base):
     last_sweep_at: Mapped[datetime | None]
     cursor: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime]
+
+
+class ActionRow(Base):
+    """The actions ledger: one row per (event, rule, action), written before the side effect.
+
+    ``key`` is the idempotency key; its unique constraint is what makes a second
+    attempt after a crash find the first instead of acting again.
+    """
+
+    __tablename__ = "actions"
+    __table_args__ = (
+        Index("ix_actions_state", "state"),
+        Index("ix_actions_order_id", "order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("order_events.id"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    rule: Mapped[str] = mapped_column(NAME)
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[dict[str, Any]]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ReleaseRow(Base):
+    """At most one release per order, whatever rule or event asks: the last line of defence."""
+
+    __tablename__ = "releases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    action_id: Mapped[int] = mapped_column(ForeignKey("actions.id"))
+    amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(CODE)
+    counterparty_user_id: Mapped[str | None] = mapped_column(ID)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PaymentRow(Base):
+    """Payment evidence: fiat that really arrived, reported by the operator or a bank hook."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(CODE)
+    payer_name: Mapped[str] = mapped_column(NAME)
+    reference: Mapped[str] = mapped_column(String(200), unique=True)
+    received_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(32))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), unique=True)
+    matched_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]

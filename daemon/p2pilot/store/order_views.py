@@ -175,8 +175,9 @@ class OrderDetailView:
     order: OrderView
     history: tuple[HistoryEntry, ...]
     chat: tuple[ChatEntry, ...]
-    # Ledger rows arrive with the rule engine; until then always empty.
+    # Ledger rows (each release with its guard table) and the matched evidence.
     actions: tuple[dict[str, Any], ...] = field(default=())
+    evidence: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """``OrderView.to_json()`` plus ``history``, ``chat`` and ``actions``."""
@@ -184,6 +185,7 @@ class OrderDetailView:
             "history": [entry.to_json() for entry in self.history],
             "chat": [message.to_json() for message in self.chat],
             "actions": [dict(action) for action in self.actions],
+            "evidence": self.evidence,
         }
 
 
@@ -230,8 +232,14 @@ def get_order(
     events = session.scalars(
         select(OrderEventRow).where(OrderEventRow.order_id == row.id).order_by(OrderEventRow.id)
     )
+    # Imported here: the ledger module builds on the models this module reads.
+    from p2pilot.store import ledger, payments
+
+    evidence = payments.for_order(session, row.id)
     return OrderDetailView(
         order=OrderView.from_row(row, name),
         history=tuple(HistoryEntry.from_row(event) for event in events),
         chat=tuple(order_chat(session, row.account_id, row.exchange_id)),
+        actions=tuple(action.to_json() for action in ledger.for_order(session, row.id)),
+        evidence=evidence.to_json(row.exchange_id) if evidence is not None else None,
     )

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from p2pilot.exchange.records import FINAL_STATUSES, OrderDetail, OrderStatus, OrderSummary
+from p2pilot.exchange.records import FINAL_STATUSES, OrderDetail, OrderStatus, OrderSummary, Side
 from p2pilot.store.accounts import account_name
 from p2pilot.store.events import append_event
 from p2pilot.store.models import OrderEventRow, OrderRow
@@ -180,6 +180,7 @@ def _merged(row: OrderRow | None, order: OrderRecord, now: datetime) -> dict[str
         "quantity": order.quantity if order.quantity is not None else kept("quantity"),
         "counterparty_nickname": order.counterparty_nickname or kept("counterparty_nickname"),
         "counterparty_user_id": order.counterparty_user_id or kept("counterparty_user_id"),
+        "counterparty_real_name": _counterparty_real_name(order) or kept("counterparty_real_name"),
         "created_at": order.created_at,
         "updated_at": now,
         "raw": order.raw,
@@ -199,6 +200,11 @@ def _merged(row: OrderRow | None, order: OrderRecord, now: datetime) -> dict[str
         still_current = row is not None and row.has_detail and row.status == int(order.status)
         values["has_detail"] = still_current
     return values
+
+
+def _counterparty_real_name(order: OrderRecord) -> str:
+    # Side is ours: when we sell, the counterparty is the buyer, and the other way round.
+    return order.buyer_real_name if order.side == Side.SELL else order.seller_real_name
 
 
 def _meaningful_change(row: OrderRow, values: dict[str, Any]) -> bool:

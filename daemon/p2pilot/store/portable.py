@@ -18,3 +18,8 @@ def insert_or_ignore(session: Session, model: type[Base]) -> Any:
     if name == "sqlite":
         return sqlite.insert(model).on_conflict_do_nothing()
     raise NotImplementedError(f"unsupported database backend: {name}")
+
+
+def affected(result: Any) -> int:
+    """Rows an INSERT/UPDATE touched (``CursorResult.rowcount``, which the typing hides)."""
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,44 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+# Both create .venv and install the project from pyproject.toml on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_PORT ?= 8765
+
+.PHONY: demo test lint format bench clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+## Run the daemon against the built-in simulator (demo scenario) with SQLite in ./var.
+demo: $(STAMP)
+	@mkdir -p var
+	@$(BIN)/p2pilot simulate --port $(DEMO_PORT) --scenario demo >var/simulator.log 2>&1 & sim=$$!; \
+	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT; \
+	trap 'exit 0' INT TERM; \
+	$(BIN)/python -m p2pilot.simulator.wait http://127.0.0.1:$(DEMO_PORT) 10 || { cat var/simulator.log; exit 1; }; \
+	echo "simulator on http://127.0.0.1:$(DEMO_PORT) (log: var/simulator.log); Ctrl-C stops both"; \
+	$(BIN)/p2pilot --config config/demo.toml run
+
+## The whole test suite (SQLite and PostgreSQL).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

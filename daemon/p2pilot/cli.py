@@ -1,0 +1,386 @@
+"""Command line: ``p2pilot [--config PATH] COMMAND`` (contract in the design).
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage, 78 bad config. ``--json``
+output is one JSON document on stdout; logs of read-only commands go to stderr
+so stdout stays clean.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from p2pilot.config import Config, ConfigError, config_path_from, load_config
+from p2pilot.logging import configure_logging, get_logger
+
+EX_CONFIG = 78
+
+app = typer.Typer(
+    name="p2pilot",
+    help="Autopilot for Bybit P2P desks.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Rich tracebacks print local variables, which may hold secrets.
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+orders_app = typer.Typer(help="Stored orders.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(orders_app, name="orders")
+
+log = get_logger("p2pilot.cli")
+
+
+class State:
+    config_path: str | None = None
+
+
+state = State()
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+@app.callback()
+def main_options(
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="P2PILOT_CONFIG",
+            help="Config file (default: $P2PILOT_CONFIG, /etc/p2pilot/p2pilot.toml, "
+            "./p2pilot.toml).",
+        ),
+    ] = None,
+) -> None:
+    state.config_path = config
+
+
+def fail_config(err: ConfigError) -> NoReturn:
+    typer.echo(f"p2pilot: {err}", err=True)
+    raise typer.Exit(EX_CONFIG)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"p2pilot: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load(*, logs_to_stderr: bool) -> Config:
+    """Load the config and set up logging from it; exit 78 on a bad config."""
+    try:
+        config = load_config(config_path_from(state.config_path))
+    except ConfigError as err:
+        fail_config(err)
+    configure_logging(
+        level=config.logging.level,
+        fmt=config.logging.format,
+        secrets=config.secret_values(),
+        stream=sys.stderr if logs_to_stderr else sys.stdout,
+    )
+    return config
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+# -- run ---------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    once: Annotated[
+        bool, typer.Option("--once", help="Run every job one tick, handle events, exit.")
+    ] = False,
+) -> None:
+    """Run the daemon."""
+    from p2pilot.service import Daemon, install_stop_handlers
+    from p2pilot.store.migrate import SchemaOutdated
+
+    config = load(logs_to_stderr=False)
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    daemon = Daemon(config)
+    try:
+        daemon.start()
+    except SchemaOutdated as err:
+        log.error("daemon.schema_outdated", error=str(err))
+        fail(str(err))
+    if once:
+        try:
+            code = daemon.run_once()
+        finally:
+            daemon.close()
+        raise typer.Exit(code)
+    raise typer.Exit(daemon.run_forever(stop))
+
+
+# -- check-config ------------------------------------------------------------------
+
+
+@app.command("check-config")
+def check_config() -> None:
+    """Validate the config and print it resolved, secrets redacted."""
+    try:
+        config = load_config(config_path_from(state.config_path))
+    except ConfigError as err:
+        fail_config(err)
+    print_json(config.redacted())
+    typer.echo(f"p2pilot: {config.source}: ok", err=True)
+
+
+# -- db ----------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    from p2pilot.store.engine import Store, redact_url
+    from p2pilot.store.migrate import current_revision, upgrade
+
+    config = load(logs_to_stderr=True)
+    store = Store(config.database.url)
+    try:
+        upgrade(store)
+        with store.engine.connect() as connection:
+            revision = current_revision(connection)
+        typer.echo(f"{redact_url(config.database.url)}: at revision {revision}")
+    finally:
+        store.dispose()
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's schema revision and whether it is the newest."""
+    from p2pilot.store.engine import Store, redact_url
+    from p2pilot.store.migrate import current_revision, head_revision
+
+    config = load(logs_to_stderr=True)
+    store = Store(config.database.url)
+    try:
+        with store.engine.connect() as connection:
+            revision = current_revision(connection)
+    finally:
+        store.dispose()
+    head = head_revision()
+    state_text = "up to date" if revision == head else f"behind (newest is {head})"
+    typer.echo(f"{redact_url(config.database.url)}: {revision or 'empty'} — {state_text}")
+
+
+# -- orders ------------------------------------------------------------------------
+
+
+def parse_status(value: str | None) -> int | None:
+    from p2pilot.exchange.records import OrderStatus
+
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        return int(OrderStatus[value.upper()])
+    except KeyError:
+        names = ", ".join(s.label for s in OrderStatus)
+        fail(f"unknown status {value!r}: use a code or one of {names}", code=2)
+
+
+@orders_app.command("list")
+def orders_list(
+    status: Annotated[
+        str | None, typer.Option(help="Status code or name, e.g. 20 or paid.")
+    ] = None,
+    account: Annotated[str | None, typer.Option(help="Only this account.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many, newest first.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List stored orders, newest first."""
+    from p2pilot.store import orders as stored_orders
+    from p2pilot.store.engine import Store
+
+    config = load(logs_to_stderr=True)
+    store = Store(config.database.url)
+    try:
+        with store.transaction() as session:
+            views = stored_orders.list_orders(
+                session, status=parse_status(status), account=account, limit=limit
+            )
+    finally:
+        store.dispose()
+    rows = [view.to_json() for view in views]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("no orders stored")
+        return
+    header = ("ID", "ACCOUNT", "SIDE", "STATUS", "AMOUNT", "PRICE", "COUNTERPARTY", "CREATED")
+    table = [
+        (
+            r["id"],
+            r["account"],
+            r["side"],
+            f"{r['status']} {r['status_name']}",
+            f"{r['amount']} {r['currency']}",
+            f"{r['price']}",
+            r["counterparty"] or "",
+            r["created_at"],
+        )
+        for r in rows
+    ]
+    print_table(header, table)
+
+
+@orders_app.command("show")
+def orders_show(
+    order_id: Annotated[str, typer.Argument(help="The exchange's order id.")],
+    account: Annotated[str | None, typer.Option(help="Account, if ids could clash.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """One order: snapshot, status history, chat and actions taken."""
+    from p2pilot.store import orders as stored_orders
+    from p2pilot.store.engine import Store
+
+    config = load(logs_to_stderr=True)
+    store = Store(config.database.url)
+    try:
+        with store.transaction() as session:
+            view = stored_orders.get_order(session, order_id, account=account)
+    finally:
+        store.dispose()
+    if view is None:
+        fail(f"no stored order {order_id}")
+    document = view.to_json()
+    if as_json:
+        print_json(document)
+        return
+    for key in ("id", "account", "side", "status", "status_name", "token", "currency"):
+        typer.echo(f"{key:>14}: {document.get(key)}")
+    for key in ("amount", "price", "quantity", "counterparty", "created_at", "updated_at"):
+        typer.echo(f"{key:>14}: {document.get(key)}")
+    typer.echo("\nhistory:")
+    for entry in document.get("history", []):
+        typer.echo(f"  {entry.get('at')}  {entry.get('type')}  {entry.get('detail', '')}")
+    typer.echo("\nchat:")
+    for message in document.get("chat", []):
+        typer.echo(f"  {message.get('created_at')}  {message.get('sender')}: {message.get('text')}")
+    typer.echo("\nactions:")
+    for action in document.get("actions", []):
+        typer.echo(f"  {action}")
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=False)]
+    for row in (header, *rows):
+        typer.echo("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=False)))
+
+
+# -- account -----------------------------------------------------------------------
+
+
+@app.command()
+def account(
+    name: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Account info and payment methods, read from the exchange."""
+    from p2pilot.exchange.errors import ExchangeError
+    from p2pilot.service import make_client
+
+    config = load(logs_to_stderr=True)
+    selected = [a for a in config.accounts if name is None or a.name == name]
+    if not selected:
+        fail(f"no account named {name!r} in {config.source}", code=2)
+    documents: list[dict[str, Any]] = []
+    failed = False
+    for account_config in selected:
+        client = make_client(account_config)
+        try:
+            info = client.account_info()
+            methods = client.payment_methods()
+        except ExchangeError as exc:
+            failed = True
+            documents.append({"account": account_config.name, "error": str(exc)})
+            continue
+        documents.append(
+            {
+                "account": account_config.name,
+                "user_id": info.user_id,
+                "nickname": info.nickname,
+                "real_name": info.real_name,
+                "kyc_level": info.kyc_level,
+                "recent_rate": str(info.recent_rate) if info.recent_rate is not None else None,
+                "recent_finish_count": info.recent_finish_count,
+                "total_finish_count": info.total_finish_count,
+                "auth_status": info.auth_status,
+                "payment_methods": [
+                    {"id": m.id, "type": m.payment_type, "name": m.name, "bank": m.bank_name}
+                    for m in methods
+                ],
+            }
+        )
+    if as_json:
+        print_json(documents)
+    else:
+        for doc in documents:
+            if "error" in doc:
+                typer.echo(f"{doc['account']}: error: {doc['error']}")
+                continue
+            typer.echo(
+                f"{doc['account']}: {doc['nickname']} (uid {doc['user_id']}), "
+                f"KYC {doc['kyc_level']}, {doc['total_finish_count']} orders, "
+                f"30-day rate {doc['recent_rate']}%"
+            )
+            for m in doc["payment_methods"]:
+                typer.echo(f"    payment method {m['id']}: {m['name']} (type {m['type']})")
+    if failed:
+        raise typer.Exit(1)
+
+
+# -- simulate ----------------------------------------------------------------------
+
+
+@app.command()
+def simulate(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    scenario: Annotated[str, typer.Option(help="quiet, demo or busy.")] = "demo",
+    seed: Annotated[int, typer.Option(help="Seed of the scenario's randomness.")] = 1,
+    speed: Annotated[float, typer.Option(help="Time acceleration of the scenario.")] = 1.0,
+    api_key: Annotated[str, typer.Option(help="API key the simulator accepts.")] = "demo",
+    api_secret: Annotated[str, typer.Option(help="API secret the simulator accepts.")] = "demo",
+) -> None:
+    """Serve the simulated Bybit P2P exchange on 127.0.0.1."""
+    from p2pilot.simulator.server import run as serve
+
+    if scenario not in ("quiet", "demo", "busy"):
+        fail(f"unknown scenario {scenario!r}: use quiet, demo or busy", code=2)
+    if speed <= 0:
+        fail("--speed must be positive", code=2)
+    configure_logging(level="info", fmt="auto", secrets=[api_secret], stream=sys.stderr)
+    raise typer.Exit(serve(port, scenario, seed, speed, api_key, api_secret))
+
+
+def _register_evidence_commands() -> None:
+    from p2pilot.evidence.commands import register
+
+    register(orders_app, app, load, fail, print_json)
+
+
+_register_evidence_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Run one poll job's tick safely: never raise into the scheduler, back off on failure.
+
+APScheduler calls :meth:`JobRunner.__call__` every interval. A tick that fails is
+logged, counted in ``poll_state`` and followed by a pause that grows with the
+number of consecutive failures (or lasts until the exchange's rate-limit reset),
+so a broken exchange is not hammered and the daemon keeps running.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from p2pilot.exchange.errors import (
+    AuthError,
+    ExchangeError,
+    MalformedResponse,
+    RateLimited,
+    TransientError,
+)
+from p2pilot.logging import get_logger
+from p2pilot.store import poll_state
+from p2pilot.store.engine import Store
+
+log = get_logger(__name__)
+
+MAX_BACKOFF = timedelta(minutes=5)
+
+
+class Tick(Protocol):
+    """One unit of polling work; raises on failure."""
+
+    def __call__(self) -> None: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class JobRunner:
+    """Wraps a tick with failure accounting and backoff for one (account, job)."""
+
+    account: str
+    account_id: int
+    job: str
+    interval: timedelta
+    tick: Tick
+    store: Store
+    clock: Callable[[], datetime] = utc_now
+    consecutive_failures: int = 0
+    paused_until: datetime | None = None
+    disabled_reason: str | None = None
+    ticks: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __call__(self) -> bool:
+        """Run one tick unless paused; returns True when the tick succeeded."""
+        if not self._lock.acquire(blocking=False):
+            # APScheduler's max_instances=1 already prevents this; `run --once` and
+            # the scheduler could still meet in tests, so stay safe.
+            return False
+        try:
+            return self._run()
+        finally:
+            self._lock.release()
+
+    def _run(self) -> bool:
+        now = self.clock()
+        if self.disabled_reason is not None:
+            return False
+        if self.paused_until is not None and now < self.paused_until:
+            return False
+        bound = log.bind(account=self.account, job=self.job)
+        try:
+            self.tick()
+        except AuthError as exc:
+            self.disabled_reason = str(exc)
+            bound.error("job.disabled", error=str(exc), error_type=type(exc).__name__)
+            self._record_failure(now, exc)
+            return False
+        except RateLimited as exc:
+            self.paused_until = max(exc.reset_at, now + timedelta(milliseconds=100))
+            bound.warning(
+                "job.rate_limited",
+                error=str(exc),
+                resume_at=self.paused_until.isoformat(),
+                ip_ban=exc.ip_ban,
+            )
+            self._record_failure(now, exc)
+            return False
+        except (TransientError, MalformedResponse, ExchangeError) as exc:
+            self._back_off(now)
+            bound.warning(
+                "job.failed",
+                error=str(exc),
+                error_type=type(exc).__name__,
+                consecutive_failures=self.consecutive_failures,
+                resume_at=self.paused_until.isoformat() if self.paused_until else None,
+            )
+            self._record_failure(now, exc)
+            return False
+        except Exception as exc:
+            # A bug or a database outage: log with traceback, keep the daemon alive.
+            self._back_off(now)
+            bound.exception(
+                "job.crashed",
+                error_type=type(exc).__name__,
+                consecutive_failures=self.consecutive_failures,
+            )
+            self._record_failure(now, exc)
+            return False
+        self.ticks += 1
+        self.consecutive_failures = 0
+        self.paused_until = None
+        try:
+            with self.store.transaction() as session:
+                poll_state.record_success(session, self.account_id, self.job, at=self.clock())
+        except Exception:
+            bound.exception("job.state_not_recorded")
+        return True
+
+    def _back_off(self, now: datetime) -> None:
+        self.consecutive_failures += 1
+        # The first failure retries on the next tick; then 2x, 4x, ... the interval.
+        factor = 2 ** min(self.consecutive_failures - 1, 10) - 1
+        delay = min(self.interval * factor, MAX_BACKOFF)
+        self.paused_until = now + delay if delay > timedelta(0) else None
+
+    def _record_failure(self, now: datetime, exc: BaseException) -> None:
+        try:
+            with self.store.transaction() as session:
+                poll_state.record_failure(
+                    session,
+                    self.account_id,
+                    self.job,
+                    at=now,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+        except Exception:
+            log.exception("job.state_not_recorded", account=self.account, job=self.job)

@@ -1,0 +1,82 @@
+"""Drain the outbox: hand every stored event, in order, to its handlers exactly once.
+
+Poll jobs only write events; this is the single place that reads them back. Each
+event is logged under its own name (``order.paid``, ...) with ``account`` and
+``order_id``, passed to every handler, then marked handled -- only after every
+handler returned: a crash in between hands the event to the handlers again, and
+the actions ledger makes that harmless.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from p2pilot.logging import get_logger
+from p2pilot.store import events as outbox
+from p2pilot.store.engine import Store
+from p2pilot.store.events import EventRecord
+
+log = get_logger(__name__)
+
+# Payload keys worth repeating on the log line; the rest stays in the database.
+LOGGED_KEYS = ("side", "status_name", "from", "to", "amount", "currency", "token", "counterparty")
+
+
+class EventHandler(Protocol):
+    """Something that reacts to events (the rule engine).
+
+    It manages its own transactions: whatever it records before a side effect
+    must be committed before that side effect happens. It may see the same event
+    again after a crash, and must find its own earlier records then.
+    """
+
+    def handle(self, event: EventRecord) -> None: ...
+
+
+class EventDispatcher:
+    """Reads pending outbox rows in id order and dispatches them."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Callable[[], datetime],
+        handlers: Sequence[EventHandler] = (),
+        batch: int = 200,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.handlers = list(handlers)
+        self.batch = batch
+        self._lock = threading.Lock()
+
+    def drain(self) -> int:
+        """Dispatch every pending event; returns how many were handled."""
+        # Serialised: events are handled strictly in order, by one thread at a time.
+        handled = 0
+        with self._lock:
+            while True:
+                with self.store.transaction() as session:
+                    pending = outbox.pending_events(session, limit=self.batch)
+                if not pending:
+                    return handled
+                for event in pending:
+                    self._dispatch(event)
+                    handled += 1
+
+    def _dispatch(self, event: EventRecord) -> None:
+        payload: dict[str, Any] = event.payload
+        fields = {k: payload[k] for k in LOGGED_KEYS if k in payload}
+        log.info(
+            event.type,
+            account=payload.get("account"),
+            order_id=payload.get("order_id"),
+            event_id=event.id,
+            **fields,
+        )
+        for handler in self.handlers:
+            handler.handle(event)
+        with self.store.transaction() as session:
+            outbox.mark_handled(session, event.id, at=self.clock())

@@ -1,0 +1,304 @@
+"""The daemon: wire config, store, exchange clients and poll jobs together and run them.
+
+``Daemon.start`` prepares everything (schema, accounts, one exchange client per
+account, the startup account check) and ``run_forever`` hands the jobs to
+APScheduler until SIGTERM/SIGINT. ``run_once`` runs every job one tick and
+drains the outbox, for cron-style use and end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from p2pilot.config import AccountConfig, Config
+from p2pilot.evidence.server import EvidenceServer
+from p2pilot.exchange.client import ExchangeClient
+from p2pilot.exchange.errors import AdvertiserRequired, AuthError, ExchangeError
+from p2pilot.jobs.orders import OrdersJob
+from p2pilot.jobs.runner import JobRunner, utc_now
+from p2pilot.logging import get_logger
+from p2pilot.rules.compile import compile_rules, release_limits
+from p2pilot.rules.dispatch import EventDispatcher
+from p2pilot.rules.engine import AccountBinding, RuleEngine
+from p2pilot.store import accounts as stored_accounts
+from p2pilot.store.engine import Store
+from p2pilot.store.migrate import ensure_schema
+
+log = get_logger(__name__)
+
+ClientFactory = Callable[[AccountConfig], ExchangeClient]
+EVENTS_INTERVAL = timedelta(seconds=1)
+
+
+def make_client(account: AccountConfig) -> ExchangeClient:
+    """Build the one exchange client (one pybit session) for an account."""
+    return ExchangeClient(
+        account=account.name,
+        api_key=account.api_key.get_secret_value(),
+        api_secret=account.api_secret.get_secret_value(),
+        base_url=str(account.base_url).rstrip("/") if account.base_url else None,
+        testnet=account.testnet,
+        timeout=account.timeout.total_seconds(),
+        recv_window=account.recv_window_ms,
+    )
+
+
+@dataclass
+class AccountRuntime:
+    """Everything the daemon holds for one configured account."""
+
+    config: AccountConfig
+    id: int
+    client: ExchangeClient
+    runners: dict[str, JobRunner] = field(default_factory=dict)
+    disabled_reason: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+class Daemon:
+    """One p2pilot process."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        client_factory: ClientFactory = make_client,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.client_factory = client_factory
+        self.store = Store(config.database.url)
+        self.accounts: list[AccountRuntime] = []
+        self.stopping = threading.Event()
+        self.engine = RuleEngine(
+            self.store,
+            compile_rules(config),
+            {},
+            release_limits(config),
+            clock,
+            stopping=self.stopping.wait,
+        )
+        self.dispatcher = EventDispatcher(self.store, clock, handlers=[self.engine])
+        self._scheduler: BackgroundScheduler | None = None
+
+    # -- setup -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Migrate (or check) the schema, register accounts, check each account once."""
+        ensure_schema(self.store, auto_migrate=self.config.database.auto_migrate)
+        for account in self.config.accounts:
+            if not account.enabled:
+                log.info("account.skipped", account=account.name, reason="enabled = false")
+                continue
+            with self.store.transaction() as session:
+                account_id = stored_accounts.ensure_account(session, account.name)
+            runtime = AccountRuntime(account, account_id, self.client_factory(account))
+            nickname = self._check_account(runtime)
+            self._build_jobs(runtime)
+            self.accounts.append(runtime)
+            if runtime.disabled_reason is None:
+                self.engine.accounts[runtime.id] = AccountBinding(
+                    id=runtime.id,
+                    name=runtime.name,
+                    client=runtime.client,
+                    dry_run=account.dry_run,
+                    nickname=nickname or "",
+                )
+        # Anything left half-done by a crash is settled before new work begins.
+        settled = self.engine.reconcile_open()
+        if settled:
+            log.info("ledger.reconciled", actions=settled)
+
+    def _check_account(self, runtime: AccountRuntime) -> str | None:
+        """Read the account once; returns its nickname, disables it on auth failures."""
+        bound = log.bind(account=runtime.name)
+        try:
+            info = runtime.client.account_info()
+        except AdvertiserRequired as exc:
+            runtime.disabled_reason = str(exc)
+            bound.error(
+                "account.disabled",
+                error=str(exc),
+                hint="this Bybit account needs P2P advertiser status "
+                "(General Advertiser or above) to use the P2P API",
+            )
+            return None
+        except AuthError as exc:
+            runtime.disabled_reason = str(exc)
+            bound.error("account.disabled", error=str(exc), hint="check the API key and secret")
+            return None
+        except ExchangeError as exc:
+            # The exchange is unreachable right now; the jobs retry with backoff.
+            bound.warning("account.check_failed", error=str(exc))
+            return None
+        with self.store.transaction() as session:
+            stored_accounts.set_identity(
+                session, runtime.id, user_id=info.user_id, nickname=info.nickname
+            )
+        bound.info("account.ready", user_id=info.user_id, nickname=info.nickname)
+        return info.nickname
+
+    def _build_jobs(self, runtime: AccountRuntime) -> None:
+        polling = self.config.polling
+        orders = OrdersJob(
+            account=runtime.name,
+            account_id=runtime.id,
+            client=runtime.client,
+            store=self.store,
+            sweep_every=polling.sweep,
+            clock=self.clock,
+        )
+
+        def orders_then_events() -> None:
+            orders.tick()
+            # Events written by this tick are handled at once, not at the next
+            # events job run, so a new order is acted on within one tick.
+            self.dispatcher.drain()
+
+        runtime.runners["orders"] = JobRunner(
+            account=runtime.name,
+            account_id=runtime.id,
+            job="orders",
+            interval=polling.orders,
+            tick=orders_then_events,
+            store=self.store,
+            clock=self.clock,
+        )
+
+    # -- running -----------------------------------------------------------------
+
+    @property
+    def active_accounts(self) -> list[AccountRuntime]:
+        return [a for a in self.accounts if a.disabled_reason is None]
+
+    def run_once(self) -> int:
+        """Run every job one tick, drain the outbox; 0 if everything succeeded."""
+        ok = bool(self.accounts) and all(a.disabled_reason is None for a in self.accounts)
+        for runtime in self.active_accounts:
+            for runner in runtime.runners.values():
+                ok = runner() and ok
+        self.dispatcher.drain()
+        return 0 if ok else 1
+
+    def run_forever(self, stop: threading.Event) -> int:
+        """Schedule every job and block until ``stop`` is set; returns the exit code."""
+        polling = self.config.polling
+        workers = max(4, 2 * len(self.accounts) * 4)
+        scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=workers)},
+            timezone=UTC,
+        )
+        self._scheduler = scheduler
+        now = datetime.now(UTC)
+        for runtime in self.active_accounts:
+            for name, runner in runtime.runners.items():
+                scheduler.add_job(
+                    runner,
+                    IntervalTrigger(
+                        seconds=runner.interval.total_seconds(),
+                        jitter=polling.jitter.total_seconds() or None,
+                        timezone=UTC,
+                    ),
+                    id=f"{runtime.name}:{name}",
+                    name=f"{runtime.name}:{name}",
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=max(1, int(polling.misfire_grace.total_seconds())),
+                    next_run_time=now,
+                )
+        scheduler.add_job(
+            self.dispatcher.drain,
+            IntervalTrigger(seconds=EVENTS_INTERVAL.total_seconds(), timezone=UTC),
+            id="events",
+            name="events",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=5,
+        )
+        scheduler.start()
+        evidence = self._start_evidence_server()
+        log.info(
+            "daemon.started",
+            accounts=[a.name for a in self.active_accounts],
+            disabled=[a.name for a in self.accounts if a.disabled_reason],
+            jobs=[job.id for job in scheduler.get_jobs()],
+        )
+        stop.wait()
+        self.stopping.set()  # webhook backoffs and other waits end now
+        if evidence is not None:
+            evidence.stop()
+        return self._shutdown(scheduler)
+
+    def _drain(self) -> None:
+        self.dispatcher.drain()
+
+    def _start_evidence_server(self) -> EvidenceServer | None:
+        settings = self.config.evidence
+        if settings.listen is None or settings.secret is None:
+            return None
+        server = EvidenceServer(
+            settings.listen,
+            secret=settings.secret.get_secret_value(),
+            store=self.store,
+            clock=self.clock,
+            # New evidence is acted on at once, not at the next events run.
+            on_recorded=lambda _result: self._drain(),
+            name_threshold=settings.name_threshold,
+            tolerance=settings.amount_tolerance,
+            tolerance_percent=settings.amount_tolerance_percent,
+        )
+        server.start()
+        return server
+
+    def _shutdown(self, scheduler: BackgroundScheduler) -> int:
+        deadline = self.config.polling.shutdown_timeout.total_seconds()
+        log.info("daemon.stopping", deadline_seconds=deadline)
+        # shutdown(wait=True) stops new runs at once and waits for running ticks;
+        # do it in a helper thread so a wedged tick cannot hold the process forever.
+        waiter = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True)
+        waiter.start()
+        waiter.join(deadline)
+        if waiter.is_alive():
+            log.warning("daemon.stop_forced", reason="a tick did not finish before the deadline")
+            self._flush()
+            # Every write is one transaction, so leaving now loses nothing stored.
+            os._exit(0)
+        self.close()
+        log.info("daemon.stopped")
+        return 0
+
+    def close(self) -> None:
+        self.store.dispose()
+
+    @staticmethod
+    def _flush() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+
+
+def install_stop_handlers(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT ask the daemon to stop taking work and exit cleanly."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("daemon.signal", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

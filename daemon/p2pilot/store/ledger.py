@@ -1,0 +1,179 @@
+"""The actions ledger: what the daemon set out to do, recorded before it does it.
+
+Life of a row: ``pending`` (claimed, nothing sent) → ``sent`` (the request is
+leaving) → ``succeeded`` | ``failed`` | ``unknown`` (sent, no answer: settle by
+reading the exchange back, never by blindly retrying). ``skipped`` records a
+decision not to act (a guard failed, shadow mode), ``dry_run`` an action
+decided but not performed.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from p2pilot.store.models import ActionRow
+from p2pilot.store.portable import affected, insert_or_ignore
+
+
+class ActionState(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    SKIPPED = "skipped"
+    DRY_RUN = "dry_run"
+
+    @property
+    def is_open(self) -> bool:
+        """Still needs settling against the exchange (after a crash, at startup)."""
+        return self in OPEN_STATES
+
+
+OPEN_STATES = frozenset({ActionState.PENDING, ActionState.SENT, ActionState.UNKNOWN})
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    """One ledger row."""
+
+    id: int
+    key: str
+    account_id: int
+    event_id: int | None
+    order_pk: int | None
+    rule: str
+    kind: str
+    state: ActionState
+    attempts: int
+    detail: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: ActionRow) -> ActionRecord:
+        return cls(
+            id=row.id,
+            key=row.key,
+            account_id=row.account_id,
+            event_id=row.event_id,
+            order_pk=row.order_id,
+            rule=row.rule,
+            kind=row.kind,
+            state=ActionState(row.state),
+            attempts=row.attempts,
+            detail=dict(row.detail),
+            error=row.error,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "key": self.key,
+            "rule": self.rule,
+            "kind": self.kind,
+            "state": str(self.state),
+            "attempts": self.attempts,
+            "detail": self.detail,
+            "error": self.error,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+def claim(
+    session: Session,
+    *,
+    key: str,
+    account_id: int,
+    event_id: int | None,
+    order_pk: int | None,
+    rule: str,
+    kind: str,
+    at: datetime,
+    detail: dict[str, Any] | None = None,
+    state: ActionState = ActionState.PENDING,
+) -> ActionRecord | None:
+    """Insert the row for ``key``; None when it already exists (the action was claimed before)."""
+    statement = insert_or_ignore(session, ActionRow).values(
+        key=key,
+        account_id=account_id,
+        event_id=event_id,
+        order_id=order_pk,
+        rule=rule,
+        kind=kind,
+        state=str(state),
+        attempts=0,
+        detail=detail or {},
+        error=None,
+        created_at=at,
+        updated_at=at,
+    )
+    if affected(session.execute(statement)) == 0:
+        return None
+    return get(session, key)
+
+
+def get(session: Session, key: str) -> ActionRecord | None:
+    row = session.scalars(select(ActionRow).where(ActionRow.key == key)).one_or_none()
+    return ActionRecord.from_row(row) if row is not None else None
+
+
+def transition(
+    session: Session,
+    action_id: int,
+    state: ActionState,
+    *,
+    at: datetime,
+    error: str | None = None,
+    detail: dict[str, Any] | None = None,
+    count_attempt: bool = False,
+) -> None:
+    """Move a row to ``state``; ``detail`` is merged into what is stored."""
+    row = session.get(ActionRow, action_id)
+    if row is None:
+        raise LookupError(f"no action {action_id}")
+    row.state = str(state)
+    row.updated_at = at
+    if error is not None:
+        row.error = error[:2000]
+    if detail:
+        row.detail = {**row.detail, **detail}
+    if count_attempt:
+        row.attempts += 1
+    session.flush()
+
+
+def open_actions(session: Session, account_id: int | None = None) -> list[ActionRecord]:
+    """Rows still pending, sent or unknown, oldest first."""
+    statement = select(ActionRow).where(ActionRow.state.in_([str(s) for s in OPEN_STATES]))
+    if account_id is not None:
+        statement = statement.where(ActionRow.account_id == account_id)
+    rows = session.scalars(statement.order_by(ActionRow.id))
+    return [ActionRecord.from_row(row) for row in rows]
+
+
+def for_order(session: Session, order_pk: int) -> list[ActionRecord]:
+    rows = session.scalars(
+        select(ActionRow).where(ActionRow.order_id == order_pk).order_by(ActionRow.id)
+    )
+    return [ActionRecord.from_row(row) for row in rows]
+
+
+def reset_stale_sent(session: Session, *, before: datetime, at: datetime) -> int:
+    """Mark rows stuck in ``sent`` since before ``before`` as ``unknown``."""
+    result = session.execute(
+        update(ActionRow)
+        .where(ActionRow.state == str(ActionState.SENT), ActionRow.updated_at < before)
+        .values(state=str(ActionState.UNKNOWN), updated_at=at)
+    )
+    return affected(result)

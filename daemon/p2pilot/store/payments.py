@@ -1,0 +1,135 @@
+"""Payment evidence: fiat that really arrived, each piece usable for one order only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from p2pilot.store.models import OrderRow, PaymentRow
+from p2pilot.store.portable import affected, insert_or_ignore
+from p2pilot.store.types import decimal_text
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRecord:
+    id: int
+    account_id: int | None
+    amount: Decimal
+    currency: str
+    payer_name: str
+    reference: str
+    received_at: datetime
+    source: str
+    order_pk: int | None
+    matched_at: datetime | None
+    note: str | None
+
+    @classmethod
+    def from_row(cls, row: PaymentRow) -> PaymentRecord:
+        return cls(
+            id=row.id,
+            account_id=row.account_id,
+            amount=row.amount,
+            currency=row.currency,
+            payer_name=row.payer_name,
+            reference=row.reference,
+            received_at=row.received_at,
+            source=row.source,
+            order_pk=row.order_id,
+            matched_at=row.matched_at,
+            note=row.note,
+        )
+
+    def to_json(self, order_id: str | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "amount": decimal_text(self.amount),
+            "currency": self.currency,
+            "payer_name": self.payer_name,
+            "reference": self.reference,
+            "received_at": self.received_at.isoformat(),
+            "source": self.source,
+            "order_id": order_id,
+            "matched_at": self.matched_at.isoformat() if self.matched_at else None,
+            "note": self.note,
+        }
+
+
+def add_payment(
+    session: Session,
+    *,
+    amount: Decimal,
+    currency: str,
+    payer_name: str,
+    reference: str,
+    received_at: datetime,
+    source: str,
+    account_id: int | None,
+    at: datetime,
+) -> PaymentRecord | None:
+    """Store new evidence; None when its reference was already reported (a replay)."""
+    statement = insert_or_ignore(session, PaymentRow).values(
+        account_id=account_id,
+        amount=amount,
+        currency=currency,
+        payer_name=payer_name,
+        reference=reference,
+        received_at=received_at,
+        source=source,
+        order_id=None,
+        matched_at=None,
+        note=None,
+        created_at=at,
+    )
+    if affected(session.execute(statement)) == 0:
+        return None
+    row = session.scalars(select(PaymentRow).where(PaymentRow.reference == reference)).one()
+    return PaymentRecord.from_row(row)
+
+
+def unmatched(session: Session, *, currency: str | None = None) -> list[PaymentRecord]:
+    statement = select(PaymentRow).where(PaymentRow.order_id.is_(None))
+    if currency is not None:
+        statement = statement.where(PaymentRow.currency == currency)
+    rows = session.scalars(statement.order_by(PaymentRow.received_at, PaymentRow.id))
+    return [PaymentRecord.from_row(row) for row in rows]
+
+
+def all_payments(
+    session: Session, *, limit: int | None = None
+) -> list[tuple[PaymentRecord, str | None]]:
+    """Every piece of evidence, newest first, with the exchange id of its order if matched."""
+    statement = (
+        select(PaymentRow, OrderRow.exchange_id)
+        .outerjoin(OrderRow, PaymentRow.order_id == OrderRow.id)
+        .order_by(PaymentRow.received_at.desc(), PaymentRow.id.desc())
+    )
+    if limit is not None:
+        statement = statement.limit(limit)
+    return [
+        (PaymentRecord.from_row(row), exchange_id)
+        for row, exchange_id in session.execute(statement)
+    ]
+
+
+def match(session: Session, payment_id: int, order_pk: int, *, at: datetime) -> bool:
+    """Bind evidence to an order; False when either is already bound to something else."""
+    taken = session.scalars(select(PaymentRow.id).where(PaymentRow.order_id == order_pk)).first()
+    if taken is not None:
+        return taken == payment_id
+    result = session.execute(
+        update(PaymentRow)
+        .where(PaymentRow.id == payment_id, PaymentRow.order_id.is_(None))
+        .values(order_id=order_pk, matched_at=at)
+    )
+    return affected(result) > 0
+
+
+def for_order(session: Session, order_pk: int) -> PaymentRecord | None:
+    row = session.scalars(select(PaymentRow).where(PaymentRow.order_id == order_pk)).one_or_none()
+    return PaymentRecord.from_row(row) if row is not None else None

@@ -1,0 +1,139 @@
+"""Fixtures for end-to-end tests: the CLI and the simulator as real processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+# Distinctive values so a leak is unmistakable in any output.
+API_KEY = "e2e-key-7d1f0c"
+API_SECRET = "e2e-SECRET-9b3a4417f2"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``p2pilot ARGS`` as a process and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "p2pilot", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+@dataclass
+class SimProcess:
+    url: str
+    process: subprocess.Popen[str]
+
+    def control(self, method: str, path: str, **body: object) -> object:
+        response = requests.request(method, f"{self.url}/_sim/{path}", json=body or None, timeout=5)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+
+@pytest.fixture
+def simulator() -> Iterator[SimProcess]:
+    """``p2pilot simulate`` as a process, with no scenario so tests script every order."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "p2pilot",
+            "simulate",
+            "--port",
+            str(port),
+            "--scenario",
+            "quiet",
+            "--seed",
+            "7",
+            "--api-key",
+            API_KEY,
+            "--api-secret",
+            API_SECRET,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    sim = SimProcess(f"http://127.0.0.1:{port}", process)
+
+    def up() -> bool:
+        try:
+            return requests.get(f"{sim.url}/_sim/health", timeout=0.5).ok
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_for(up, timeout=15)
+        # The quiet scenario may create an order on its own; start from a known state.
+        sim.control("POST", "reset")
+        yield sim
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def write_config(path: Path, *, db_url: str, base_url: str, extra: str = "") -> Path:
+    path.write_text(
+        f"""
+[database]
+url = "{db_url}"
+
+[logging]
+level = "info"
+format = "json"
+
+[[accounts]]
+name = "desk"
+api_key = {{ env = "E2E_BYBIT_KEY" }}
+api_secret = {{ env = "E2E_BYBIT_SECRET" }}
+base_url = "{base_url}"
+timeout = "3s"
+
+[polling]
+orders = "1s"
+sweep = "5s"
+shutdown_timeout = "4s"
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+SECRET_ENV = {"E2E_BYBIT_KEY": API_KEY, "E2E_BYBIT_SECRET": API_SECRET}

@@ -1,0 +1,191 @@
+"""The orders job against the simulator over HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+
+from p2pilot.exchange.client import ExchangeClient
+from p2pilot.jobs.orders import OrdersJob
+from p2pilot.simulator.server import SimulatorServer
+from p2pilot.store import accounts
+from p2pilot.store import orders as stored_orders
+from p2pilot.store.engine import Store
+from p2pilot.store.events import pending_events
+
+KEY, SECRET = "job-key", "job-secret"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorServer]:
+    server = SimulatorServer(port=0, accounts={KEY: SECRET})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def control(sim: SimulatorServer, path: str, **body: object) -> dict[str, object]:
+    response = requests.post(f"{sim.url}/_sim/{path}", json=body, timeout=5)
+    response.raise_for_status()
+    return response.json() if response.content else {}
+
+
+def served_paths(sim: SimulatorServer) -> list[str]:
+    response = requests.get(f"{sim.url}/_sim/requests", timeout=5)
+    return [entry["path"] for entry in response.json()]
+
+
+def clear_log(sim: SimulatorServer) -> None:
+    requests.delete(f"{sim.url}/_sim/requests", timeout=5).raise_for_status()
+
+
+@pytest.fixture
+def job(sim: SimulatorServer, store: Store) -> OrdersJob:
+    with store.transaction() as session:
+        account_id = accounts.ensure_account(session, "desk")
+    client = ExchangeClient(account="desk", api_key=KEY, api_secret=SECRET, base_url=sim.url)
+    return OrdersJob(
+        account="desk",
+        account_id=account_id,
+        client=client,
+        store=store,
+        sweep_every=timedelta(seconds=30),
+        clock=Clock(),
+    )
+
+
+def event_types(store: Store) -> list[tuple[str, str]]:
+    with store.transaction() as session:
+        return [
+            (e.type, e.payload.get("order_id", "")) for e in pending_events(session, limit=1000)
+        ]
+
+
+def stored_status(store: Store, order_id: str) -> int:
+    with store.transaction() as session:
+        view = stored_orders.get_order(session, order_id)
+    assert view is not None
+    return int(view.to_json()["status"])
+
+
+def test_new_orders_then_nothing_when_unchanged(
+    sim: SimulatorServer, job: OrdersJob, store: Store
+) -> None:
+    first = str(control(sim, "orders", side="sell", amount="8145.00", price="81.45")["id"])
+    second = str(control(sim, "orders", side="buy", amount="100.50", price="80.40")["id"])
+
+    written = job.tick()
+
+    assert sorted(written) == sorted(["order.created", "order.awaiting_payment"] * 2)
+    assert set(event_types(store)) == {
+        ("order.created", first),
+        ("order.awaiting_payment", first),
+        ("order.created", second),
+        ("order.awaiting_payment", second),
+    }
+    clear_log(sim)
+    job.clock.advance(seconds=1)  # type: ignore[attr-defined]
+
+    assert job.tick() == []
+    # An unchanged desk costs the pending list only: no detail read.
+    assert served_paths(sim) == ["/v5/p2p/order/pending/simplifyList"]
+
+
+def test_status_change_writes_change_and_alias(
+    sim: SimulatorServer, job: OrdersJob, store: Store
+) -> None:
+    order_id = str(control(sim, "orders", side="sell", amount="500.00", price="81.00")["id"])
+    job.tick()
+    control(sim, f"orders/{order_id}/pay")
+    clear_log(sim)
+
+    assert job.tick() == ["order.status_changed", "order.paid"]
+    assert stored_status(store, order_id) == 20
+    assert served_paths(sim).count("/v5/p2p/order/info") == 1
+
+
+def test_order_that_left_pending_is_read_back(
+    sim: SimulatorServer, job: OrdersJob, store: Store
+) -> None:
+    order_id = str(control(sim, "orders", side="sell", amount="700.00", price="81.00")["id"])
+    control(sim, f"orders/{order_id}/pay")
+    job.tick()
+    control(sim, f"orders/{order_id}/status", status=50)  # released elsewhere (the web page)
+    job.clock.advance(seconds=1)  # type: ignore[attr-defined]
+
+    assert job.tick() == ["order.status_changed", "order.completed"]
+    assert stored_status(store, order_id) == 50
+
+
+def test_sweep_catches_orders_born_and_finished_between_ticks(
+    sim: SimulatorServer, job: OrdersJob, store: Store
+) -> None:
+    job.tick()  # first sweep done on an empty desk
+    order_id = str(control(sim, "orders", side="sell", amount="900.00", price="81.00")["id"])
+    control(sim, f"orders/{order_id}/cancel")
+    job.clock.advance(seconds=1)  # type: ignore[attr-defined]
+    assert job.tick() == []  # not pending, sweep not due yet
+
+    job.clock.advance(seconds=31)  # type: ignore[attr-defined]
+    assert job.tick() == ["order.created", "order.cancelled"]
+    assert stored_status(store, order_id) == 40
+
+
+def test_history_before_first_sweep_is_stored_quietly(
+    sim: SimulatorServer, job: OrdersJob, store: Store
+) -> None:
+    done = str(control(sim, "orders", side="sell", amount="300.00", price="81.00")["id"])
+    control(sim, f"orders/{done}/cancel")
+    live = str(control(sim, "orders", side="sell", amount="400.00", price="81.00")["id"])
+
+    job.tick()
+
+    assert stored_status(store, done) == 40
+    assert {oid for _, oid in event_types(store)} == {live}
+
+
+def test_final_status_is_never_overwritten(
+    sim: SimulatorServer, job: OrdersJob, store: Store
+) -> None:
+    order_id = str(control(sim, "orders", side="sell", amount="650.00", price="81.00")["id"])
+    control(sim, f"orders/{order_id}/pay")
+    job.tick()
+    control(sim, f"orders/{order_id}/status", status=50)
+    job.clock.advance(seconds=1)  # type: ignore[attr-defined]
+    job.tick()
+    control(sim, f"orders/{order_id}/status", status=40)  # Bybit: CANCELLED after COMPLETED
+
+    job.clock.advance(seconds=40)  # type: ignore[attr-defined]
+    assert job.tick() == ["order.anomaly"]
+    job.clock.advance(seconds=40)  # type: ignore[attr-defined]
+    assert job.tick() == []  # recorded once, not on every sweep
+    assert stored_status(store, order_id) == 50
+
+
+def test_exact_amounts_round_trip(sim: SimulatorServer, job: OrdersJob, store: Store) -> None:
+    order_id = str(control(sim, "orders", side="sell", amount="12345.67", price="81.23")["id"])
+    job.tick()
+    with store.transaction() as session:
+        view = stored_orders.get_order(session, order_id)
+    assert view is not None
+    document = view.to_json()
+    truth = requests.get(f"{sim.url}/_sim/orders/{order_id}", timeout=5).json()
+    assert document["amount"] == truth["amount"] == "12345.67"
+    assert document["price"] == truth["price"]
+    assert document["quantity"] == truth["quantity"]
