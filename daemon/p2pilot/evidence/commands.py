@@ -1,0 +1,121 @@
+"""``orders confirm-payment`` and ``payments list``: the operator's side of evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from p2pilot.config import Config
+
+LoadConfig = Callable[..., Config]
+Fail = Callable[..., NoReturn]
+
+
+def register(
+    orders_app: typer.Typer,
+    app: typer.Typer,
+    load: LoadConfig,
+    fail: Fail,
+    print_json: Callable[[Any], None],
+) -> None:
+    """Attach the evidence commands to the CLI (kept here, next to what they drive)."""
+    payments_app = typer.Typer(help="Payment evidence.", no_args_is_help=True)
+    app.add_typer(payments_app, name="payments")
+
+    @orders_app.command("confirm-payment")
+    def confirm_payment(
+        order_id: Annotated[str, typer.Argument(help="The exchange's order id.")],
+        amount: Annotated[
+            str | None, typer.Option(help="Fiat received (default: the order's amount).")
+        ] = None,
+        reference: Annotated[
+            str | None, typer.Option(help="Bank reference; unique (default: manual-ORDER).")
+        ] = None,
+        payer: Annotated[str | None, typer.Option(help="Payer name as the bank shows it.")] = None,
+        account: Annotated[str | None, typer.Option(help="Account, if ids could clash.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    ) -> None:
+        """The operator confirms the fiat for this order really arrived."""
+        from p2pilot.evidence.intake import EvidenceError, record_evidence
+        from p2pilot.store import orders as stored_orders
+        from p2pilot.store.engine import Store
+
+        config = load(logs_to_stderr=True)
+        store = Store(config.database.url)
+        try:
+            with store.transaction(read_only=True) as session:
+                view = stored_orders.get_order(session, order_id, account=account)
+            if view is None:
+                fail(f"no stored order {order_id}")
+            order = view.order.to_json()
+            try:
+                received = Decimal(amount) if amount is not None else Decimal(order["amount"])
+            except InvalidOperation:
+                fail(f"--amount {amount!r} is not a number", code=2)
+            now = datetime.now(UTC)
+            try:
+                result = record_evidence(
+                    store,
+                    amount=received,
+                    currency=order["currency"],
+                    payer_name=payer or "",
+                    reference=reference or f"manual-{order_id}",
+                    received_at=now,
+                    source="operator",
+                    now=now,
+                    account=order["account"],
+                    order_id=order_id,
+                )
+            except EvidenceError as exc:
+                fail(str(exc))
+        finally:
+            store.dispose()
+        document = {
+            "order_id": order_id,
+            "stored": result.stored,
+            "matched": result.order_id is not None,
+            "reason": result.reason,
+        }
+        if as_json:
+            print_json(document)
+        else:
+            state = "recorded" if result.order_id else "not recorded"
+            typer.echo(f"{order_id}: payment {state} ({result.reason})")
+        if result.order_id is None:
+            raise typer.Exit(1)
+
+    @payments_app.command("list")
+    def payments_list(
+        unmatched: Annotated[bool, typer.Option(help="Only evidence bound to no order.")] = False,
+        limit: Annotated[int | None, typer.Option(help="At most this many, newest first.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    ) -> None:
+        """Stored payment evidence, newest first, with the order each one paid."""
+        from p2pilot.store import payments
+        from p2pilot.store.engine import Store
+
+        config = load(logs_to_stderr=True)
+        store = Store(config.database.url)
+        try:
+            with store.transaction(read_only=True) as session:
+                rows = payments.all_payments(session, limit=limit)
+        finally:
+            store.dispose()
+        documents = [p.to_json(order_id) for p, order_id in rows]
+        if unmatched:
+            documents = [d for d in documents if d["order_id"] is None]
+        if as_json:
+            print_json(documents)
+            return
+        if not documents:
+            typer.echo("no payment evidence stored")
+        for d in documents:
+            target = d["order_id"] or "unmatched"
+            typer.echo(
+                f"{d['received_at']}  {d['amount']} {d['currency']}  {d['payer_name']!r}"
+                f"  ref {d['reference']}  -> {target}"
+            )

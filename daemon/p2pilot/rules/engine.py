@@ -1,0 +1,199 @@
+"""The rule engine: for each event, the matching rules' actions, each exactly once.
+
+For every (event, rule, action) the engine claims a ledger row under a unique
+key and commits it *before* anything leaves the process; the executor then
+moves the row to ``sent`` (committed), performs the side effect and settles the
+row. Seeing the same event again (after a crash) finds the row: a settled one
+is skipped, an open one is reconciled against the exchange, never blindly redone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from p2pilot.exchange.client import ExchangeClient
+from p2pilot.logging import get_logger
+from p2pilot.rules.context import EventContext, OrderFacts, unmet_condition
+from p2pilot.rules.executors import Executor
+from p2pilot.rules.guards import ReleaseLimits
+from p2pilot.rules.model import Action, Rule
+from p2pilot.store import ledger
+from p2pilot.store import payments as stored_payments
+from p2pilot.store.engine import Store
+from p2pilot.store.events import EventRecord
+from p2pilot.store.ledger import ActionRecord
+from p2pilot.store.models import OrderRow
+
+log = get_logger(__name__)
+
+
+@dataclass
+class AccountBinding:
+    """What the engine needs of one account."""
+
+    id: int
+    name: str
+    client: ExchangeClient
+    dry_run: bool = False
+    nickname: str = ""
+
+
+def action_key(event_id: int, rule: str, index: int, action: Action) -> str:
+    """The idempotency key of one action of one rule for one event."""
+    return f"ev{event_id}/{rule}/{index}:{action.kind}"
+
+
+class RuleEngine:
+    """Implements the dispatcher's EventHandler."""
+
+    def __init__(
+        self,
+        store: Store,
+        rules: Sequence[Rule],
+        accounts: dict[int, AccountBinding],
+        limits: ReleaseLimits,
+        clock: Callable[[], datetime],
+        *,
+        local_tz: tzinfo | None = None,
+        stopping: Callable[[float], bool] | None = None,
+    ) -> None:
+        self.store = store
+        self.rules = list(rules)
+        self.accounts = accounts
+        self.clock = clock
+        self.local_tz = local_tz
+        self.executor = Executor(store, limits, clock, stopping=stopping)
+
+    def replace_rules(self, rules: Sequence[Rule], limits: ReleaseLimits) -> None:
+        """Swap in newly loaded rules (SIGHUP); in-flight events finish with the old ones."""
+        self.rules = list(rules)
+        self.executor.limits = limits
+
+    def handle(self, event: EventRecord) -> None:
+        listening = [rule for rule in self.rules if rule.on == event.type]
+        if not listening:
+            return
+        account = self.accounts.get(event.account_id)
+        if account is None:
+            log.warning("rules.account_inactive", trigger=event.type, event_id=event.id)
+            return
+        ctx = self._context(event, account)
+        for rule in listening:
+            unmet = unmet_condition(rule.conditions, ctx)
+            bound = log.bind(
+                account=account.name,
+                order_id=ctx.order.id if ctx.order else None,
+                rule=rule.name,
+                trigger=event.type,
+            )
+            if unmet is not None:
+                bound.debug("rule.not_matched", condition=unmet)
+                continue
+            bound.info("rule.matched")
+            for index, action in enumerate(rule.actions):
+                key = action_key(event.id, rule.name, index, action)
+                self._run_once(key, rule, action, ctx, account)
+
+    def _run_once(
+        self, key: str, rule: Rule, action: Action, ctx: EventContext, account: AccountBinding
+    ) -> None:
+        now = self.clock()
+        with self.store.transaction() as session:
+            existing = ledger.get(session, key)
+            if existing is None:
+                claimed = ledger.claim(
+                    session,
+                    key=key,
+                    account_id=account.id,
+                    event_id=ctx.event.id,
+                    order_pk=ctx.order.pk if ctx.order else None,
+                    rule=rule.name,
+                    kind=action.kind,
+                    at=now,
+                )
+        if existing is not None:
+            if existing.state.is_open:
+                self.executor.reconcile(existing, rule, action, ctx, account)
+            return
+        if claimed is None:  # lost a race with another worker: it owns the action
+            return
+        self.executor.execute(claimed, action, ctx, account, rule)
+
+    def reconcile_open(self) -> int:
+        """Settle every pending, sent or unknown ledger row before new work begins."""
+        with self.store.transaction(read_only=True) as session:
+            rows = ledger.open_actions(session)
+        settled = 0
+        for record in rows:
+            account = self.accounts.get(record.account_id)
+            if account is None:
+                continue
+            found = self._action_for(record)
+            if found is None:
+                log.warning(
+                    "ledger.rule_gone",
+                    account=account.name,
+                    rule=record.rule,
+                    action_id=record.id,
+                    state=str(record.state),
+                )
+                self.executor.settle_without_rule(record, account)
+                continue
+            rule, action = found
+            ctx = self._context_for_record(record, account)
+            self.executor.reconcile(record, rule, action, ctx, account)
+            settled += 1
+        return settled
+
+    def _action_for(self, record: ActionRecord) -> tuple[Rule, Action] | None:
+        # key = ev{event}/{rule}/{index}:{kind}
+        try:
+            index = int(record.key.rsplit("/", 1)[1].split(":", 1)[0])
+        except (IndexError, ValueError):
+            return None
+        for rule in self.rules:
+            if rule.name == record.rule and index < len(rule.actions):
+                action = rule.actions[index]
+                if action.kind == record.kind:
+                    return rule, action
+        return None
+
+    def _context(self, event: EventRecord, account: AccountBinding) -> EventContext:
+        with self.store.transaction(read_only=True) as session:
+            order = None
+            evidence = None
+            if event.order_pk is not None:
+                row = session.get(OrderRow, event.order_pk)
+                order = OrderFacts.from_row(row) if row is not None else None
+                evidence = stored_payments.for_order(session, event.order_pk)
+        if order is not None and evidence is None:
+            evidence = self.executor.match_waiting_evidence(order, account)
+        return EventContext(
+            event=event,
+            account=account.name,
+            account_nickname=account.nickname,
+            order=order,
+            evidence=evidence,
+            client=account.client,
+            now=self.clock(),
+            local_tz=self.local_tz,
+        )
+
+    def _context_for_record(self, record: ActionRecord, account: AccountBinding) -> EventContext:
+        from p2pilot.store.events import get_event
+
+        with self.store.transaction(read_only=True) as session:
+            event = get_event(session, record.event_id) if record.event_id is not None else None
+        if event is None:
+            event = EventRecord(
+                id=record.event_id or 0,
+                account_id=record.account_id,
+                order_pk=record.order_pk,
+                type="",
+                payload={},
+                created_at=record.created_at,
+                handled_at=None,
+            )
+        return self._context(event, account)

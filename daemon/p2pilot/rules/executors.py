@@ -1,0 +1,718 @@
+"""Performing one claimed action, and settling one whose outcome is not known.
+
+Every side effect follows the same three steps: commit the ledger row as
+``sent`` (with what is about to be sent), do it, commit the outcome. A crash
+between the first and the last leaves ``sent``: :meth:`Executor.reconcile`
+looks at the exchange (the chat for a reply's ``msgUuid``, the order's status
+for a release) to learn what happened before doing anything again.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from p2pilot.crashpoints import crash_point
+from p2pilot.evidence.matching import Evidence, EvidenceCandidate, best_match
+from p2pilot.exchange.errors import ExchangeError, TransientError
+from p2pilot.exchange.records import OrderStatus, Side
+from p2pilot.logging import get_logger
+from p2pilot.rules.actions.command import run_command
+from p2pilot.rules.actions.notify import send_notification
+from p2pilot.rules.actions.webhook import send_webhook
+from p2pilot.rules.context import EventContext, OrderFacts
+from p2pilot.rules.guards import (
+    EvidenceSummary,
+    ReleaseInputs,
+    ReleaseLimits,
+    RiskMinimums,
+    all_hold,
+    check_release,
+    first_failure,
+)
+from p2pilot.rules.model import (
+    Action,
+    CommandAction,
+    MarkPaidAction,
+    NotifyAction,
+    ReleaseAction,
+    ReplyAction,
+    Rule,
+    WebhookAction,
+)
+from p2pilot.store import ledger, releases
+from p2pilot.store import payments as stored_payments
+from p2pilot.store.engine import Store
+from p2pilot.store.ledger import ActionRecord, ActionState
+from p2pilot.store.models import OrderRow
+from p2pilot.store.payments import PaymentRecord
+
+if TYPE_CHECKING:
+    from p2pilot.rules.engine import AccountBinding
+
+log = get_logger(__name__)
+
+MAX_ATTEMPTS = 3  # sends of one action in all, retries after reconciliation included
+MSG_UUID_NAMESPACE = uuid.UUID("6f1d2a0e-7a57-4a43-9a0c-2b8e5c9a1f10")
+OPEN_ORDER_STATUSES = (int(OrderStatus.AWAITING_PAYMENT), int(OrderStatus.PAID))
+
+
+def msg_uuid_for(key: str) -> str:
+    """The chat ``msgUuid`` of a reply: derived from its ledger key, so a resend is recognisable."""
+    return uuid.uuid5(MSG_UUID_NAMESPACE, key).hex
+
+
+def start_of_utc_day(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class Executor:
+    """Runs and reconciles actions; one per daemon."""
+
+    def __init__(
+        self,
+        store: Store,
+        limits: ReleaseLimits,
+        clock: Callable[[], datetime],
+        *,
+        stopping: Callable[[float], bool] | None = None,
+        name_threshold: float = 0.8,
+    ) -> None:
+        self.store = store
+        self.limits = limits
+        self.clock = clock
+        self.stopping = stopping
+        self.name_threshold = name_threshold
+
+    # -- entry points ----------------------------------------------------------------
+
+    def execute(
+        self,
+        record: ActionRecord,
+        action: Action,
+        ctx: EventContext,
+        account: AccountBinding,
+        rule: Rule,
+    ) -> None:
+        bound = log.bind(
+            account=account.name,
+            order_id=ctx.order.id if ctx.order else None,
+            rule=record.rule,
+            action=record.kind,
+            action_id=record.id,
+        )
+        try:
+            if isinstance(action, ReleaseAction):
+                self._release(record, ctx, account, rule, bound)
+            elif isinstance(action, ReplyAction):
+                self._reply(record, action, ctx, account, bound)
+            elif isinstance(action, MarkPaidAction):
+                self._mark_paid(record, action, ctx, account, bound)
+            elif isinstance(action, WebhookAction):
+                self._webhook(record, action, ctx, account, bound)
+            elif isinstance(action, NotifyAction):
+                self._notify(record, action, ctx, account, bound)
+            elif isinstance(action, CommandAction):
+                self._command(record, action, ctx, account, bound)
+        except Exception as exc:
+            # Whatever happened, the row must not stay "pending" forever unnoticed.
+            bound.exception("action.crashed")
+            self._settle(record, ActionState.UNKNOWN, error=f"{type(exc).__name__}: {exc}")
+
+    def reconcile(
+        self,
+        record: ActionRecord,
+        rule: Rule,
+        action: Action,
+        ctx: EventContext,
+        account: AccountBinding,
+    ) -> None:
+        """Settle an open row (pending, sent, unknown) against the outside world."""
+        bound = log.bind(
+            account=account.name,
+            order_id=ctx.order.id if ctx.order else None,
+            rule=record.rule,
+            action=record.kind,
+            action_id=record.id,
+            state=str(record.state),
+        )
+        bound.info("action.reconciling")
+        if record.state == ActionState.PENDING and not isinstance(action, ReleaseAction):
+            # Claimed, never sent: nothing left the process, so doing it now is the first time.
+            self.execute(record, action, ctx, account, rule)
+            return
+        if isinstance(action, ReplyAction):
+            self._reconcile_reply(record, action, ctx, account, bound)
+        elif isinstance(action, ReleaseAction):
+            self._reconcile_release(record, rule, ctx, account, bound)
+        elif isinstance(action, MarkPaidAction):
+            self._reconcile_mark_paid(record, action, ctx, account, bound)
+        elif isinstance(action, WebhookAction) and record.attempts < MAX_ATTEMPTS:
+            # Receivers dedupe on the Idempotency-Key header, so resending is safe.
+            self._webhook(record, action, ctx, account, bound)
+        else:
+            # A notification or a command may or may not have run: say so, do not redo.
+            self._settle(record, ActionState.UNKNOWN, error="outcome unknown after a restart")
+            bound.warning("action.outcome_unknown")
+
+    def settle_without_rule(self, record: ActionRecord, account: AccountBinding) -> None:
+        self._settle(record, ActionState.UNKNOWN, error="rule removed from the config")
+
+    # -- ledger helpers ----------------------------------------------------------------
+
+    def _settle(
+        self,
+        record: ActionRecord,
+        state: ActionState,
+        *,
+        error: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        with self.store.transaction() as session:
+            ledger.transition(
+                session, record.id, state, at=self.clock(), error=error, detail=detail
+            )
+
+    def _mark_sent(self, record: ActionRecord, detail: dict[str, Any]) -> None:
+        with self.store.transaction() as session:
+            ledger.transition(
+                session,
+                record.id,
+                ActionState.SENT,
+                at=self.clock(),
+                detail=detail,
+                count_attempt=True,
+            )
+
+    def _dry_run(self, record: ActionRecord, bound: Any, detail: dict[str, Any]) -> None:
+        self._settle(record, ActionState.DRY_RUN, detail=detail)
+        bound.info("action.dry_run", **{k: v for k, v in detail.items() if k != "guards"})
+
+    def _outcome(self, record: ActionRecord, exc: ExchangeError, bound: Any) -> None:
+        unknown = isinstance(exc, TransientError) and exc.outcome_unknown
+        state = ActionState.UNKNOWN if unknown else ActionState.FAILED
+        self._settle(record, state, error=str(exc))
+        bound.warning("action.failed" if not unknown else "action.outcome_unknown", error=str(exc))
+
+    # -- reply -------------------------------------------------------------------------
+
+    def _reply(
+        self,
+        record: ActionRecord,
+        action: ReplyAction,
+        ctx: EventContext,
+        account: AccountBinding,
+        bound: Any,
+    ) -> None:
+        if ctx.order is None:
+            self._settle(record, ActionState.SKIPPED, error="reply needs an order")
+            return
+        text = action.template.render(ctx.template_values())
+        msg_uuid = msg_uuid_for(record.key)
+        detail = {"text": text, "msg_uuid": msg_uuid}
+        if account.dry_run:
+            self._dry_run(record, bound, detail)
+            return
+        self._send_reply(record, ctx, account, detail, bound)
+
+    def _send_reply(
+        self,
+        record: ActionRecord,
+        ctx: EventContext,
+        account: AccountBinding,
+        detail: dict[str, Any],
+        bound: Any,
+    ) -> None:
+        assert ctx.order is not None
+        self._mark_sent(record, detail)
+        crash_point("reply.after_sent")
+        try:
+            account.client.send_chat_message(
+                order_id=ctx.order.id, text=detail["text"], msg_uuid=detail["msg_uuid"]
+            )
+        except ExchangeError as exc:
+            self._outcome(record, exc, bound)
+            return
+        crash_point("reply.after_call")
+        self._settle(record, ActionState.SUCCEEDED)
+        bound.info("reply.sent", msg_uuid=detail["msg_uuid"])
+
+    def _reconcile_reply(
+        self,
+        record: ActionRecord,
+        action: ReplyAction,
+        ctx: EventContext,
+        account: AccountBinding,
+        bound: Any,
+    ) -> None:
+        if ctx.order is None:
+            self._settle(record, ActionState.FAILED, error="order no longer stored")
+            return
+        msg_uuid = record.detail.get("msg_uuid") or msg_uuid_for(record.key)
+        try:
+            messages = account.client.chat_messages(ctx.order.id, size=30)
+        except ExchangeError as exc:
+            bound.warning("reply.reconcile_failed", error=str(exc))
+            return  # stays open; the next start or tick tries again
+        if any(m.msg_uuid == msg_uuid for m in messages):
+            self._settle(record, ActionState.SUCCEEDED)
+            bound.info("reply.confirmed_in_chat", msg_uuid=msg_uuid)
+            return
+        if record.attempts >= MAX_ATTEMPTS:
+            self._settle(record, ActionState.FAILED, error="not in the chat after retries")
+            return
+        text = record.detail.get("text") or action.template.render(ctx.template_values())
+        self._send_reply(record, ctx, account, {"text": text, "msg_uuid": msg_uuid}, bound)
+
+    # -- release -----------------------------------------------------------------------
+
+    def _release(
+        self,
+        record: ActionRecord,
+        ctx: EventContext,
+        account: AccountBinding,
+        rule: Rule,
+        bound: Any,
+    ) -> None:
+        order = ctx.order
+        if order is None or order.side != Side.SELL:
+            self._settle(record, ActionState.SKIPPED, error="release needs one of our sell orders")
+            return
+        risk = RiskMinimums(
+            min_orders=rule.conditions.counterparty_min_orders,
+            min_completion_rate=rule.conditions.counterparty_min_completion_rate,
+            min_account_days=rule.conditions.counterparty_min_account_days,
+        )
+        inputs = self._release_inputs(ctx, account, order, risk)
+        guards = check_release(self.limits, risk, inputs)
+        table = [g.to_json() for g in guards]
+        held = all_hold(guards)
+        if not held:
+            failed = first_failure(guards)
+            others_hold = all(g.ok for g in guards if g.name != "auto_release")
+            if failed is not None and failed.name == "auto_release" and others_hold:
+                bound.info("release.would_release", guards=table)
+            else:
+                bound.warning(
+                    "release.refused",
+                    guard=failed.name if failed else None,
+                    detail=failed.detail if failed else None,
+                )
+            self._settle(
+                record,
+                ActionState.SKIPPED,
+                error=f"guard {failed.name}: {failed.detail}" if failed else None,
+                detail={"guards": table, "decision": "refused"},
+            )
+            return
+        if account.dry_run:
+            self._dry_run(record, bound, {"guards": table, "decision": "release"})
+            return
+        with self.store.transaction() as session:
+            claimed = releases.claim_release(
+                session,
+                account_id=account.id,
+                order_pk=order.pk,
+                action_id=record.id,
+                amount=order.amount,
+                currency=order.currency,
+                counterparty_user_id=order.counterparty_user_id or None,
+                at=self.clock(),
+            )
+            if claimed:
+                ledger.transition(
+                    session,
+                    record.id,
+                    ActionState.SENT,
+                    at=self.clock(),
+                    detail={"guards": table, "decision": "release"},
+                    count_attempt=True,
+                )
+        if not claimed:
+            self._settle(
+                record,
+                ActionState.SKIPPED,
+                error="this order's release was already claimed",
+                detail={"guards": table, "decision": "duplicate"},
+            )
+            bound.warning("release.duplicate_refused")
+            return
+        crash_point("release.after_sent")
+        self._call_release(record, order, account, bound)
+
+    def _call_release(
+        self, record: ActionRecord, order: OrderFacts, account: AccountBinding, bound: Any
+    ) -> None:
+        try:
+            account.client.release(order.id)
+        except ExchangeError as exc:
+            unknown = isinstance(exc, TransientError) and exc.outcome_unknown
+            if not unknown:
+                with self.store.transaction() as session:
+                    releases.settle_release(session, order.pk, "failed", at=self.clock())
+            self._outcome(record, exc, bound)
+            return
+        crash_point("release.after_call")
+        with self.store.transaction() as session:
+            releases.settle_release(session, order.pk, "succeeded", at=self.clock())
+            ledger.transition(session, record.id, ActionState.SUCCEEDED, at=self.clock())
+        bound.info("release.done", amount=str(order.amount), currency=order.currency)
+
+    def _reconcile_release(
+        self,
+        record: ActionRecord,
+        rule: Rule,
+        ctx: EventContext,
+        account: AccountBinding,
+        bound: Any,
+    ) -> None:
+        order = ctx.order
+        if order is None:
+            self._settle(record, ActionState.FAILED, error="order no longer stored")
+            return
+        with self.store.transaction(read_only=True) as session:
+            claimed = releases.release_state(session, order.pk)
+        if record.state == ActionState.PENDING or claimed is None:
+            # Never reached the exchange: decide afresh, all guards again.
+            self._release(record, ctx, account, rule, bound)
+            return
+        try:
+            fresh = account.client.order_detail(order.id)
+        except ExchangeError as exc:
+            bound.warning("release.reconcile_failed", error=str(exc))
+            return
+        if fresh.status == OrderStatus.COMPLETED:
+            with self.store.transaction() as session:
+                releases.settle_release(session, order.pk, "succeeded", at=self.clock())
+                ledger.transition(session, record.id, ActionState.SUCCEEDED, at=self.clock())
+            bound.info("release.confirmed_by_status")
+            return
+        guards_still_hold = (
+            fresh.status == OrderStatus.PAID
+            and fresh.amount == order.amount
+            and fresh.appeal_user_id in ("", "0")
+            and self.limits.auto_release
+        )
+        if guards_still_hold and record.attempts < MAX_ATTEMPTS:
+            with self.store.transaction() as session:
+                ledger.transition(
+                    session, record.id, ActionState.SENT, at=self.clock(), count_attempt=True
+                )
+            self._call_release(record, order, account, bound)
+            return
+        with self.store.transaction() as session:
+            releases.settle_release(session, order.pk, "failed", at=self.clock())
+            ledger.transition(
+                session,
+                record.id,
+                ActionState.FAILED,
+                at=self.clock(),
+                error=f"order is {int(fresh.status)} ({fresh.status.label})"
+                " after an unknown release",
+            )
+        bound.error("release.failed_after_unknown", status=int(fresh.status))
+
+    def _release_inputs(
+        self, ctx: EventContext, account: AccountBinding, order: OrderFacts, risk: RiskMinimums
+    ) -> ReleaseInputs:
+        try:
+            fresh = account.client.order_detail(order.id)
+        except ExchangeError as exc:
+            log.warning(
+                "release.reread_failed", account=account.name, order_id=order.id, error=str(exc)
+            )
+            fresh = None
+        since = start_of_utc_day(self.clock())
+        with self.store.transaction(read_only=True) as session:
+            total = releases.released_total(
+                session, account_id=account.id, currency=order.currency, since=since
+            )
+            total_cp = releases.released_total(
+                session,
+                account_id=account.id,
+                currency=order.currency,
+                since=since,
+                counterparty_user_id=order.counterparty_user_id,
+            )
+            evidence = stored_payments.for_order(session, order.pk)
+        wants_profile = (
+            risk.min_orders is not None
+            or risk.min_completion_rate is not None
+            or risk.min_account_days is not None
+        )
+        return ReleaseInputs(
+            stored_amount=order.amount,
+            currency=order.currency,
+            fresh=fresh,
+            released_today=total,
+            released_today_counterparty=total_cp,
+            counterparty=ctx.counterparty() if wants_profile else None,
+            evidence=(
+                EvidenceSummary(evidence.reference, evidence.amount, evidence.payer_name)
+                if evidence is not None
+                else None
+            ),
+        )
+
+    # -- evidence ----------------------------------------------------------------------
+
+    def match_waiting_evidence(
+        self, order: OrderFacts, account: AccountBinding
+    ) -> PaymentRecord | None:
+        """Bind unmatched evidence that fits this order (one that arrived before it was paid)."""
+        if order.side != Side.SELL or order.status not in OPEN_ORDER_STATUSES:
+            return None
+        with self.store.transaction() as session:
+            waiting = stored_payments.unmatched(session, currency=order.currency)
+            for payment in waiting:
+                if payment.account_id not in (None, account.id):
+                    continue
+                candidates = open_candidates(session, payment.currency)
+                result = best_match(
+                    _evidence(payment, account_name=None),
+                    candidates,
+                    name_threshold=self.name_threshold,
+                )
+                if result.order_id == order.id and stored_payments.match(
+                    session, payment.id, order.pk, at=self.clock()
+                ):
+                    log.info(
+                        "payment.matched",
+                        account=account.name,
+                        order_id=order.id,
+                        reference=payment.reference,
+                    )
+                    return stored_payments.for_order(session, order.pk)
+        return None
+
+    # -- mark paid (buy side) ------------------------------------------------------------
+
+    def _mark_paid(
+        self,
+        record: ActionRecord,
+        action: MarkPaidAction,
+        ctx: EventContext,
+        account: AccountBinding,
+        bound: Any,
+    ) -> None:
+        order = ctx.order
+        if order is None or order.side != Side.BUY:
+            self._settle(record, ActionState.SKIPPED, error="mark_paid needs one of our buy orders")
+            return
+        try:
+            fresh = account.client.order_detail(order.id)
+        except ExchangeError as exc:
+            self._outcome(record, exc, bound)
+            return
+        wanted = action.payment_method.casefold()
+        term = next(
+            (
+                t
+                for t in fresh.payment_terms
+                if str(t.payment_type) == wanted or t.name.casefold() == wanted
+            ),
+            None,
+        )
+        if term is None:
+            self._settle(
+                record,
+                ActionState.FAILED,
+                error=f"the seller offers no payment method {action.payment_method!r}",
+            )
+            return
+        detail = {"payment_type": term.payment_type, "payment_id": term.id}
+        if fresh.status != OrderStatus.AWAITING_PAYMENT:
+            self._settle(record, ActionState.SKIPPED, error=f"order status is {int(fresh.status)}")
+            return
+        if account.dry_run:
+            self._dry_run(record, bound, detail)
+            return
+        self._mark_sent(record, detail)
+        try:
+            account.client.mark_paid(
+                order_id=order.id, payment_type=term.payment_type, payment_id=term.id
+            )
+        except ExchangeError as exc:
+            self._outcome(record, exc, bound)
+            return
+        self._settle(record, ActionState.SUCCEEDED)
+        bound.info("order.marked_paid", payment_type=term.payment_type)
+
+    def _reconcile_mark_paid(
+        self,
+        record: ActionRecord,
+        action: MarkPaidAction,
+        ctx: EventContext,
+        account: AccountBinding,
+        bound: Any,
+    ) -> None:
+        if ctx.order is None:
+            self._settle(record, ActionState.FAILED, error="order no longer stored")
+            return
+        try:
+            fresh = account.client.order_detail(ctx.order.id)
+        except ExchangeError as exc:
+            bound.warning("mark_paid.reconcile_failed", error=str(exc))
+            return
+        if fresh.status != OrderStatus.AWAITING_PAYMENT:
+            self._settle(
+                record,
+                ActionState.SUCCEEDED if fresh.status == OrderStatus.PAID else ActionState.FAILED,
+                error=None
+                if fresh.status == OrderStatus.PAID
+                else f"order status is {int(fresh.status)}",
+            )
+            return
+        if record.attempts >= MAX_ATTEMPTS:
+            self._settle(record, ActionState.FAILED, error="still unpaid after retries")
+            return
+        self._mark_paid(record, action, ctx, account, bound)
+
+    # -- webhook, notify, command ----------------------------------------------------------
+
+    def _event_document(self, ctx: EventContext, record: ActionRecord) -> dict[str, Any]:
+        return {
+            "event": ctx.event.type,
+            "event_id": ctx.event.id,
+            "account": ctx.account,
+            "rule": record.rule,
+            "action_key": record.key,
+            "created_at": ctx.event.created_at.isoformat(),
+            "payload": ctx.event.payload,
+        }
+
+    def _webhook(
+        self,
+        record: ActionRecord,
+        action: WebhookAction,
+        ctx: EventContext,
+        account: AccountBinding,
+        bound: Any,
+    ) -> None:
+        document = self._event_document(ctx, record)
+        if account.dry_run:
+            self._dry_run(record, bound, {"url": _host_of(action.url)})
+            return
+        self._mark_sent(record, {"url": _host_of(action.url)})
+        result = send_webhook(
+            action.url,
+            document,
+            secret=action.secret,
+            timeout=action.timeout,
+            max_attempts=action.max_attempts,
+            idempotency_key=record.key,
+            wait=self.stopping,
+        )
+        state = (
+            ActionState.SUCCEEDED
+            if result.ok
+            else ActionState.UNKNOWN
+            if result.outcome_unknown
+            else ActionState.FAILED
+        )
+        self._settle(
+            record,
+            state,
+            error=result.error,
+            detail={"status": result.status, "attempts": result.attempts},
+        )
+        bound.info("webhook.settled", state=str(state), status=result.status)
+
+    def _notify(
+        self,
+        record: ActionRecord,
+        action: NotifyAction,
+        ctx: EventContext,
+        account: AccountBinding,
+        bound: Any,
+    ) -> None:
+        values = ctx.template_values()
+        title = action.title.render(values) if action.title else f"p2pilot: {ctx.event.type}"
+        body = (
+            action.body.render(values)
+            if action.body
+            else json.dumps(ctx.event.payload, ensure_ascii=False, default=str)
+        )
+        if account.dry_run:
+            self._dry_run(record, bound, {"title": title})
+            return
+        self._mark_sent(record, {"title": title})
+        result = send_notification(action.urls, title=title, body=body)
+        self._settle(
+            record, ActionState.SUCCEEDED if result.ok else ActionState.FAILED, error=result.error
+        )
+
+    def _command(
+        self,
+        record: ActionRecord,
+        action: CommandAction,
+        ctx: EventContext,
+        account: AccountBinding,
+        bound: Any,
+    ) -> None:
+        if account.dry_run:
+            self._dry_run(record, bound, {"argv0": action.argv[0]})
+            return
+        self._mark_sent(record, {"argv0": action.argv[0]})
+        result = run_command(
+            action.argv, stdin_json=self._event_document(ctx, record), timeout=action.timeout
+        )
+        state = ActionState.SUCCEEDED if result.ok else ActionState.FAILED
+        self._settle(
+            record,
+            state,
+            error=result.error,
+            detail={"exit_code": result.exit_code, "timed_out": result.timed_out},
+        )
+
+
+def open_candidates(session: Any, currency: str) -> list[EvidenceCandidate]:
+    """Our sell orders that may still receive fiat and have no evidence yet."""
+    from p2pilot.store.models import AccountRow, PaymentRow
+
+    taken = select(PaymentRow.order_id).where(PaymentRow.order_id.is_not(None))
+    rows = session.execute(
+        select(OrderRow, AccountRow.name)
+        .join(AccountRow, AccountRow.id == OrderRow.account_id)
+        .where(
+            OrderRow.side == int(Side.SELL),
+            OrderRow.status.in_(OPEN_ORDER_STATUSES),
+            OrderRow.currency == currency,
+            OrderRow.id.not_in(taken),
+        )
+    )
+    return [
+        EvidenceCandidate(
+            order_id=row.exchange_id,
+            account=name,
+            amount=row.amount,
+            currency=row.currency,
+            payer_name=row.counterparty_real_name or "",
+            created_at=row.created_at,
+        )
+        for row, name in rows
+    ]
+
+
+def _evidence(payment: PaymentRecord, account_name: str | None) -> Evidence:
+    return Evidence(
+        id=str(payment.id),
+        amount=payment.amount,
+        currency=payment.currency,
+        payer_name=payment.payer_name,
+        reference=payment.reference,
+        received_at=payment.received_at,
+        account=account_name,
+    )
+
+
+def _host_of(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}"

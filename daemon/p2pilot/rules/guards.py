@@ -1,0 +1,199 @@
+"""Release guards: every one must hold before crypto leaves, checked in a fixed order.
+
+The check is a pure function of what was gathered right before the call (the
+order re-read from the exchange, today's released totals, the counterparty's
+profile, the matched payment evidence), so the same inputs always give the same
+table — and the table is stored with the decision for ``orders show``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from p2pilot.exchange.records import OrderDetail, OrderStatus, UserProfile
+
+APPEAL_STATUSES = frozenset(
+    {OrderStatus.APPEAL, OrderStatus.OBJECTIONING, OrderStatus.AWAITING_OBJECTION}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseLimits:
+    """``[safety]``: hard limits no rule can exceed (fiat amounts)."""
+
+    auto_release: bool
+    max_amount: Decimal
+    daily_limit: Decimal
+    counterparty_daily_limit: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RiskMinimums:
+    """A rule's counterparty requirements; None means not required."""
+
+    min_orders: int | None = None
+    min_completion_rate: Decimal | None = None
+    min_account_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceSummary:
+    """The payment evidence matched to this order, as far as the guard needs it."""
+
+    reference: str
+    amount: Decimal
+    payer_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseInputs:
+    """Everything gathered right before a release."""
+
+    stored_amount: Decimal
+    currency: str
+    fresh: OrderDetail | None  # None: the re-read failed
+    released_today: Decimal
+    released_today_counterparty: Decimal
+    counterparty: UserProfile | None
+    evidence: EvidenceSummary | None
+
+
+@dataclass(frozen=True, slots=True)
+class GuardResult:
+    name: str
+    ok: bool
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"guard": self.name, "ok": self.ok, "detail": self.detail}
+
+
+def check_release(
+    limits: ReleaseLimits, risk: RiskMinimums, inputs: ReleaseInputs
+) -> list[GuardResult]:
+    """Every guard's verdict, in order. Release only if all are ok."""
+    results = [_auto_release(limits)]
+    results += _fresh_order(inputs)
+    amount = inputs.stored_amount
+    results.append(
+        GuardResult(
+            "max_amount",
+            limits.max_amount > 0 and amount <= limits.max_amount,
+            f"{amount} <= release_max_amount {limits.max_amount} {inputs.currency}",
+        )
+    )
+    after = inputs.released_today + amount
+    results.append(
+        GuardResult(
+            "daily_limit",
+            limits.daily_limit > 0 and after <= limits.daily_limit,
+            f"released today {inputs.released_today} + {amount} = {after}"
+            f" <= release_daily_limit {limits.daily_limit}",
+        )
+    )
+    if limits.counterparty_daily_limit is not None:
+        after_cp = inputs.released_today_counterparty + amount
+        results.append(
+            GuardResult(
+                "counterparty_daily_limit",
+                after_cp <= limits.counterparty_daily_limit,
+                f"released to this counterparty today {inputs.released_today_counterparty}"
+                f" + {amount} = {after_cp} <= {limits.counterparty_daily_limit}",
+            )
+        )
+    results += _risk(risk, inputs.counterparty)
+    results.append(_evidence(inputs))
+    return results
+
+
+def all_hold(results: list[GuardResult]) -> bool:
+    return bool(results) and all(r.ok for r in results)
+
+
+def first_failure(results: list[GuardResult]) -> GuardResult | None:
+    return next((r for r in results if not r.ok), None)
+
+
+def _auto_release(limits: ReleaseLimits) -> GuardResult:
+    return GuardResult(
+        "auto_release",
+        limits.auto_release,
+        "[safety] auto_release = true" if limits.auto_release else "shadow mode: would release",
+    )
+
+
+def _fresh_order(inputs: ReleaseInputs) -> list[GuardResult]:
+    fresh = inputs.fresh
+    if fresh is None:
+        return [GuardResult("order_reread", False, "could not re-read the order from the exchange")]
+    return [
+        GuardResult(
+            "status_paid",
+            fresh.status == OrderStatus.PAID,
+            f"exchange status {int(fresh.status)} ({fresh.status.label}), need 20 (paid)",
+        ),
+        GuardResult(
+            "amount_unchanged",
+            fresh.amount == inputs.stored_amount,
+            f"exchange amount {fresh.amount}, stored {inputs.stored_amount}",
+        ),
+        GuardResult(
+            "not_in_appeal",
+            fresh.status not in APPEAL_STATUSES and fresh.appeal_user_id in ("", "0"),
+            "no appeal open" if fresh.appeal_user_id in ("", "0") else "appeal opened",
+        ),
+    ]
+
+
+def _risk(risk: RiskMinimums, profile: UserProfile | None) -> list[GuardResult]:
+    wanted = (
+        risk.min_orders is not None
+        or risk.min_completion_rate is not None
+        or risk.min_account_days is not None
+    )
+    if not wanted:
+        return []
+    if profile is None:
+        return [GuardResult("counterparty_profile", False, "counterparty info unavailable")]
+    results = []
+    if risk.min_orders is not None:
+        results.append(
+            GuardResult(
+                "counterparty_min_orders",
+                profile.total_finish_count >= risk.min_orders,
+                f"{profile.total_finish_count} completed orders >= {risk.min_orders}",
+            )
+        )
+    if risk.min_completion_rate is not None:
+        rate = profile.recent_rate
+        results.append(
+            GuardResult(
+                "counterparty_min_completion_rate",
+                rate is not None and rate >= risk.min_completion_rate,
+                f"30-day completion {rate}% >= {risk.min_completion_rate}%",
+            )
+        )
+    if risk.min_account_days is not None:
+        results.append(
+            GuardResult(
+                "counterparty_min_account_days",
+                profile.account_create_days >= risk.min_account_days,
+                f"account age {profile.account_create_days} days >= {risk.min_account_days}",
+            )
+        )
+    return results
+
+
+def _evidence(inputs: ReleaseInputs) -> GuardResult:
+    evidence = inputs.evidence
+    if evidence is None:
+        return GuardResult("payment_evidence", False, "no matching payment evidence")
+    # Amount and payer were checked when the evidence was matched to this order.
+    return GuardResult(
+        "payment_evidence",
+        True,
+        f"evidence {evidence.reference}: {evidence.amount} {inputs.currency}"
+        f" from {evidence.payer_name!r}",
+    )

@@ -1,0 +1,179 @@
+"""Release guards: each one can stop a release, and the table says which."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from p2pilot.exchange.records import OrderDetail, OrderStatus, Side, UserProfile
+from p2pilot.rules.guards import (
+    EvidenceSummary,
+    ReleaseInputs,
+    ReleaseLimits,
+    RiskMinimums,
+    all_hold,
+    check_release,
+    first_failure,
+)
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+
+def detail(**changes: object) -> OrderDetail:
+    base = OrderDetail(
+        id="1991122334455667788",
+        side=Side.SELL,
+        status=OrderStatus.PAID,
+        token="USDT",
+        currency="RUB",
+        amount=Decimal("8145.00"),
+        price=Decimal("81.45"),
+        quantity=Decimal("100.0000"),
+        fee=None,
+        counterparty_nickname="buyer_77",
+        counterparty_user_id="60012345",
+        counterparty_mask_id="s0c1",
+        user_id="52700411",
+        maker_user_id="52700411",
+        item_id="1",
+        seller_real_name="IVAN PETROV",
+        buyer_real_name="OLEG S",
+        payment_type=582,
+        payment_terms=[],
+        confirmed_payment=None,
+        created_at=NOW,
+        updated_at=NOW,
+        paid_at=NOW,
+        transfer_seconds_left=0,
+        can_appeal=False,
+        appeal_user_id="0",
+        cancel_reason="",
+        unread_count=0,
+        raw={},
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def profile(**changes: object) -> UserProfile:
+    base = UserProfile(
+        user_id="60012345",
+        nickname="buyer_77",
+        real_name="OLEG S",
+        kyc_level="2",
+        kyc_country="RUS",
+        recent_rate=Decimal("97"),
+        recent_finish_count=21,
+        total_finish_count=58,
+        account_create_days=402,
+        first_trade_days=380,
+        good_appraise_rate=Decimal("100"),
+        auth_status=2,
+        blocked="N",
+        registered_at=None,
+        is_online=True,
+        raw={},
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+LIMITS = ReleaseLimits(
+    auto_release=True,
+    max_amount=Decimal("10000"),
+    daily_limit=Decimal("20000"),
+    counterparty_daily_limit=Decimal("15000"),
+)
+RISK = RiskMinimums(min_orders=20, min_completion_rate=Decimal("90"), min_account_days=30)
+
+
+def inputs(**changes: object) -> ReleaseInputs:
+    base = ReleaseInputs(
+        stored_amount=Decimal("8145.00"),
+        currency="RUB",
+        fresh=detail(),
+        released_today=Decimal("0"),
+        released_today_counterparty=Decimal("0"),
+        counterparty=profile(),
+        evidence=EvidenceSummary("bank-1", Decimal("8145.00"), "Oleg S"),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_everything_in_order_releases() -> None:
+    results = check_release(LIMITS, RISK, inputs())
+    assert all_hold(results)
+    assert [r.name for r in results] == [
+        "auto_release",
+        "status_paid",
+        "amount_unchanged",
+        "not_in_appeal",
+        "max_amount",
+        "daily_limit",
+        "counterparty_daily_limit",
+        "counterparty_min_orders",
+        "counterparty_min_completion_rate",
+        "counterparty_min_account_days",
+        "payment_evidence",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("limits", "risk", "changes", "guard"),
+    [
+        (replace(LIMITS, auto_release=False), RISK, {}, "auto_release"),
+        (LIMITS, RISK, {"fresh": None}, "order_reread"),
+        (LIMITS, RISK, {"fresh": detail(status=OrderStatus.AWAITING_PAYMENT)}, "status_paid"),
+        (LIMITS, RISK, {"fresh": detail(amount=Decimal("8145.01"))}, "amount_unchanged"),
+        (LIMITS, RISK, {"fresh": detail(appeal_user_id="60012345")}, "not_in_appeal"),
+        (replace(LIMITS, max_amount=Decimal("8144.99")), RISK, {}, "max_amount"),
+        (replace(LIMITS, max_amount=Decimal("0")), RISK, {}, "max_amount"),
+        (LIMITS, RISK, {"released_today": Decimal("11855.01")}, "daily_limit"),
+        (
+            LIMITS,
+            RISK,
+            {"released_today_counterparty": Decimal("7000")},
+            "counterparty_daily_limit",
+        ),
+        (LIMITS, RISK, {"counterparty": profile(total_finish_count=19)}, "counterparty_min_orders"),
+        (
+            LIMITS,
+            RISK,
+            {"counterparty": profile(recent_rate=Decimal("89.9"))},
+            "counterparty_min_completion_rate",
+        ),
+        (
+            LIMITS,
+            RISK,
+            {"counterparty": profile(account_create_days=29)},
+            "counterparty_min_account_days",
+        ),
+        (LIMITS, RISK, {"counterparty": None}, "counterparty_profile"),
+        (LIMITS, RISK, {"evidence": None}, "payment_evidence"),
+    ],
+)
+def test_each_guard_stops_a_release(
+    limits: ReleaseLimits, risk: RiskMinimums, changes: dict[str, object], guard: str
+) -> None:
+    results = check_release(limits, risk, inputs(**changes))
+    assert not all_hold(results)
+    failing = [r.name for r in results if not r.ok]
+    assert failing == [guard]
+    failure = first_failure(results)
+    assert failure is not None and failure.name == guard and failure.detail
+
+
+def test_daily_limit_is_inclusive() -> None:
+    results = check_release(LIMITS, RISK, inputs(released_today=Decimal("11855.00")))
+    assert all_hold(results)
+
+
+def test_no_risk_minimums_means_no_profile_needed() -> None:
+    results = check_release(LIMITS, RiskMinimums(), inputs(counterparty=None))
+    assert all_hold(results)
+
+
+def test_an_appeal_fails_both_status_and_appeal_guards() -> None:
+    results = check_release(LIMITS, RISK, inputs(fresh=detail(status=OrderStatus.APPEAL)))
+    assert [r.name for r in results if not r.ok] == ["status_paid", "not_in_appeal"]
