@@ -78,8 +78,8 @@ def test_demo_config_loads_without_any_environment() -> None:
     assert config.safety.auto_release is False
     assert config.safety.release_max_amount > 0 and config.safety.release_daily_limit > 0
     greet, release = config.rules
-    assert greet.on == "order.created" and greet.reply is not None
-    assert release.on == "order.paid" and release.release is True
+    assert greet.on == ("order.created",) and greet.reply is not None
+    assert release.on == ("order.paid", "payment.received") and release.release is True
     assert config.secret_values() == ["demo"]
 
 

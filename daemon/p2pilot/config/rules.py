@@ -69,6 +69,15 @@ def parse_event(value: object) -> str:
     return value
 
 
+def parse_events(value: object) -> tuple[str, ...]:
+    """One event name, or an array of them (a rule may listen to several)."""
+    if isinstance(value, list):
+        if not value:
+            invalid("expected at least one event name")
+        return tuple(dict.fromkeys(parse_event(item) for item in value))
+    return (parse_event(value),)
+
+
 def parse_regex(value: object) -> re.Pattern[str]:
     if isinstance(value, re.Pattern):
         return value
@@ -140,6 +149,7 @@ def _pattern(value: re.Pattern[str]) -> str:
 
 
 EventName = Annotated[str, PlainValidator(parse_event)]
+EventNames = Annotated[tuple[str, ...], PlainValidator(parse_events)]
 Regex = Annotated[
     re.Pattern[str],
     PlainValidator(parse_regex),
@@ -285,7 +295,7 @@ class RuleConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=False)
 
     name: Name
-    on: EventName
+    on: EventNames
     if_: RuleConditions = Field(default_factory=RuleConditions, alias="if")
     reply: Annotated[
         ReplyConfig | None, _shorthand("text", (str,), "a message string or a table")

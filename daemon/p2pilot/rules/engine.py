@@ -72,7 +72,7 @@ class RuleEngine:
         self.executor.limits = limits
 
     def handle(self, event: EventRecord) -> None:
-        listening = [rule for rule in self.rules if rule.on == event.type]
+        listening = [rule for rule in self.rules if event.type in rule.on]
         if not listening:
             return
         account = self.accounts.get(event.account_id)

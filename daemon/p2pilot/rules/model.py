@@ -101,6 +101,6 @@ Action = ReplyAction | ReleaseAction | MarkPaidAction | WebhookAction | NotifyAc
 @dataclass(frozen=True, slots=True)
 class Rule:
     name: str
-    on: str
+    on: tuple[str, ...]
     conditions: Conditions
     actions: tuple[Action, ...]

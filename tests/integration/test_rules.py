@@ -1,0 +1,314 @@
+"""Rules that act, against the simulator over HTTP, on SQLite and PostgreSQL.
+
+The daemon runs in-process (``Daemon.start`` + ``run_once``); the simulator's
+request log is the witness of what reached the exchange.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from p2pilot.config import Config, parse_config
+from p2pilot.evidence.intake import record_evidence
+from p2pilot.service import Daemon
+from p2pilot.signing import verify
+from p2pilot.simulator.server import SimulatorServer
+from p2pilot.store import ledger
+from p2pilot.store import orders as stored_orders
+from p2pilot.store.ledger import ActionState
+
+KEY, SECRET = "rules-key", "rules-secret-123"
+FINISH = "/v5/p2p/order/finish"
+SEND = "/v5/p2p/order/message/send"
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorServer]:
+    server = SimulatorServer(port=0, accounts={KEY: SECRET})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def control(sim: SimulatorServer, path: str, **body: object) -> dict[str, Any]:
+    response = requests.post(f"{sim.url}/_sim/{path}", json=body, timeout=5)
+    response.raise_for_status()
+    return response.json()  # type: ignore[no-any-return]
+
+
+def served(sim: SimulatorServer, path: str) -> list[dict[str, Any]]:
+    log = requests.get(f"{sim.url}/_sim/requests", timeout=5).json()
+    return [e for e in log if e["path"] == path and e["http_status"] == 200]
+
+
+def sim_status(sim: SimulatorServer, order_id: str) -> int:
+    return int(requests.get(f"{sim.url}/_sim/orders/{order_id}", timeout=5).json()["status"])
+
+
+def make_config(
+    db_url: str, sim: SimulatorServer, *, rules: list[dict[str, Any]], **sections: Any
+) -> Config:
+    account = {
+        "name": "desk",
+        "api_key": KEY,
+        "api_secret": SECRET,
+        "base_url": sim.url,
+        "timeout": "2s",
+    }
+    account.update(sections.pop("account", {}))
+    document: dict[str, Any] = {
+        "database": {"url": db_url},
+        "logging": {"format": "json"},
+        "accounts": [account],
+        "safety": {
+            "release_max_amount": "10000",
+            "release_daily_limit": "12000",
+            "auto_release": True,
+        },
+        "rules": rules,
+    }
+    document.update(sections)
+    return parse_config(document)
+
+
+GREET = {
+    "name": "greet",
+    "on": "order.created",
+    "if": {"side": "sell"},
+    "reply": "Hi {order.counterparty}, pay {order.amount} {order.currency}",
+}
+RELEASE = {
+    "name": "auto-release",
+    "on": ["order.paid", "payment.received"],
+    "if": {"payment_confirmed": True, "counterparty_min_orders": 20},
+    "release": True,
+}
+
+
+def run_daemon(config: Config) -> Daemon:
+    daemon = Daemon(config)
+    daemon.start()
+    assert daemon.run_once() == 0
+    return daemon
+
+
+def actions_of(daemon: Daemon, order_id: str) -> list[dict[str, Any]]:
+    with daemon.store.transaction() as session:
+        view = stored_orders.get_order(session, order_id)
+    assert view is not None
+    return view.to_json()["actions"]  # type: ignore[no-any-return]
+
+
+def confirm(daemon: Daemon, order_id: str, amount: str, payer: str = "") -> None:
+    now = datetime.now(UTC)
+    result = record_evidence(
+        daemon.store,
+        amount=Decimal(amount),
+        currency="RUB",
+        payer_name=payer,
+        reference=f"bank-{order_id}",
+        received_at=now,
+        source="test",
+        now=now,
+        account="desk",
+        order_id=order_id,
+    )
+    assert result.order_id == order_id
+
+
+def test_reply_goes_out_once_per_new_order(sim: SimulatorServer, db_url: str) -> None:
+    first = control(
+        sim, "orders", side="sell", amount="1500.00", price="81.00", counterparty="anna_k"
+    )["id"]
+    daemon = run_daemon(make_config(db_url, sim, rules=[GREET]))
+    second = control(sim, "orders", side="sell", amount="700.00", price="81.00")["id"]
+    control(sim, "orders", side="buy", amount="300.00", price="80.00")  # not ours to greet
+    for _ in range(3):
+        assert daemon.run_once() == 0
+    daemon.close()
+
+    sends = served(sim, SEND)
+    assert sorted(s["body"]["orderId"] for s in sends) == sorted([first, second])
+    greeting = next(s["body"] for s in sends if s["body"]["orderId"] == first)
+    assert greeting["message"] == "Hi anna_k, pay 1500.00 RUB"
+    assert greeting["msgUuid"]  # derived from the ledger key: a resend is recognisable
+    (action,) = actions_of(daemon, first)
+    assert action["state"] == "succeeded" and action["kind"] == "reply"
+    assert action["detail"]["msg_uuid"] == greeting["msgUuid"]
+
+
+def test_release_needs_evidence_and_happens_once(sim: SimulatorServer, db_url: str) -> None:
+    order_id = control(sim, "orders", side="sell", amount="8145.00", price="81.45")["id"]
+    control(sim, f"orders/{order_id}/pay")
+    daemon = run_daemon(make_config(db_url, sim, rules=[RELEASE]))
+    # Paid, but no evidence: the rule does not match, nothing is released.
+    assert served(sim, FINISH) == []
+    assert sim_status(sim, order_id) == 20
+
+    confirm(daemon, order_id, "8145.00")
+    assert daemon.run_once() == 0
+    assert daemon.run_once() == 0
+    daemon.close()
+
+    assert len(served(sim, FINISH)) == 1
+    assert sim_status(sim, order_id) == 50
+    (action,) = actions_of(daemon, order_id)
+    assert action["state"] == "succeeded"
+    guards = {g["guard"]: g["ok"] for g in action["detail"]["guards"]}
+    assert all(guards.values())
+    assert {
+        "status_paid",
+        "max_amount",
+        "daily_limit",
+        "payment_evidence",
+        "counterparty_min_orders",
+    } <= set(guards)
+
+
+def test_guard_failure_is_recorded_and_nothing_released(sim: SimulatorServer, db_url: str) -> None:
+    small = control(sim, "orders", side="sell", amount="5000.00", price="81.00")["id"]
+    big = control(sim, "orders", side="sell", amount="9000.00", price="81.00")["id"]
+    for order_id in (small, big):
+        control(sim, f"orders/{order_id}/pay")
+    daemon = run_daemon(make_config(db_url, sim, rules=[RELEASE]))
+    confirm(daemon, small, "5000.00")
+    assert daemon.run_once() == 0
+    confirm(daemon, big, "9000.00")  # 5000 + 9000 > the 12000 daily limit
+    assert daemon.run_once() == 0
+    daemon.close()
+
+    assert [e["body"]["orderId"] for e in served(sim, FINISH)] == [small]
+    (refused,) = actions_of(daemon, big)
+    assert refused["state"] == "skipped"
+    failed = [g for g in refused["detail"]["guards"] if not g["ok"]]
+    assert [g["guard"] for g in failed] == ["daily_limit"]
+    assert "daily_limit" in refused["error"]
+
+
+def test_shadow_mode_records_would_release(sim: SimulatorServer, db_url: str) -> None:
+    order_id = control(sim, "orders", side="sell", amount="100.00", price="81.00")["id"]
+    control(sim, f"orders/{order_id}/pay")
+    config = make_config(
+        db_url,
+        sim,
+        rules=[RELEASE],
+        safety={"release_max_amount": "10000", "release_daily_limit": "12000"},
+    )
+    daemon = run_daemon(config)
+    confirm(daemon, order_id, "100.00")
+    assert daemon.run_once() == 0
+    daemon.close()
+    assert served(sim, FINISH) == []
+    (action,) = actions_of(daemon, order_id)
+    assert action["state"] == "skipped"
+    assert [g["guard"] for g in action["detail"]["guards"] if not g["ok"]] == ["auto_release"]
+
+
+def test_dry_run_decides_but_calls_nothing(sim: SimulatorServer, db_url: str) -> None:
+    order_id = control(sim, "orders", side="sell", amount="100.00", price="81.00")["id"]
+    control(sim, f"orders/{order_id}/pay")
+    config = make_config(db_url, sim, rules=[GREET, RELEASE], account={"dry_run": True})
+    daemon = run_daemon(config)
+    confirm(daemon, order_id, "100.00")
+    assert daemon.run_once() == 0
+    daemon.close()
+    assert served(sim, FINISH) == [] and served(sim, SEND) == []
+    states = {a["kind"]: a["state"] for a in actions_of(daemon, order_id)}
+    assert states == {"reply": "dry_run", "release": "dry_run"}
+
+
+def test_lost_release_response_is_settled_by_reading_the_order(
+    sim: SimulatorServer, db_url: str
+) -> None:
+    order_id = control(sim, "orders", side="sell", amount="300.00", price="81.00")["id"]
+    control(sim, f"orders/{order_id}/pay")
+    daemon = run_daemon(make_config(db_url, sim, rules=[RELEASE]))
+    control(sim, "faults", fault="lost_response", paths=[FINISH], count=1)
+    confirm(daemon, order_id, "300.00")
+    assert daemon.run_once() == 0
+    (action,) = actions_of(daemon, order_id)
+    assert action["state"] == "unknown"
+    daemon.close()
+
+    restarted = Daemon(daemon.config)
+    restarted.start()  # startup reconciliation reads the order back
+    restarted.close()
+    (action,) = actions_of(restarted, order_id)
+    assert action["state"] == "succeeded"
+    finishes = [
+        e for e in requests.get(f"{sim.url}/_sim/requests", timeout=5).json() if e["path"] == FINISH
+    ]
+    assert len(finishes) == 1  # never sent twice
+
+
+def test_reply_sent_before_a_crash_is_found_in_the_chat(sim: SimulatorServer, db_url: str) -> None:
+    order_id = control(sim, "orders", side="sell", amount="300.00", price="81.00")["id"]
+    daemon = run_daemon(make_config(db_url, sim, rules=[GREET]))
+    daemon.close()
+    (action,) = actions_of(daemon, order_id)
+    # Pretend the process died after sending but before settling the row.
+    with daemon.store.transaction() as session:
+        ledger.transition(session, action["id"], ActionState.SENT, at=datetime.now(UTC))
+    restarted = Daemon(daemon.config)
+    restarted.start()
+    restarted.close()
+    (action,) = actions_of(restarted, order_id)
+    assert action["state"] == "succeeded"
+    assert len(served(sim, SEND)) == 1
+
+
+def test_webhook_command_and_notify_reach_real_receivers(
+    sim: SimulatorServer, db_url: str, httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    received: list[Request] = []
+
+    def hook(request: Request) -> Response:
+        received.append(request)
+        return Response("ok")
+
+    httpserver.expect_request("/hook", method="POST").respond_with_handler(hook)
+    httpserver.expect_request("/notify", method="POST").respond_with_handler(hook)
+    script = tmp_path / "hook.py"
+    out = tmp_path / "event.json"
+    script.write_text(f"import sys; open({str(out)!r}, 'w').write(sys.stdin.read())\n")
+    rules = [
+        {
+            "name": "tell-everyone",
+            "on": "order.created",
+            "webhook": {"url": httpserver.url_for("/hook"), "secret": "hook-secret-1"},
+            "command": [sys.executable, str(script)],
+            "notify": {
+                "urls": [f"json://127.0.0.1:{httpserver.port}/notify"],
+                "title": "New order {order.id}",
+            },
+        }
+    ]
+    order_id = control(sim, "orders", side="sell", amount="42.00", price="81.00")["id"]
+    daemon = run_daemon(make_config(db_url, sim, rules=rules))
+    daemon.close()
+
+    hooks = [r for r in received if r.path == "/hook"]
+    assert len(hooks) == 1
+    body = hooks[0].get_data()
+    verify("hook-secret-1", dict(hooks[0].headers), body)
+    document = json.loads(body)
+    assert document["event"] == "order.created" and document["payload"]["order_id"] == order_id
+    assert hooks[0].headers["Idempotency-Key"].startswith("ev")
+    assert json.loads(out.read_text())["payload"]["amount"] == "42.00"
+    notes = [r for r in received if r.path == "/notify"]
+    assert len(notes) == 1 and order_id in notes[0].get_data(as_text=True)
+    states = {a["kind"]: a["state"] for a in actions_of(daemon, order_id)}
+    assert states == {"webhook": "succeeded", "notify": "succeeded", "command": "succeeded"}
