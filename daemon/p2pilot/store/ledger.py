@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from p2pilot.store.models import ActionRow
-from p2pilot.store.portable import affected, insert_or_ignore
+from p2pilot.store.portable import affected, insert_new
 
 
 class ActionState(enum.StrEnum):
@@ -104,7 +104,9 @@ def claim(
     state: ActionState = ActionState.PENDING,
 ) -> ActionRecord | None:
     """Insert the row for ``key``; None when it already exists (the action was claimed before)."""
-    statement = insert_or_ignore(session, ActionRow).values(
+    new_id = insert_new(
+        session,
+        ActionRow,
         key=key,
         account_id=account_id,
         event_id=event_id,
@@ -118,7 +120,7 @@ def claim(
         created_at=at,
         updated_at=at,
     )
-    if affected(session.execute(statement)) == 0:
+    if new_id is None:
         return None
     return get(session, key)
 

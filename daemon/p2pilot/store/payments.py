@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from p2pilot.store.models import OrderRow, PaymentRow
-from p2pilot.store.portable import affected, insert_or_ignore
+from p2pilot.store.portable import affected, insert_new
 from p2pilot.store.types import decimal_text
 
 
@@ -73,7 +73,9 @@ def add_payment(
     at: datetime,
 ) -> PaymentRecord | None:
     """Store new evidence; None when its reference was already reported (a replay)."""
-    statement = insert_or_ignore(session, PaymentRow).values(
+    new_id = insert_new(
+        session,
+        PaymentRow,
         account_id=account_id,
         amount=amount,
         currency=currency,
@@ -86,9 +88,10 @@ def add_payment(
         note=None,
         created_at=at,
     )
-    if affected(session.execute(statement)) == 0:
+    if new_id is None:
         return None
-    row = session.scalars(select(PaymentRow).where(PaymentRow.reference == reference)).one()
+    row = session.get(PaymentRow, new_id)
+    assert row is not None
     return PaymentRecord.from_row(row)
 
 

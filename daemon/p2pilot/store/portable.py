@@ -20,6 +20,16 @@ def insert_or_ignore(session: Session, model: type[Base]) -> Any:
     raise NotImplementedError(f"unsupported database backend: {name}")
 
 
+def insert_new(session: Session, model: type[Base], **values: Any) -> int | None:
+    """Insert one row unless a unique key already holds it: the new id, or None.
+
+    Decided by ``RETURNING`` rather than ``rowcount``, which psycopg reports as -1
+    for ORM-enabled inserts: a claim must never mistake "already there" for "mine".
+    """
+    statement = insert_or_ignore(session, model).values(**values).returning(model.id)  # type: ignore[attr-defined]
+    return session.execute(statement).scalar_one_or_none()
+
+
 def affected(result: Any) -> int:
-    """Rows an INSERT/UPDATE touched (``CursorResult.rowcount``, which the typing hides)."""
+    """Rows an UPDATE touched (``CursorResult.rowcount``, which the typing hides)."""
     return int(getattr(result, "rowcount", 0) or 0)

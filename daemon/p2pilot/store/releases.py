@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from p2pilot.store.models import ReleaseRow
-from p2pilot.store.portable import affected, insert_or_ignore
+from p2pilot.store.portable import insert_new
 
 # Released, or possibly released: both count against the limits.
 COUNTED_STATES = ("sent", "succeeded", "unknown")
@@ -32,7 +32,9 @@ def claim_release(
     at: datetime,
 ) -> bool:
     """Reserve the order's one release; False when it is already taken."""
-    statement = insert_or_ignore(session, ReleaseRow).values(
+    new_id = insert_new(
+        session,
+        ReleaseRow,
         account_id=account_id,
         order_id=order_pk,
         action_id=action_id,
@@ -43,7 +45,7 @@ def claim_release(
         created_at=at,
         updated_at=at,
     )
-    return affected(session.execute(statement)) > 0
+    return new_id is not None
 
 
 def settle_release(session: Session, order_pk: int, state: str, *, at: datetime) -> None:

@@ -1,0 +1,126 @@
+"""The ledger's unique keys are the last line of defence, on both backends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from p2pilot.store import accounts, ledger, payments, releases
+from p2pilot.store.engine import Store
+from p2pilot.store.ledger import ActionState
+from p2pilot.store.models import OrderRow
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+
+def order(store: Store) -> tuple[int, int]:
+    with store.transaction() as session:
+        account_id = accounts.ensure_account(session, "desk")
+        row = OrderRow(
+            account_id=account_id,
+            exchange_id="1991",
+            side=1,
+            status=20,
+            token="USDT",
+            currency="RUB",
+            amount=Decimal("8145.00"),
+            price=Decimal("81.45"),
+            quantity=None,
+            created_at=NOW,
+            first_seen_at=NOW,
+            updated_at=NOW,
+            has_detail=True,
+            raw={},
+        )
+        session.add(row)
+        session.flush()
+        return account_id, row.id
+
+
+def test_a_key_is_claimed_once(store: Store) -> None:
+    account_id, order_pk = order(store)
+    claims = []
+    for _ in range(2):
+        with store.transaction() as session:
+            claims.append(
+                ledger.claim(
+                    session,
+                    key="ev1/greet/0:reply",
+                    account_id=account_id,
+                    event_id=None,
+                    order_pk=order_pk,
+                    rule="greet",
+                    kind="reply",
+                    at=NOW,
+                )
+            )
+    first, second = claims
+    assert first is not None and first.state == ActionState.PENDING
+    assert second is None
+    with store.transaction() as session:
+        ledger.transition(session, first.id, ActionState.SENT, at=NOW, count_attempt=True)
+        (open_row,) = ledger.open_actions(session)
+    assert open_row.attempts == 1 and open_row.state.is_open
+
+
+def test_an_order_is_released_at_most_once_and_counts_against_limits(store: Store) -> None:
+    account_id, order_pk = order(store)
+    results = []
+    for action in range(2):
+        with store.transaction() as session:
+            action_row = ledger.claim(
+                session,
+                key=f"k{action}",
+                account_id=account_id,
+                event_id=None,
+                order_pk=order_pk,
+                rule="r",
+                kind="release",
+                at=NOW,
+            )
+            assert action_row is not None
+            results.append(
+                releases.claim_release(
+                    session,
+                    account_id=account_id,
+                    order_pk=order_pk,
+                    action_id=action_row.id,
+                    amount=Decimal("8145.00"),
+                    currency="RUB",
+                    counterparty_user_id="60012345",
+                    at=NOW,
+                )
+            )
+    assert results == [True, False]
+    with store.transaction() as session:
+        total = releases.released_total(
+            session, account_id=account_id, currency="RUB", since=NOW - timedelta(hours=1)
+        )
+        assert total == Decimal("8145.00")
+        releases.settle_release(session, order_pk, "failed", at=NOW)
+        after = releases.released_total(
+            session, account_id=account_id, currency="RUB", since=NOW - timedelta(hours=1)
+        )
+    assert after == 0  # a release the exchange refused does not use up the limit
+
+
+def test_evidence_reference_and_order_are_used_once(store: Store) -> None:
+    account_id, order_pk = order(store)
+    with store.transaction() as session:
+        kwargs = dict(
+            amount=Decimal("8145.00"),
+            currency="RUB",
+            payer_name="Oleg S",
+            reference="bank-1",
+            received_at=NOW,
+            source="test",
+            account_id=account_id,
+            at=NOW,
+        )
+        first = payments.add_payment(session, **kwargs)  # type: ignore[arg-type]
+        replay = payments.add_payment(session, **kwargs)  # type: ignore[arg-type]
+        other = payments.add_payment(session, **{**kwargs, "reference": "bank-2"})  # type: ignore[arg-type]
+        assert first is not None and replay is None and other is not None
+        assert payments.match(session, first.id, order_pk, at=NOW)
+        assert not payments.match(session, other.id, order_pk, at=NOW)
+        assert [p.reference for p in payments.unmatched(session)] == ["bank-2"]
