@@ -312,3 +312,64 @@ def test_webhook_command_and_notify_reach_real_receivers(
     assert len(notes) == 1 and order_id in notes[0].get_data(as_text=True)
     states = {a["kind"]: a["state"] for a in actions_of(daemon, order_id)}
     assert states == {"webhook": "succeeded", "notify": "succeeded", "command": "succeeded"}
+
+
+def test_posted_evidence_is_matched_and_released_at_once(sim: SimulatorServer, db_url: str) -> None:
+    from p2pilot.evidence.server import EvidenceServer
+    from p2pilot.rules.actions.webhook import encode
+    from p2pilot.signing import signature_headers
+
+    order_id = control(
+        sim,
+        "orders",
+        side="sell",
+        amount="2500.00",
+        price="81.00",
+        counterparty="oleg_s",
+        counterparty_real_name="OLEG S",
+    )["id"]
+    control(sim, f"orders/{order_id}/pay")
+    daemon = run_daemon(make_config(db_url, sim, rules=[RELEASE]))
+    server = EvidenceServer(
+        "127.0.0.1:0",
+        secret="hook-key-123",
+        store=daemon.store,
+        clock=daemon.clock,
+        on_recorded=lambda _result: daemon.dispatcher.drain(),
+    )
+    server.start()
+    try:
+        payment = {
+            "amount": "2500.00",
+            "currency": "RUB",
+            "payer_name": "Sidorov Oleg",
+            "reference": "sbp-0001",
+            "received_at": "2026-11-25T12:00:00+00:00",
+        }
+        body = encode(payment)
+        unsigned = requests.post(f"{server.address}/v1/payments", data=body, timeout=5)
+        assert unsigned.status_code == 401
+        headers = {"Content-Type": "application/json", **signature_headers("hook-key-123", body)}
+        posted = requests.post(
+            f"{server.address}/v1/payments", data=body, headers=headers, timeout=5
+        )
+        assert posted.status_code == 201, posted.text
+        assert posted.json()["order_id"] == order_id
+        # Released by the request itself, before any further poll.
+        assert sim_status(sim, order_id) == 50
+        replay = requests.post(
+            f"{server.address}/v1/payments", data=body, headers=headers, timeout=5
+        )
+        assert replay.status_code == 409
+        floaty = encode({**payment, "reference": "sbp-0002", "amount": 2500.5})
+        bad = requests.post(
+            f"{server.address}/v1/payments",
+            data=floaty,
+            headers={**headers, **signature_headers("hook-key-123", floaty)},
+            timeout=5,
+        )
+        assert bad.status_code == 400 and "decimal string" in bad.json()["error"]
+    finally:
+        server.stop()
+        daemon.close()
+    assert len(served(sim, FINISH)) == 1

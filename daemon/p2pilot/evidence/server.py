@@ -195,14 +195,18 @@ class EvidenceServer:
             reason=result.reason,
             stored=result.stored,
         )
+        if result.order_id is not None:
+            # Act before answering: when the poster hears back, the rules have run.
+            try:
+                self._on_recorded(result)
+            except Exception:
+                log.exception("evidence.dispatch_failed", order_id=result.order_id)
         status = HTTPStatus.CREATED if result.stored else HTTPStatus.CONFLICT
         self._reply(
             request,
             status,
             {"stored": result.stored, "order_id": result.order_id, "reason": result.reason},
         )
-        if result.order_id is not None:
-            self._on_recorded(result)
 
     @staticmethod
     def _reply(request: BaseHTTPRequestHandler, status: HTTPStatus, document: Any) -> None:
