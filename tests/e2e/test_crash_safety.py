@@ -1,4 +1,4 @@
-"""SIGKILL at each named crash point, restart: one reply per (event, rule), one release per order."""
+"""SIGKILL at each crash point, then restart: one reply per (event, rule), one release."""
 
 from __future__ import annotations
 
