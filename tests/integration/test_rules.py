@@ -373,3 +373,49 @@ def test_posted_evidence_is_matched_and_released_at_once(sim: SimulatorServer, d
         server.stop()
         daemon.close()
     assert len(served(sim, FINISH)) == 1
+
+
+def test_reply_with_attachment_uploads_then_posts_the_file(
+    sim: SimulatorServer, db_url: str, tmp_path: Path
+) -> None:
+    receipt = tmp_path / "requisites.png"
+    receipt.write_bytes(b"\x89PNG\r\n\x1a\nnot really an image")
+    rules = [
+        {
+            "name": "requisites",
+            "on": "order.created",
+            "reply": {"text": "Pay by SBP, details attached", "attachment": str(receipt)},
+        }
+    ]
+    order_id = control(sim, "orders", side="sell", amount="600.00", price="81.00")["id"]
+    daemon = run_daemon(make_config(db_url, sim, rules=rules))
+    daemon.close()
+    assert len(served(sim, "/v5/p2p/oss/upload_file")) == 1
+    sends = [e["body"] for e in served(sim, SEND)]
+    assert [s["contentType"] for s in sends] == ["str", "pic"]
+    assert sends[1]["message"].startswith("/fiat/p2p/oss/") and sends[1]["fileName"] == receipt.name
+    assert len({s["msgUuid"] for s in sends}) == 2
+    (action,) = actions_of(daemon, order_id)
+    assert action["state"] == "succeeded"
+
+
+def test_mark_paid_declares_the_named_method_on_buy_orders(
+    sim: SimulatorServer, db_url: str
+) -> None:
+    rules = [
+        {
+            "name": "pay-flag",
+            "on": "order.created",
+            "if": {"side": "buy"},
+            "mark_paid": "Bank Transfer",
+        }
+    ]
+    order_id = control(sim, "orders", side="buy", amount="800.00", price="80.00")["id"]
+    daemon = run_daemon(make_config(db_url, sim, rules=rules))
+    daemon.close()
+    (paid,) = [e["body"] for e in served(sim, "/v5/p2p/order/pay")]
+    assert paid["orderId"] == order_id and paid["paymentType"] == "14"
+    assert isinstance(paid["paymentId"], str)
+    assert sim_status(sim, order_id) == 20
+    (action,) = actions_of(daemon, order_id)
+    assert action["state"] == "succeeded" and action["detail"]["payment_type"] == 14

@@ -13,6 +13,7 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -59,6 +60,7 @@ log = get_logger(__name__)
 
 MAX_ATTEMPTS = 3  # sends of one action in all, retries after reconciliation included
 MSG_UUID_NAMESPACE = uuid.UUID("6f1d2a0e-7a57-4a43-9a0c-2b8e5c9a1f10")
+ATTACHMENT_KINDS = {".jpg": "pic", ".jpeg": "pic", ".png": "pic", ".pdf": "pdf", ".mp4": "video"}
 OPEN_ORDER_STATUSES = (int(OrderStatus.AWAITING_PAYMENT), int(OrderStatus.PAID))
 
 
@@ -215,6 +217,8 @@ class Executor:
         text = action.template.render(ctx.template_values())
         msg_uuid = msg_uuid_for(record.key)
         detail = {"text": text, "msg_uuid": msg_uuid}
+        if action.attachment is not None:
+            detail["attachment"] = str(action.attachment)
         if account.dry_run:
             self._dry_run(record, bound, detail)
             return
@@ -239,8 +243,40 @@ class Executor:
             self._outcome(record, exc, bound)
             return
         crash_point("reply.after_call")
+        attachment = detail.get("attachment")
+        if attachment:
+            error = self._send_attachment(record, ctx, account, Path(attachment))
+            if error is not None:
+                self._settle(record, ActionState.FAILED, error=f"text sent; attachment: {error}")
+                bound.warning("reply.attachment_failed", error=error)
+                return
         self._settle(record, ActionState.SUCCEEDED)
         bound.info("reply.sent", msg_uuid=detail["msg_uuid"])
+
+    def _send_attachment(
+        self, record: ActionRecord, ctx: EventContext, account: AccountBinding, path: Path
+    ) -> str | None:
+        """Upload a file and post it after the text; the error, or None when it went out."""
+        assert ctx.order is not None
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return f"cannot read {path.name}: {exc.strerror}"
+        kind = ATTACHMENT_KINDS.get(path.suffix.lower())
+        if kind is None:
+            return f"{path.suffix or 'no extension'}: Bybit takes jpg, png, pdf or mp4"
+        try:
+            uploaded = account.client.upload_chat_file(data=data, filename=path.name)
+            account.client.send_chat_message(
+                order_id=ctx.order.id,
+                text=uploaded.url,
+                msg_uuid=msg_uuid_for(f"{record.key}:file"),
+                content_type=kind,
+                file_name=path.name,
+            )
+        except ExchangeError as exc:
+            return str(exc)
+        return None
 
     def _reconcile_reply(
         self,
