@@ -344,7 +344,7 @@ def test_posted_evidence_is_matched_and_released_at_once(sim: SimulatorServer, d
             "currency": "RUB",
             "payer_name": "Sidorov Oleg",
             "reference": "sbp-0001",
-            "received_at": "2026-11-25T12:00:00+00:00",
+            "received_at": datetime.now(UTC).isoformat(),  # after the order was placed
         }
         body = encode(payment)
         unsigned = requests.post(f"{server.address}/v1/payments", data=body, timeout=5)
@@ -354,7 +354,7 @@ def test_posted_evidence_is_matched_and_released_at_once(sim: SimulatorServer, d
             f"{server.address}/v1/payments", data=body, headers=headers, timeout=5
         )
         assert posted.status_code == 201, posted.text
-        assert posted.json()["order_id"] == order_id
+        assert posted.json()["order_id"] == order_id, posted.json()
         # Released by the request itself, before any further poll.
         assert sim_status(sim, order_id) == 50
         replay = requests.post(

@@ -69,6 +69,8 @@ def register(
                     now=now,
                     account=order["account"],
                     order_id=order_id,
+                    tolerance=config.evidence.amount_tolerance,
+                    tolerance_percent=config.evidence.amount_tolerance_percent,
                 )
             except EvidenceError as exc:
                 fail(str(exc))

@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from p2pilot.evidence.matching import Evidence, best_match
+from p2pilot.evidence.matching import Evidence, amount_matches, best_match
 from p2pilot.rules.executors import open_candidates
 from p2pilot.store import payments as stored_payments
 from p2pilot.store.accounts import account_ids
@@ -68,6 +68,10 @@ def record_evidence(
                 raise EvidenceError(f"unknown account {account!r}")
             account_id = ids[account]
         target = _target_order(session, order_id, account_id) if order_id else None
+        if target is not None:
+            # The operator names the order, but the money must still fit it: the
+            # release guard trusts that every matched piece of evidence was checked.
+            _check_fits(target, amount, currency, tolerance, tolerance_percent)
         payment = stored_payments.add_payment(
             session,
             amount=amount,
@@ -136,6 +140,26 @@ def record_evidence(
             at=now,
         )
         return IntakeResult(True, payment.id, target.exchange_id, reason)
+
+
+def _check_fits(
+    order: OrderRow,
+    amount: Decimal,
+    currency: str,
+    tolerance: Decimal,
+    tolerance_percent: Decimal,
+) -> None:
+    if currency.upper() != order.currency.upper():
+        raise EvidenceError(
+            f"evidence is in {currency.upper()}, order {order.exchange_id} is in {order.currency}"
+        )
+    if not amount_matches(
+        order.amount, amount, tolerance=tolerance, tolerance_percent=tolerance_percent
+    ):
+        raise EvidenceError(
+            f"evidence amount {amount} {currency.upper()} does not fit order"
+            f" {order.exchange_id} ({order.amount} {order.currency})"
+        )
 
 
 def _target_order(session: Session, order_id: str, account_id: int | None) -> OrderRow:
