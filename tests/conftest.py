@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,18 +47,28 @@ def postgres_admin() -> Iterator[Engine]:
     engine.dispose()
 
 
+def new_postgres_schema(admin: Engine) -> tuple[str, Callable[[], None]]:
+    """A URL whose connections see a fresh, empty schema, and the function that drops it."""
+    schema = f"p2pilot_test_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(postgres_base_url()).update_query_dict({"options": f"-csearch_path={schema}"})
+
+    def drop() -> None:
+        with admin.begin() as connection:
+            # A connection the test leaked would block the DROP forever; fail instead.
+            connection.execute(text("SET LOCAL lock_timeout = '10s'"))
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+    return url.render_as_string(hide_password=False), drop
+
+
 @pytest.fixture
 def postgres_url(postgres_admin: Engine) -> Iterator[str]:
     """A URL whose connections see a fresh, empty schema; dropped after the test."""
-    schema = f"p2pilot_test_{uuid.uuid4().hex[:12]}"
-    with postgres_admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres_base_url()).update_query_dict({"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False)
-    with postgres_admin.begin() as connection:
-        # A connection the test leaked would block the DROP forever; fail instead.
-        connection.execute(text("SET LOCAL lock_timeout = '10s'"))
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    url, drop = new_postgres_schema(postgres_admin)
+    yield url
+    drop()
 
 
 @pytest.fixture(

@@ -16,6 +16,8 @@ from p2pilot.store import orders as stored_orders
 from p2pilot.store.engine import Store
 from p2pilot.store.events import pending_events
 
+from .simdesk import control, running_simulator
+
 KEY, SECRET = "job-key", "job-secret"
 
 
@@ -32,18 +34,8 @@ class Clock:
 
 @pytest.fixture
 def sim() -> Iterator[SimulatorServer]:
-    server = SimulatorServer(port=0, accounts={KEY: SECRET})
-    server.start()
-    try:
+    with running_simulator({KEY: SECRET}) as server:
         yield server
-    finally:
-        server.stop()
-
-
-def control(sim: SimulatorServer, path: str, **body: object) -> dict[str, object]:
-    response = requests.post(f"{sim.url}/_sim/{path}", json=body, timeout=5)
-    response.raise_for_status()
-    return response.json() if response.content else {}
 
 
 def served_paths(sim: SimulatorServer) -> list[str]:

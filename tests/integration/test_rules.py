@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,15 @@ from werkzeug import Request, Response
 
 from p2pilot.config import Config, parse_config
 from p2pilot.evidence.intake import record_evidence
+from p2pilot.rules.engine import RETRY_AFTER
 from p2pilot.service import Daemon
 from p2pilot.signing import verify
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store import ledger
 from p2pilot.store import orders as stored_orders
 from p2pilot.store.ledger import ActionState
+
+from .simdesk import control, running_simulator, served, sim_status, took_effect
 
 KEY, SECRET = "rules-key", "rules-secret-123"
 FINISH = "/v5/p2p/order/finish"
@@ -35,27 +38,8 @@ SEND = "/v5/p2p/order/message/send"
 
 @pytest.fixture
 def sim() -> Iterator[SimulatorServer]:
-    server = SimulatorServer(port=0, accounts={KEY: SECRET})
-    server.start()
-    try:
+    with running_simulator({KEY: SECRET}) as server:
         yield server
-    finally:
-        server.stop()
-
-
-def control(sim: SimulatorServer, path: str, **body: object) -> dict[str, Any]:
-    response = requests.post(f"{sim.url}/_sim/{path}", json=body, timeout=5)
-    response.raise_for_status()
-    return response.json()  # type: ignore[no-any-return]
-
-
-def served(sim: SimulatorServer, path: str) -> list[dict[str, Any]]:
-    log = requests.get(f"{sim.url}/_sim/requests", timeout=5).json()
-    return [e for e in log if e["path"] == path and e["http_status"] == 200]
-
-
-def sim_status(sim: SimulatorServer, order_id: str) -> int:
-    return int(requests.get(f"{sim.url}/_sim/orders/{order_id}", timeout=5).json()["status"])
 
 
 def make_config(
@@ -252,6 +236,49 @@ def test_lost_release_response_is_settled_by_reading_the_order(
         e for e in requests.get(f"{sim.url}/_sim/requests", timeout=5).json() if e["path"] == FINISH
     ]
     assert len(finishes) == 1  # never sent twice
+
+
+class SteppedClock:
+    """Real time, moved ahead on demand: waits are over without sleeping."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.ahead
+
+
+def test_refused_writes_are_retried_later_never_lost(sim: SimulatorServer, db_url: str) -> None:
+    greeted = control(sim, "orders", side="sell", amount="300.00", price="81.00")["id"]
+    paid = control(sim, "orders", side="sell", amount="400.00", price="81.00")["id"]
+    control(sim, f"orders/{paid}/pay")
+    clock = SteppedClock()
+    daemon = Daemon(make_config(db_url, sim, rules=[GREET, RELEASE]), clock=clock)
+    daemon.start()
+    # The exchange refuses (and so does nothing): the writes wait for the retry pass.
+    control(sim, "faults", fault="http_429", paths=[SEND], count=2)
+    control(sim, "faults", fault="rate_limit", paths=[FINISH], count=1, reset_in_ms=10)
+    assert daemon.run_once() == 0
+    confirm(daemon, paid, "400.00")
+    daemon.dispatcher.drain()
+    states = {a["kind"]: a["state"] for a in actions_of(daemon, greeted)}
+    assert states == {"reply": "pending"}
+    assert sim_status(sim, paid) == 20
+    assert [a["state"] for a in actions_of(daemon, paid) if a["kind"] == "release"] == ["pending"]
+
+    daemon.run_once()  # too early: nothing is retried within RETRY_AFTER
+    assert took_effect(sim, SEND) == [] and took_effect(sim, FINISH) == []
+    clock.ahead += RETRY_AFTER
+    daemon.run_once()
+    clock.ahead += RETRY_AFTER
+    daemon.run_once()
+    daemon.close()
+
+    assert sorted(s["body"]["orderId"] for s in took_effect(sim, SEND)) == sorted([greeted, paid])
+    assert [e["body"]["orderId"] for e in took_effect(sim, FINISH)] == [paid]
+    assert sim_status(sim, paid) == 50
+    (reply,) = [a for a in actions_of(daemon, greeted) if a["kind"] == "reply"]
+    assert reply["state"] == "succeeded" and reply["attempts"] >= 2
 
 
 def test_reply_sent_before_a_crash_is_found_in_the_chat(sim: SimulatorServer, db_url: str) -> None:

@@ -20,17 +20,15 @@ from pybit.unified_trading import HTTP
 
 from p2pilot.simulator.server import SimulatorServer
 
+from .simdesk import control, running_simulator
+
 KEY, SECRET = "sim-key", "sim-secret"
 
 
 @pytest.fixture
 def sim() -> Iterator[SimulatorServer]:
-    server = SimulatorServer(port=0, accounts={KEY: SECRET, "other-key": "other-secret"})
-    server.start()
-    try:
+    with running_simulator({KEY: SECRET, "other-key": "other-secret"}) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -38,12 +36,6 @@ def pybit(sim: SimulatorServer) -> HTTP:
     session = HTTP(api_key=KEY, api_secret=SECRET, max_retries=1, retry_codes={-1})
     session.endpoint = sim.url
     return session
-
-
-def control(sim: SimulatorServer, path: str, **body: object) -> Any:
-    response = requests.post(f"{sim.url}/_sim/{path}", json=body, timeout=5)
-    response.raise_for_status()
-    return response.json()
 
 
 def signed_post(

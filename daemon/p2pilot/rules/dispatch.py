@@ -35,6 +35,10 @@ class EventHandler(Protocol):
 
     def handle(self, event: EventRecord) -> None: ...
 
+    def retry_due(self) -> int:
+        """Retry work a transient failure left open; how many rows were tried."""
+        ...
+
 
 class EventDispatcher:
     """Reads pending outbox rows in id order and dispatches them."""
@@ -53,7 +57,7 @@ class EventDispatcher:
         self._lock = threading.Lock()
 
     def drain(self) -> int:
-        """Dispatch every pending event; returns how many were handled."""
+        """Dispatch every pending event, then retries that are due; how many events were handled."""
         # Serialised: events are handled strictly in order, by one thread at a time.
         handled = 0
         with self._lock:
@@ -61,10 +65,13 @@ class EventDispatcher:
                 with self.store.transaction() as session:
                     pending = outbox.pending_events(session, limit=self.batch)
                 if not pending:
-                    return handled
+                    break
                 for event in pending:
                     self._dispatch(event)
                     handled += 1
+            for handler in self.handlers:
+                handler.retry_due()
+        return handled
 
     def _dispatch(self, event: EventRecord) -> None:
         payload: dict[str, Any] = event.payload

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.logging import get_logger
@@ -23,10 +23,14 @@ from p2pilot.store import ledger
 from p2pilot.store import payments as stored_payments
 from p2pilot.store.engine import Store
 from p2pilot.store.events import EventRecord
-from p2pilot.store.ledger import ActionRecord
+from p2pilot.store.ledger import ActionRecord, ActionState
 from p2pilot.store.models import OrderRow
 
 log = get_logger(__name__)
+
+# A row a transient failure left open is tried again after this long.
+RETRY_AFTER = timedelta(seconds=5)
+RETRY_STATES = frozenset({ActionState.PENDING, ActionState.UNKNOWN})
 
 
 @dataclass
@@ -65,6 +69,7 @@ class RuleEngine:
         self.clock = clock
         self.local_tz = local_tz
         self.executor = Executor(store, limits, clock, stopping=stopping)
+        self._last_retry: datetime | None = None
 
     def replace_rules(self, rules: Sequence[Rule], limits: ReleaseLimits) -> None:
         """Swap in newly loaded rules (SIGHUP); in-flight events finish with the old ones."""
@@ -125,6 +130,26 @@ class RuleEngine:
         """Settle every pending, sent or unknown ledger row before new work begins."""
         with self.store.transaction(read_only=True) as session:
             rows = ledger.open_actions(session)
+        return self._reconcile(rows)
+
+    def retry_due(self) -> int:
+        """Retry rows left pending or unknown by a failure, at most once per ``RETRY_AFTER``.
+
+        Runs under the dispatcher's lock, so nothing else in this process is acting
+        on these rows. ``sent`` rows are left alone: while running, only a crash
+        leaves one behind, and start-up reconciliation owns those.
+        """
+        now = self.clock()
+        if self._last_retry is not None and now - self._last_retry < RETRY_AFTER:
+            return 0
+        self._last_retry = now
+        with self.store.transaction(read_only=True) as session:
+            rows = ledger.open_actions(
+                session, states=RETRY_STATES, updated_before=now - RETRY_AFTER
+            )
+        return self._reconcile(rows)
+
+    def _reconcile(self, rows: Sequence[ActionRecord]) -> int:
         settled = 0
         for record in rows:
             account = self.accounts.get(record.account_id)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from p2pilot.crashpoints import crash_point
 from p2pilot.evidence.matching import Evidence, EvidenceCandidate, best_match
-from p2pilot.exchange.errors import ExchangeError, TransientError
+from p2pilot.exchange.errors import ExchangeError, RateLimited, TransientError
 from p2pilot.exchange.records import OrderStatus, Side
 from p2pilot.logging import get_logger
 from p2pilot.rules.actions.command import run_command
@@ -157,7 +157,7 @@ class Executor:
         elif isinstance(action, WebhookAction) and record.attempts < MAX_ATTEMPTS:
             # Receivers dedupe on the Idempotency-Key header, so resending is safe.
             self._webhook(record, action, ctx, account, bound)
-        else:
+        elif record.state != ActionState.UNKNOWN:
             # A notification or a command may or may not have run: say so, do not redo.
             self._settle(record, ActionState.UNKNOWN, error="outcome unknown after a restart")
             bound.warning("action.outcome_unknown")
@@ -196,10 +196,24 @@ class Executor:
         bound.info("action.dry_run", **{k: v for k, v in detail.items() if k != "guards"})
 
     def _outcome(self, record: ActionRecord, exc: ExchangeError, bound: Any) -> None:
-        unknown = isinstance(exc, TransientError) and exc.outcome_unknown
-        state = ActionState.UNKNOWN if unknown else ActionState.FAILED
-        self._settle(record, state, error=str(exc))
-        bound.warning("action.failed" if not unknown else "action.outcome_unknown", error=str(exc))
+        """Settle a failed exchange write: unknown, to be retried, or failed for good."""
+        if isinstance(exc, TransientError) and exc.outcome_unknown:
+            self._settle(record, ActionState.UNKNOWN, error=str(exc))
+            bound.warning("action.outcome_unknown", error=str(exc))
+            return
+        # The exchange answered and did nothing (rate limit, overload, clock skew):
+        # doing it again later is the first time it happens, so retry, bounded.
+        retryable = isinstance(exc, RateLimited | TransientError)
+        with self.store.transaction() as session:
+            attempts = ledger.attempts(session, record.id)
+            state = (
+                ActionState.PENDING if retryable and attempts < MAX_ATTEMPTS else ActionState.FAILED
+            )
+            ledger.transition(session, record.id, state, at=self.clock(), error=str(exc))
+        if state == ActionState.PENDING:
+            bound.warning("action.will_retry", error=str(exc), attempts=attempts)
+        else:
+            bound.warning("action.failed", error=str(exc), attempts=attempts)
 
     # -- reply -------------------------------------------------------------------------
 
@@ -328,6 +342,17 @@ class Executor:
         guards = check_release(self.limits, risk, inputs)
         table = [g.to_json() for g in guards]
         held = all_hold(guards)
+        if inputs.fresh is None:
+            # Not a "no": the exchange could not be asked. Decide again on the next
+            # retry pass, when every guard is checked afresh.
+            self._settle(
+                record,
+                ActionState.PENDING,
+                error="could not re-read the order; will decide again",
+                detail={"guards": table, "decision": "undecided"},
+            )
+            bound.warning("release.undecided", reason="order re-read failed")
+            return
         if not held:
             failed = first_failure(guards)
             others_hold = all(g.ok for g in guards if g.name != "auto_release")

@@ -155,11 +155,27 @@ def transition(
     session.flush()
 
 
-def open_actions(session: Session, account_id: int | None = None) -> list[ActionRecord]:
-    """Rows still pending, sent or unknown, oldest first."""
-    statement = select(ActionRow).where(ActionRow.state.in_([str(s) for s in OPEN_STATES]))
+def attempts(session: Session, action_id: int) -> int:
+    """How many times this action was sent so far."""
+    row = session.get(ActionRow, action_id)
+    if row is None:
+        raise LookupError(f"no action {action_id}")
+    return row.attempts
+
+
+def open_actions(
+    session: Session,
+    account_id: int | None = None,
+    *,
+    states: frozenset[ActionState] = OPEN_STATES,
+    updated_before: datetime | None = None,
+) -> list[ActionRecord]:
+    """Rows still pending, sent or unknown (or only ``states``), oldest first."""
+    statement = select(ActionRow).where(ActionRow.state.in_([str(s) for s in states]))
     if account_id is not None:
         statement = statement.where(ActionRow.account_id == account_id)
+    if updated_before is not None:
+        statement = statement.where(ActionRow.updated_at < updated_before)
     rows = session.scalars(statement.order_by(ActionRow.id))
     return [ActionRecord.from_row(row) for row in rows]
 

@@ -2,7 +2,8 @@
 
 A release is claimed here (a row unique per order) in the same transaction that
 moves its ledger row to ``sent``, before the exchange is called. A second claim
-for the same order, from any rule, event or daemon, finds the row and stops.
+for the same order, from any rule, event or daemon, finds the row and stops --
+unless the exchange definitely refused the earlier call, which may be retried.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from p2pilot.store.models import ReleaseRow
@@ -45,7 +46,24 @@ def claim_release(
         created_at=at,
         updated_at=at,
     )
-    return new_id is not None
+    if new_id is not None:
+        return True
+    # A release the exchange definitely refused ("failed") may be tried again; the
+    # conditional UPDATE lets exactly one claimant win, as the insert does.
+    result = session.execute(
+        update(ReleaseRow)
+        .where(ReleaseRow.order_id == order_pk, ReleaseRow.state == "failed")
+        .values(
+            action_id=action_id,
+            amount=amount,
+            state="sent",
+            created_at=at,
+            updated_at=at,
+        )
+        .returning(ReleaseRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none() is not None
 
 
 def settle_release(session: Session, order_pk: int, state: str, *, at: datetime) -> None:
