@@ -365,13 +365,19 @@ def simulate(
     raise typer.Exit(serve(port, scenario, seed, speed, api_key, api_secret))
 
 
-def _register_evidence_commands() -> None:
-    from p2pilot.evidence.commands import register
+def _register_feature_commands() -> None:
+    from p2pilot.commands.ads import register as register_ads
+    from p2pilot.commands.rates import register as register_rates
+    from p2pilot.commands.status import register as register_status
+    from p2pilot.evidence.commands import register as register_evidence
 
-    register(orders_app, app, load, fail, print_json)
+    register_evidence(orders_app, app, load, fail, print_json)
+    register_rates(app, load, fail, print_json)
+    register_ads(app, load, fail, print_json)
+    register_status(app, load, fail, print_json)
 
 
-_register_evidence_commands()
+_register_feature_commands()
 
 
 def main() -> None:

@@ -22,16 +22,21 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from p2pilot.chat.channel import ChatChannel
 from p2pilot.config import AccountConfig, Config
 from p2pilot.evidence.server import EvidenceServer
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import AdvertiserRequired, AuthError, ExchangeError
+from p2pilot.jobs.ads import AdsJob
+from p2pilot.jobs.chat import ChatJob
 from p2pilot.jobs.orders import OrdersJob
+from p2pilot.jobs.rates import RatesJob
 from p2pilot.jobs.runner import JobRunner, utc_now
 from p2pilot.logging import get_logger
 from p2pilot.rules.compile import compile_rules, release_limits
 from p2pilot.rules.dispatch import EventDispatcher
 from p2pilot.rules.engine import AccountBinding, RuleEngine
+from p2pilot.sdnotify import Heartbeat, Notifier, Watchdog, watchdog_interval
 from p2pilot.store import accounts as stored_accounts
 from p2pilot.store.engine import Store
 from p2pilot.store.migrate import ensure_schema
@@ -40,6 +45,7 @@ log = get_logger(__name__)
 
 ClientFactory = Callable[[AccountConfig], ExchangeClient]
 EVENTS_INTERVAL = timedelta(seconds=1)
+HEARTBEAT_INTERVAL = timedelta(seconds=1)
 
 
 def make_client(account: AccountConfig) -> ExchangeClient:
@@ -62,6 +68,7 @@ class AccountRuntime:
     config: AccountConfig
     id: int
     client: ExchangeClient
+    chat: ChatChannel
     runners: dict[str, JobRunner] = field(default_factory=dict)
     disabled_reason: str | None = None
 
@@ -95,6 +102,8 @@ class Daemon:
             stopping=self.stopping.wait,
         )
         self.dispatcher = EventDispatcher(self.store, clock, handlers=[self.engine])
+        self.notifier = Notifier()
+        self.heartbeat = Heartbeat()
         self._scheduler: BackgroundScheduler | None = None
 
     # -- setup -------------------------------------------------------------------
@@ -108,7 +117,10 @@ class Daemon:
                 continue
             with self.store.transaction() as session:
                 account_id = stored_accounts.ensure_account(session, account.name)
-            runtime = AccountRuntime(account, account_id, self.client_factory(account))
+            client = self.client_factory(account)
+            runtime = AccountRuntime(
+                account, account_id, client, self._chat_channel(account_id, account, client)
+            )
             nickname = self._check_account(runtime)
             self._build_jobs(runtime)
             self.accounts.append(runtime)
@@ -117,6 +129,7 @@ class Daemon:
                     id=runtime.id,
                     name=runtime.name,
                     client=runtime.client,
+                    chat=runtime.chat,
                     dry_run=account.dry_run,
                     nickname=nickname or "",
                 )
@@ -124,6 +137,24 @@ class Daemon:
         settled = self.engine.reconcile_open()
         if settled:
             log.info("ledger.reconciled", actions=settled)
+
+    def _chat_channel(
+        self, account_id: int, account: AccountConfig, client: ExchangeClient
+    ) -> ChatChannel:
+        with self.store.transaction(read_only=True) as session:
+            switched = stored_accounts.chat_api(session, account_id) == "session"
+
+        def remember_switch() -> None:
+            with self.store.transaction() as session:
+                stored_accounts.set_chat_api(session, account_id, "session")
+
+        return ChatChannel(
+            client,
+            account=account.name,
+            mode=self.config.chat.api,
+            switched=switched,
+            on_switch=remember_switch,
+        )
 
     def _check_account(self, runtime: AccountRuntime) -> str | None:
         """Read the account once; returns its nickname, disables it on auth failures."""
@@ -165,21 +196,62 @@ class Daemon:
             clock=self.clock,
         )
 
-        def orders_then_events() -> None:
-            orders.tick()
-            # Events written by this tick are handled at once, not at the next
-            # events job run, so a new order is acted on within one tick.
-            self.dispatcher.drain()
-
-        runtime.runners["orders"] = JobRunner(
+        chat = ChatJob(
             account=runtime.name,
             account_id=runtime.id,
-            job="orders",
-            interval=polling.orders,
-            tick=orders_then_events,
+            channel=runtime.chat,
+            store=self.store,
+            clock=self.clock,
+            unread=lambda: orders.unread,
+            linger=self.config.chat.linger,
+        )
+        ads = AdsJob(
+            account=runtime.name,
+            account_id=runtime.id,
+            client=runtime.client,
             store=self.store,
             clock=self.clock,
         )
+        jobs: list[tuple[str, timedelta, Callable[[], object]]] = [
+            ("orders", polling.orders, orders.tick),
+            ("chat", polling.chat, chat.tick),
+            ("ads", polling.ads, ads.tick),
+        ]
+        rates_taken = any("rates" in a.runners for a in self.accounts)
+        if self.config.rates and runtime.disabled_reason is None and not rates_taken:
+            # Market data is the same for every account: the first usable one reads it.
+            rates = RatesJob(
+                account=runtime.name,
+                account_id=runtime.id,
+                client=runtime.client,
+                store=self.store,
+                entries=list(self.config.rates),
+                clock=self.clock,
+            )
+            jobs.append(("rates", polling.rates, rates.tick))
+        for job, interval, tick in jobs:
+            runtime.runners[job] = JobRunner(
+                account=runtime.name,
+                account_id=runtime.id,
+                job=job,
+                interval=interval,
+                tick=self._then_events(tick),
+                store=self.store,
+                clock=self.clock,
+            )
+
+    def _then_events(self, tick: Callable[[], object]) -> Callable[[], None]:
+        """A job tick followed by the events it wrote (and the retries that are due).
+
+        Handled at once, not at the next events-job run: a new order is acted on
+        within the tick that saw it.
+        """
+
+        def run() -> None:
+            tick()
+            self.dispatcher.drain()
+
+        return run
 
     # -- running -----------------------------------------------------------------
 
@@ -231,6 +303,16 @@ class Daemon:
             coalesce=True,
             misfire_grace_time=5,
         )
+        # Runs on the same pool as the jobs: if ticks wedge every worker, it stops
+        # beating and the systemd watchdog lets the service be restarted.
+        scheduler.add_job(
+            self.heartbeat.touch,
+            IntervalTrigger(seconds=HEARTBEAT_INTERVAL.total_seconds(), timezone=UTC),
+            id="heartbeat",
+            name="heartbeat",
+            max_instances=1,
+            coalesce=True,
+        )
         scheduler.start()
         evidence = self._start_evidence_server()
         log.info(
@@ -239,11 +321,39 @@ class Daemon:
             disabled=[a.name for a in self.accounts if a.disabled_reason],
             jobs=[job.id for job in scheduler.get_jobs()],
         )
+        self.notifier.ready(self.status_line())
+        interval = watchdog_interval()
+        watchdog = (
+            Watchdog(self.notifier, interval, self.heartbeat.age, self.status_line)
+            if interval and self.notifier.enabled
+            else None
+        )
+        if watchdog is not None:
+            watchdog.start()
         stop.wait()
+        self.notifier.stopping()
+        if watchdog is not None:
+            watchdog.stop()
         self.stopping.set()  # webhook backoffs and other waits end now
         if evidence is not None:
             evidence.stop()
         return self._shutdown(scheduler)
+
+    def status_line(self) -> str:
+        """One line for systemd's STATUS=: what runs and what is failing."""
+        failing = sorted(
+            f"{a.name}:{job}"
+            for a in self.active_accounts
+            for job, runner in a.runners.items()
+            if runner.consecutive_failures
+        )
+        disabled = [a.name for a in self.accounts if a.disabled_reason]
+        parts = [f"{len(self.active_accounts)} account(s) polling"]
+        if failing:
+            parts.append("failing: " + ", ".join(failing))
+        if disabled:
+            parts.append("disabled: " + ", ".join(disabled))
+        return "; ".join(parts)
 
     def _drain(self) -> None:
         self.dispatcher.drain()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from datetime import time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -77,9 +78,13 @@ def test_demo_config_loads_without_any_environment() -> None:
     assert [(r.token, r.currency) for r in config.rates] == [("USDT", "RUB")]
     assert config.safety.auto_release is False
     assert config.safety.release_max_amount > 0 and config.safety.release_daily_limit > 0
-    greet, release = config.rules
+    greet, release, answer = config.rules
     assert greet.on == ("order.created",) and greet.reply is not None
     assert release.on == ("order.paid", "payment.received") and release.release is True
+    assert answer.on == ("chat.message",) and answer.if_.text_matches is not None
+    assert answer.if_.text_matches.search("I have PAID") and not answer.if_.text_matches.search(
+        "unpaid?"
+    )
     assert config.secret_values() == ["demo"]
 
 
@@ -97,8 +102,11 @@ def test_example_config_loads_with_bybit_env(monkeypatch: pytest.MonkeyPatch) ->
     assert auto.if_.counterparty_min_orders == 20
     assert auto.if_.payment_confirmed is True
     assert set(config.secret_values()) == {KEY, SECRET}
-    dumped = json.dumps(config.redacted())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # check-config must print nothing but the document
+        dumped = json.dumps(config.redacted())
     assert KEY not in dumped and SECRET not in dumped
+    assert '"on": ["order.paid", "payment.received"]' in dumped
 
 
 def test_example_config_documents_every_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,6 +120,7 @@ def test_example_config_documents_every_default(monkeypatch: pytest.MonkeyPatch)
     assert config.polling == defaults.polling
     assert config.safety == defaults.safety
     assert config.accounts == defaults.accounts
+    assert config.chat == defaults.chat
 
 
 def test_example_config_fails_naming_the_unset_variable() -> None:
@@ -282,7 +291,8 @@ def test_base_url_trailing_slash_is_dropped(tmp_path: Path) -> None:
 # -- errors: FILE: KEY: problem ---------------------------------------------------------------
 
 NEEDS_ACTION = (
-    "a rule needs at least one action (reply, release, mark_paid, webhook, notify, command)"
+    "a rule needs at least one action"
+    " (reply, release, mark_paid, reprice, webhook, notify, command)"
 )
 DB_HINT = "(use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB)"
 NAME_RULE = "must be made of letters, digits, '_', '.' or '-' (and not empty)"

@@ -108,7 +108,7 @@ def test_my_ads(ref: dict[str, Any]) -> None:
     assert ad.payment_period == 15
     assert ad.trading_preferences.is_kyc is True
     assert ad.trading_preferences.has_complete_rate_day30 is False
-    assert ad.price_band == (Decimal("80"), Decimal("120"))
+    assert ad.price_band is None  # percentages without a reference price: no band known
     assert ad.created_at == utc(2025, 11, 23, 12, 13, 20)
     assert ad.updated_at == utc(2025, 11, 24, 13, 13, 20)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import time, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -25,11 +26,13 @@ from pydantic import (
 from p2pilot.config.secrets import Secret
 from p2pilot.config.values import (
     Code,
+    DecimalValue,
     Duration,
     Money,
     Name,
     NonEmptyStr,
     Percent,
+    PositiveMoney,
     at_least,
     echo,
     invalid,
@@ -56,7 +59,15 @@ EVENT_NAMES: tuple[str, ...] = (
     "ad.changed",
     "daemon.alert",
 )
-ACTION_NAMES: tuple[str, ...] = ("reply", "release", "mark_paid", "webhook", "notify", "command")
+ACTION_NAMES: tuple[str, ...] = (
+    "reply",
+    "release",
+    "mark_paid",
+    "reprice",
+    "webhook",
+    "notify",
+    "command",
+)
 
 STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -149,7 +160,11 @@ def _pattern(value: re.Pattern[str]) -> str:
 
 
 EventName = Annotated[str, PlainValidator(parse_event)]
-EventNames = Annotated[tuple[str, ...], PlainValidator(parse_events)]
+EventNames = Annotated[
+    tuple[str, ...],
+    PlainValidator(parse_events),
+    PlainSerializer(list, return_type=list[str]),
+]
 Regex = Annotated[
     re.Pattern[str],
     PlainValidator(parse_regex),
@@ -230,6 +245,30 @@ class MarkPaidConfig(BaseModel):
     payment_method: NonEmptyStr
 
 
+class RepriceConfig(BaseModel):
+    """Keep one of our ads at the market's reference or best price plus ``step``.
+
+    Runs on ``rate.changed`` for the ad's token and currency; the new price is
+    clamped to [floor, ceiling], and no call is made when it would not change.
+    """
+
+    model_config = STRICT
+
+    ad: NonEmptyStr  # the ad's id (``p2pilot ads list``)
+    to: Annotated[Literal["reference", "best"], PlainValidator(one_of("reference", "best"))] = (
+        "reference"
+    )
+    step: DecimalValue = Decimal(0)  # added to the market price; negative to undercut
+    floor: PositiveMoney
+    ceiling: PositiveMoney
+
+    @model_validator(mode="after")
+    def _band(self) -> RepriceConfig:
+        if self.floor > self.ceiling:
+            invalid(f"floor {self.floor} is above ceiling {self.ceiling}")
+        return self
+
+
 class WebhookConfig(BaseModel):
     """POST the event as JSON; the URL is a secret (such URLs are often bearer tokens)."""
 
@@ -305,6 +344,7 @@ class RuleConfig(BaseModel):
         MarkPaidConfig | None,
         _shorthand("payment_method", (str,), "a payment method string or a table"),
     ] = None
+    reprice: RepriceConfig | None = None
     webhook: Annotated[WebhookConfig | None, BeforeValidator(_webhook_shorthand)] = None
     notify: Annotated[NotifyConfig | None, BeforeValidator(_notify_shorthand)] = None
     command: Annotated[CommandConfig | None, BeforeValidator(_command_shorthand)] = None

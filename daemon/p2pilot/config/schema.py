@@ -154,6 +154,19 @@ class PollingConfig(BaseModel):
     shutdown_timeout: Duration = timedelta(seconds=10)
 
 
+class ChatConfig(BaseModel):
+    """``[chat]``: which of Bybit's two chat APIs to use, and how long to follow a chat."""
+
+    model_config = STRICT
+
+    # "auto": per-order chat until Bybit answers 912200387, then session chat for good.
+    api: Annotated[
+        Literal["auto", "order", "session"], PlainValidator(one_of("auto", "order", "session"))
+    ] = "auto"
+    # Buyers still write after an order completes or is cancelled ("sent", "thanks").
+    linger: Duration = timedelta(minutes=10)
+
+
 class RateConfig(BaseModel):
     """One ``[[rates]]`` entry: a market to watch, and how to read its price."""
 
@@ -220,6 +233,7 @@ class Config(BaseModel):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     accounts: list[AccountConfig] = Field(default_factory=list)
     polling: PollingConfig = Field(default_factory=PollingConfig)
+    chat: ChatConfig = Field(default_factory=ChatConfig)
     rates: list[RateConfig] = Field(default_factory=list)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)

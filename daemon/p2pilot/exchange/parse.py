@@ -347,7 +347,10 @@ def _price_band(r: Reader) -> tuple[Decimal, Decimal] | None:
     if symbol is None:
         return None
     low, high = symbol.opt_decimal("itemDownRange"), symbol.opt_decimal("itemUpRange")
-    return (low, high) if low is not None and high is not None else None
+    reference = symbol.opt_decimal("referencePrice")
+    if low is None or high is None or reference is None:
+        return None  # the percentages alone say nothing without the reference price
+    return (reference * low / 100, reference * high / 100)
 
 
 def _payment_types(r: Reader) -> list[str]:

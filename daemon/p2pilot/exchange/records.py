@@ -287,7 +287,7 @@ class Ad:
     payment_terms: list[PaymentTerm]
     payment_period: int
     trading_preferences: TradingPreferences
-    price_band: tuple[Decimal, Decimal] | None
+    price_band: tuple[Decimal, Decimal] | None  # allowed fixed prices, when the exchange says
     created_at: datetime | None
     updated_at: datetime | None
     raw: JsonObject = field(repr=False, compare=False)

@@ -46,6 +46,7 @@ class OrdersJob:
     sweep_every: timedelta
     clock: Callable[[], datetime]
     last_sweep_at: datetime | None = None
+    unread: dict[str, int] | None = None  # pending orders' unread chat counters, last tick
     _sweep_loaded: bool = field(default=False, repr=False)
 
     def __call__(self) -> None:
@@ -59,6 +60,8 @@ class OrdersJob:
         for summary in self._all_pages(self.client.pending_orders, MAX_PENDING_PAGES):
             seen[summary.id] = summary
         pending_ids = set(seen)
+        # The chat job reads these: an order with nothing unread costs no chat call.
+        self.unread = {order_id: s.unread_count for order_id, s in seen.items()}
 
         sweep_started = None
         backfill = False

@@ -15,6 +15,7 @@ from p2pilot.rules.model import (
     NotifyAction,
     ReleaseAction,
     ReplyAction,
+    RepriceAction,
     Rule,
     WebhookAction,
 )
@@ -65,6 +66,9 @@ def compile_rule(rule: RuleConfig, base: Path) -> Rule:
             actions.append(ReleaseAction())
         elif name == "mark_paid" and rule.mark_paid is not None:
             actions.append(MarkPaidAction(rule.mark_paid.payment_method))
+        elif name == "reprice" and rule.reprice is not None:
+            r = rule.reprice
+            actions.append(RepriceAction(r.ad, r.to, r.step, r.floor, r.ceiling))
         elif name == "webhook" and rule.webhook is not None:
             hook = rule.webhook
             actions.append(

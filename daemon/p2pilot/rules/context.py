@@ -13,6 +13,7 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
+from p2pilot.chat.channel import ChatTarget
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import ExchangeError
 from p2pilot.exchange.records import OrderStatus, Side, UserProfile
@@ -42,6 +43,7 @@ class OrderFacts:
     quantity: Decimal | None
     counterparty_nickname: str
     counterparty_user_id: str
+    counterparty_mask_id: str
     counterparty_real_name: str
     payment_type: int | None
     payment_names: frozenset[str]
@@ -61,11 +63,16 @@ class OrderFacts:
             quantity=row.quantity,
             counterparty_nickname=row.counterparty_nickname or "",
             counterparty_user_id=row.counterparty_user_id or "",
+            counterparty_mask_id=row.counterparty_mask_id or "",
             counterparty_real_name=row.counterparty_real_name or "",
             payment_type=row.payment_type,
             payment_names=_payment_names(row.raw, row.payment_type),
             created_at=row.created_at,
         )
+
+    @property
+    def chat_target(self) -> ChatTarget:
+        return ChatTarget(self.id, self.counterparty_mask_id, self.counterparty_nickname)
 
     def template_values(self) -> dict[str, str]:
         status = OrderStatus(self.status) if self.status in STATUS_CODES else None

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
+from p2pilot.chat.channel import ChatChannel
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.logging import get_logger
 from p2pilot.rules.context import EventContext, OrderFacts, unmet_condition
@@ -40,6 +41,7 @@ class AccountBinding:
     id: int
     name: str
     client: ExchangeClient
+    chat: ChatChannel
     dry_run: bool = False
     nickname: str = ""
 

@@ -20,11 +20,13 @@ from sqlalchemy import select
 
 from p2pilot.crashpoints import crash_point
 from p2pilot.evidence.matching import Evidence, EvidenceCandidate, best_match
-from p2pilot.exchange.errors import ExchangeError, RateLimited, TransientError
+from p2pilot.exchange.ad_editing import AdCheckError, edited, explain
+from p2pilot.exchange.errors import ExchangeError, RateLimited, Rejected, TransientError
 from p2pilot.exchange.records import OrderStatus, Side
 from p2pilot.logging import get_logger
 from p2pilot.rules.actions.command import run_command
 from p2pilot.rules.actions.notify import send_notification
+from p2pilot.rules.actions.reprice import EDIT_BUDGET, EDIT_WINDOW, plan_reprice
 from p2pilot.rules.actions.webhook import send_webhook
 from p2pilot.rules.context import EventContext, OrderFacts
 from p2pilot.rules.guards import (
@@ -43,9 +45,11 @@ from p2pilot.rules.model import (
     NotifyAction,
     ReleaseAction,
     ReplyAction,
+    RepriceAction,
     Rule,
     WebhookAction,
 )
+from p2pilot.store import ads as stored_ads
 from p2pilot.store import ledger, releases
 from p2pilot.store import payments as stored_payments
 from p2pilot.store.engine import Store
@@ -115,6 +119,8 @@ class Executor:
                 self._reply(record, action, ctx, account, bound)
             elif isinstance(action, MarkPaidAction):
                 self._mark_paid(record, action, ctx, account, bound)
+            elif isinstance(action, RepriceAction):
+                self._reprice(record, action, ctx, account, bound)
             elif isinstance(action, WebhookAction):
                 self._webhook(record, action, ctx, account, bound)
             elif isinstance(action, NotifyAction):
@@ -154,6 +160,8 @@ class Executor:
             self._reconcile_release(record, rule, ctx, account, bound)
         elif isinstance(action, MarkPaidAction):
             self._reconcile_mark_paid(record, action, ctx, account, bound)
+        elif isinstance(action, RepriceAction):
+            self._reconcile_reprice(record, action, account, bound)
         elif isinstance(action, WebhookAction) and record.attempts < MAX_ATTEMPTS:
             # Receivers dedupe on the Idempotency-Key header, so resending is safe.
             self._webhook(record, action, ctx, account, bound)
@@ -250,8 +258,8 @@ class Executor:
         self._mark_sent(record, detail)
         crash_point("reply.after_sent")
         try:
-            account.client.send_chat_message(
-                order_id=ctx.order.id, text=detail["text"], msg_uuid=detail["msg_uuid"]
+            api = account.chat.send(
+                ctx.order.chat_target, text=detail["text"], msg_uuid=detail["msg_uuid"]
             )
         except ExchangeError as exc:
             self._outcome(record, exc, bound)
@@ -264,8 +272,8 @@ class Executor:
                 self._settle(record, ActionState.FAILED, error=f"text sent; attachment: {error}")
                 bound.warning("reply.attachment_failed", error=error)
                 return
-        self._settle(record, ActionState.SUCCEEDED)
-        bound.info("reply.sent", msg_uuid=detail["msg_uuid"])
+        self._settle(record, ActionState.SUCCEEDED, detail={"api": str(api)})
+        bound.info("reply.sent", msg_uuid=detail["msg_uuid"], api=str(api))
 
     def _send_attachment(
         self, record: ActionRecord, ctx: EventContext, account: AccountBinding, path: Path
@@ -281,8 +289,8 @@ class Executor:
             return f"{path.suffix or 'no extension'}: Bybit takes jpg, png, pdf or mp4"
         try:
             uploaded = account.client.upload_chat_file(data=data, filename=path.name)
-            account.client.send_chat_message(
-                order_id=ctx.order.id,
+            account.chat.send(
+                ctx.order.chat_target,
                 text=uploaded.url,
                 msg_uuid=msg_uuid_for(f"{record.key}:file"),
                 content_type=kind,
@@ -304,19 +312,25 @@ class Executor:
             self._settle(record, ActionState.FAILED, error="order no longer stored")
             return
         msg_uuid = record.detail.get("msg_uuid") or msg_uuid_for(record.key)
+        text = record.detail.get("text") or action.template.render(ctx.template_values())
         try:
-            messages = account.client.chat_messages(ctx.order.id, size=30)
+            found = account.chat.find_sent(
+                ctx.order.chat_target,
+                msg_uuid=msg_uuid,
+                text=text,
+                our_nickname=account.nickname,
+                since=record.created_at,
+            )
         except ExchangeError as exc:
             bound.warning("reply.reconcile_failed", error=str(exc))
-            return  # stays open; the next start or tick tries again
-        if any(m.msg_uuid == msg_uuid for m in messages):
+            return  # stays open; the retry pass or the next start tries again
+        if found:
             self._settle(record, ActionState.SUCCEEDED)
             bound.info("reply.confirmed_in_chat", msg_uuid=msg_uuid)
             return
         if record.attempts >= MAX_ATTEMPTS:
             self._settle(record, ActionState.FAILED, error="not in the chat after retries")
             return
-        text = record.detail.get("text") or action.template.render(ctx.template_values())
         self._send_reply(record, ctx, account, {"text": text, "msg_uuid": msg_uuid}, bound)
 
     # -- release -----------------------------------------------------------------------
@@ -633,6 +647,84 @@ class Executor:
             self._settle(record, ActionState.FAILED, error="still unpaid after retries")
             return
         self._mark_paid(record, action, ctx, account, bound)
+
+    # -- reprice ---------------------------------------------------------------------------
+
+    def _reprice(
+        self,
+        record: ActionRecord,
+        action: RepriceAction,
+        ctx: EventContext,
+        account: AccountBinding,
+        bound: Any,
+    ) -> None:
+        if ctx.event.type != "rate.changed":
+            self._settle(record, ActionState.SKIPPED, error="reprice runs on rate.changed")
+            return
+        try:
+            ad = account.client.ad_detail(action.ad_id)
+        except ExchangeError as exc:
+            self._outcome(record, exc, bound)
+            return
+        plan = plan_reprice(action, ctx.event.payload, ad)
+        detail = {"ad_id": ad.id, "from": str(ad.price), "base": str(plan.base)}
+        if plan.price is None:
+            self._settle(record, ActionState.SKIPPED, error=plan.skip, detail=detail)
+            bound.info("reprice.skipped", ad_id=ad.id, reason=plan.skip)
+            return
+        detail["to"] = str(plan.price)
+        if account.dry_run:
+            self._dry_run(record, bound, detail)
+            return
+        try:
+            params = edited(ad, price=plan.price)
+        except AdCheckError as exc:
+            self._settle(record, ActionState.FAILED, error=str(exc), detail=detail)
+            bound.warning("reprice.refused", ad_id=ad.id, error=str(exc))
+            return
+        now = self.clock()
+        with self.store.transaction() as session:
+            spent = stored_ads.edits_since(session, account.id, ad.id, now - EDIT_WINDOW)
+            if spent >= EDIT_BUDGET:
+                error = f"edit budget spent: {spent} edits of ad {ad.id} in the last 5 minutes"
+                ledger.transition(
+                    session, record.id, ActionState.SKIPPED, at=now, error=error, detail=detail
+                )
+            else:
+                # Counted before the call: a crash after it must not hand out a free edit.
+                stored_ads.record_edit(session, account.id, ad.id, plan.price, at=now)
+                ledger.transition(
+                    session, record.id, ActionState.SENT, at=now, detail=detail, count_attempt=True
+                )
+        if spent >= EDIT_BUDGET:
+            bound.warning("reprice.budget_spent", ad_id=ad.id, edits=spent)
+            return
+        try:
+            account.client.update_ad(ad.id, params)
+        except Rejected as exc:
+            self._settle(record, ActionState.FAILED, error=explain(exc))
+            bound.warning("reprice.refused", ad_id=ad.id, error=explain(exc))
+            return
+        except ExchangeError as exc:
+            self._outcome(record, exc, bound)
+            return
+        self._settle(record, ActionState.SUCCEEDED)
+        bound.info("reprice.done", ad_id=ad.id, price_from=str(ad.price), price_to=str(plan.price))
+
+    def _reconcile_reprice(
+        self, record: ActionRecord, action: RepriceAction, account: AccountBinding, bound: Any
+    ) -> None:
+        wanted = record.detail.get("to")
+        try:
+            ad = account.client.ad_detail(action.ad_id)
+        except ExchangeError as exc:
+            bound.warning("reprice.reconcile_failed", error=str(exc))
+            return
+        if wanted is not None and str(ad.price) == wanted:
+            self._settle(record, ActionState.SUCCEEDED)
+            return
+        # Not applied; the next rate.changed reprices from fresh numbers, so no retry.
+        self._settle(record, ActionState.FAILED, error=f"ad price is {ad.price}, not {wanted}")
 
     # -- webhook, notify, command ----------------------------------------------------------
 

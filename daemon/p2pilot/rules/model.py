@@ -72,6 +72,16 @@ class MarkPaidAction:
 
 
 @dataclass(frozen=True, slots=True)
+class RepriceAction:
+    ad_id: str
+    to: str  # "reference" or "best"
+    step: Decimal
+    floor: Decimal
+    ceiling: Decimal
+    kind: str = "reprice"
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookAction:
     url: str
     secret: str | None = field(default=None, repr=False)
@@ -95,7 +105,15 @@ class CommandAction:
     kind: str = "command"
 
 
-Action = ReplyAction | ReleaseAction | MarkPaidAction | WebhookAction | NotifyAction | CommandAction
+Action = (
+    ReplyAction
+    | ReleaseAction
+    | MarkPaidAction
+    | RepriceAction
+    | WebhookAction
+    | NotifyAction
+    | CommandAction
+)
 
 
 @dataclass(frozen=True, slots=True)

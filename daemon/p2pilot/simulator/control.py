@@ -43,6 +43,7 @@ def control(
             count=body.get("count"),
             delay_ms=body.get("delay_ms"),
             reset_in_ms=body.get("reset_in_ms"),
+            api_key=body.get("api_key"),
         )
         return 200, {"id": fault.id}
     if parts == ["chat", "order_api"] and method == "POST":

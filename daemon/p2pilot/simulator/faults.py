@@ -31,9 +31,12 @@ class Fault:
     remaining: int | None = None  # None: until removed
     delay_ms: int = 12_000
     reset_in_ms: int = 1_000
+    api_key: str | None = None  # None: every account
     hits: int = field(default=0)
 
-    def applies_to(self, path: str) -> bool:
+    def applies_to(self, path: str, api_key: str | None = None) -> bool:
+        if self.api_key is not None and api_key != self.api_key:
+            return False
         if self.name == "chat_closed" and not self.paths:
             return path in CHAT_PATHS
         return not self.paths or any(path.endswith(p) for p in self.paths)
@@ -55,6 +58,7 @@ class FaultSet:
         count: int | None = None,
         delay_ms: int | None = None,
         reset_in_ms: int | None = None,
+        api_key: str | None = None,
     ) -> Fault:
         if name not in FAULTS:
             raise ValueError(f"unknown fault {name!r}; known: {', '.join(FAULTS)}")
@@ -66,6 +70,7 @@ class FaultSet:
                 remaining=count,
                 delay_ms=12_000 if delay_ms is None else delay_ms,
                 reset_in_ms=1_000 if reset_in_ms is None else reset_in_ms,
+                api_key=api_key,
             )
             self._faults[fault.id] = fault
             return fault
@@ -77,11 +82,11 @@ class FaultSet:
             else:
                 self._faults.pop(fault_id, None)
 
-    def take(self, path: str) -> Fault | None:
+    def take(self, path: str, api_key: str | None = None) -> Fault | None:
         """The fault this request meets, consuming one of its uses."""
         with self._lock:
             for fault in list(self._faults.values()):
-                if not fault.applies_to(path):
+                if not fault.applies_to(path, api_key):
                     continue
                 fault.hits += 1
                 if fault.remaining is not None:
@@ -98,6 +103,7 @@ class FaultSet:
                     "id": f.id,
                     "fault": f.name,
                     "paths": list(f.paths),
+                    "api_key": f.api_key,
                     "remaining": f.remaining,
                     "hits": f.hits,
                 }

@@ -196,7 +196,7 @@ def session_message(message: Message) -> dict[str, Any]:
         "contentType": message.content_type,
         "message": json.dumps(content, separators=(",", ":")),
         "createDate": str(message.created_ms),
-        "orderId": message.order_id,
+        # No orderId: a session spans every order with this counterparty (§2.20).
     }
 
 

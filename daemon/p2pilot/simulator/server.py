@@ -148,7 +148,7 @@ class Handler(BaseHTTPRequestHandler):
         if refusal is not None:
             self._answer(entry, 200, json.dumps(v5_envelope(*refusal)).encode(), refusal[0])
             return
-        fault = sim.faults.take(path)
+        fault = sim.faults.take(path, key)
         if fault is not None and self._fault_before(fault, entry, path):
             return
         merchant = sim.exchange.merchants[key]

@@ -41,3 +41,13 @@ def account_ids(session: Session) -> dict[str, int]:
 def account_name(session: Session, account_id: int) -> str:
     """The config name of an account id."""
     return session.scalars(select(AccountRow.name).where(AccountRow.id == account_id)).one()
+
+
+def chat_api(session: Session, account_id: int) -> str | None:
+    """The chat API this account was switched to for good, if any."""
+    return session.scalars(select(AccountRow.chat_api).where(AccountRow.id == account_id)).one()
+
+
+def set_chat_api(session: Session, account_id: int, api: str) -> None:
+    """Remember the chat API this account must use from now on."""
+    session.execute(update(AccountRow).where(AccountRow.id == account_id).values(chat_api=api))

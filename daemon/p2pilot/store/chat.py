@@ -95,3 +95,16 @@ def order_chat(session: Session, account_id: int, order_id: str) -> list[ChatEnt
         )
         for row in rows
     ]
+
+
+def known_ids(session: Session, account_id: int, message_ids: list[str]) -> set[str]:
+    """Which of these message ids are stored already."""
+    if not message_ids:
+        return set()
+    rows = session.scalars(
+        select(ChatMessageRow.message_id).where(
+            ChatMessageRow.account_id == account_id,
+            ChatMessageRow.message_id.in_(message_ids),
+        )
+    )
+    return set(rows)

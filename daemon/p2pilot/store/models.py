@@ -60,6 +60,8 @@ class AccountRow(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     user_id: Mapped[str | None] = mapped_column(ID)
     nickname: Mapped[str | None] = mapped_column(NAME)
+    # "session" once Bybit answered 912200387 on the per-order chat: for good.
+    chat_api: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime]
 
 
@@ -182,6 +184,19 @@ class AdRow(Base):
     max_amount: Mapped[Decimal]
     updated_at: Mapped[datetime]
     raw: Mapped[dict[str, Any]]
+
+
+class AdEditRow(Base):
+    """One price edit p2pilot made to an ad: the stored budget of 10 per 5 minutes."""
+
+    __tablename__ = "ad_edits"
+    __table_args__ = (Index("ix_ad_edits_account_id_ad_id_at", "account_id", "ad_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    ad_id: Mapped[str] = mapped_column(ID)
+    price: Mapped[Decimal]
+    at: Mapped[datetime]
 
 
 class PollStateRow(Base):

@@ -1,0 +1,221 @@
+"""``p2pilot ads list | create | update | remove | relist``: your ads, through pybit.
+
+Every command reads or writes the exchange directly (not the store), checks
+what Bybit would refuse before calling, and exits 1 with one sentence when the
+exchange or a check says no.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from p2pilot.config import Config
+
+if TYPE_CHECKING:
+    from p2pilot.exchange.client import ExchangeClient
+    from p2pilot.exchange.records import Ad
+
+LoadConfig = Callable[..., Config]
+Fail = Callable[..., NoReturn]
+AccountOption = Annotated[
+    str | None, typer.Option("--account", help="Account name (default: the first).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+def ad_json(ad: Ad) -> dict[str, Any]:
+    return {
+        "id": ad.id,
+        "side": ad.side.label,
+        "token": ad.token,
+        "currency": ad.currency,
+        "price": str(ad.price),
+        "quantity_left": str(ad.last_quantity),
+        "min_amount": str(ad.min_amount),
+        "max_amount": str(ad.max_amount),
+        "status": int(ad.status),
+        "status_name": ad.status.name.lower(),
+        "payment_ids": [t.id for t in ad.payment_terms],
+        "payment_types": ad.payment_types,
+        "remark": ad.remark,
+    }
+
+
+def register(
+    app: typer.Typer, load: LoadConfig, fail: Fail, print_json: Callable[[Any], None]
+) -> None:
+    """Attach ``ads ...`` to the CLI."""
+    ads_app = typer.Typer(help="Your ads on the exchange.", no_args_is_help=True)
+    app.add_typer(ads_app, name="ads")
+
+    def client_for(name: str | None) -> ExchangeClient:
+        from p2pilot.service import make_client
+
+        config = load(logs_to_stderr=True)
+        if not config.accounts:
+            fail(f"no [[accounts]] in {config.source}", code=2)
+        try:
+            account = config.account(name) if name else config.accounts[0]
+        except KeyError:
+            fail(f"no account named {name!r} in {config.source}", code=2)
+        return make_client(account)
+
+    def money(option: str, value: str | None) -> Decimal | None:
+        if value is None:
+            return None
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            fail(f"{option} {value!r} is not a number", code=2)
+
+    def calling(action: Callable[[], Any]) -> Any:
+        """Run an exchange call; a refusal or a failed check becomes one line and exit 1."""
+        from p2pilot.exchange.ad_editing import AdCheckError, explain
+        from p2pilot.exchange.errors import ExchangeError, Rejected
+
+        try:
+            return action()
+        except AdCheckError as exc:
+            fail(str(exc))
+        except Rejected as exc:
+            fail(explain(exc))
+        except ExchangeError as exc:
+            fail(str(exc))
+
+    def done(document: dict[str, Any], as_json: bool, text: str) -> None:
+        if as_json:
+            print_json(document)
+        else:
+            typer.echo(text)
+
+    @ads_app.command("list")
+    def ads_list(account: AccountOption = None, as_json: JsonOption = False) -> None:
+        """Your ads as the exchange has them now."""
+        from p2pilot.jobs.ads import all_ads
+
+        client = client_for(account)
+        ads = calling(lambda: list(all_ads(client)))
+        if as_json:
+            print_json([ad_json(ad) for ad in ads])
+            return
+        if not ads:
+            typer.echo("no ads")
+        for ad in ads:
+            typer.echo(
+                f"{ad.id}  {ad.side.label:4} {ad.token}/{ad.currency}  {ad.price}"
+                f"  left {ad.last_quantity} {ad.token}  {ad.min_amount}-{ad.max_amount}"
+                f" {ad.currency}  {ad.status.name.lower()}"
+            )
+
+    @ads_app.command("create")
+    def ads_create(
+        side: Annotated[str, typer.Option(help="sell or buy (the token, from your side).")],
+        price: Annotated[str, typer.Option(help="Fixed price in fiat.")],
+        quantity: Annotated[str, typer.Option(help="Token amount on offer.")],
+        min_amount: Annotated[str, typer.Option("--min", help="Smallest order, fiat.")],
+        max_amount: Annotated[str, typer.Option("--max", help="Largest order, fiat.")],
+        payment: Annotated[
+            list[str], typer.Option(help="Your payment method id (repeat for several).")
+        ],
+        token: Annotated[str, typer.Option()] = "USDT",
+        currency: Annotated[str, typer.Option()] = "RUB",
+        period: Annotated[int, typer.Option(help="Minutes the buyer has to pay.")] = 15,
+        remark: Annotated[str, typer.Option()] = "",
+        account: AccountOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Post a new fixed-price ad."""
+        from p2pilot.exchange.ad_editing import AdCheckError, check_payment_ids, check_price
+        from p2pilot.exchange.records import AdSide, PriceType
+        from p2pilot.exchange.requests import AdParams
+
+        if side not in ("sell", "buy"):
+            fail(f"--side must be sell or buy, got {side!r}", code=2)
+        client = client_for(account)
+
+        def create() -> str:
+            try:
+                params = AdParams(
+                    token=token.upper(),
+                    currency=currency.upper(),
+                    side=AdSide.SELL if side == "sell" else AdSide.BUY,
+                    price_type=PriceType.FIXED,
+                    price=money("--price", price) or Decimal(0),
+                    quantity=money("--quantity", quantity) or Decimal(0),
+                    min_amount=money("--min", min_amount) or Decimal(0),
+                    max_amount=money("--max", max_amount) or Decimal(0),
+                    payment_ids=tuple(payment),
+                    payment_period=period,
+                    remark=remark,
+                )
+            except ValueError as exc:
+                raise AdCheckError(str(exc)) from None
+            check_price(params.price, None, params.currency)
+            check_payment_ids(params.payment_ids, client.payment_methods())
+            return client.create_ad(params)
+
+        ad_id = calling(create)
+        done({"id": ad_id, "created": True}, as_json, f"created ad {ad_id}")
+
+    @ads_app.command("update")
+    def ads_update(
+        ad_id: Annotated[str, typer.Argument(help="The ad's id.")],
+        price: Annotated[str | None, typer.Option()] = None,
+        quantity: Annotated[str | None, typer.Option(help="Token amount left on offer.")] = None,
+        min_amount: Annotated[str | None, typer.Option("--min")] = None,
+        max_amount: Annotated[str | None, typer.Option("--max")] = None,
+        payment: Annotated[list[str] | None, typer.Option(help="Replace payment ids.")] = None,
+        remark: Annotated[str | None, typer.Option()] = None,
+        account: AccountOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Change an online ad; what you do not name stays as it is."""
+        from p2pilot.exchange.ad_editing import check_payment_ids, edited
+
+        client = client_for(account)
+
+        def update() -> None:
+            ad = client.ad_detail(ad_id)
+            params = edited(
+                ad,
+                price=money("--price", price),
+                quantity=money("--quantity", quantity),
+                min_amount=money("--min", min_amount),
+                max_amount=money("--max", max_amount),
+                remark=remark,
+                payment_ids=tuple(payment) if payment else None,
+            )
+            if payment:
+                check_payment_ids(params.payment_ids, client.payment_methods())
+            client.update_ad(ad_id, params)
+
+        calling(update)
+        done({"id": ad_id, "updated": True}, as_json, f"updated ad {ad_id}")
+
+    @ads_app.command("remove")
+    def ads_remove(
+        ad_id: Annotated[str, typer.Argument(help="The ad's id.")],
+        account: AccountOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Delete an ad (Bybit has no pause: relisting a removed ad means creating it anew)."""
+        client = client_for(account)
+        calling(lambda: client.remove_ad(ad_id))
+        done({"id": ad_id, "removed": True}, as_json, f"removed ad {ad_id}")
+
+    @ads_app.command("relist")
+    def ads_relist(
+        ad_id: Annotated[str, typer.Argument(help="The ad's id.")],
+        account: AccountOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Put an ad the exchange took offline back online, unchanged."""
+        from p2pilot.exchange.ad_editing import edited
+
+        client = client_for(account)
+        calling(lambda: client.update_ad(ad_id, edited(client.ad_detail(ad_id)), action="ACTIVE"))
+        done({"id": ad_id, "relisted": True}, as_json, f"relisted ad {ad_id}")

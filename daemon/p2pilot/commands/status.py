@@ -1,0 +1,164 @@
+"""``p2pilot status``: is the daemon healthy? Per account and job, from the store.
+
+A job is stale when its last success is older than three of its intervals (at
+least a minute): the daemon is down, wedged, or cannot reach the exchange. The
+oldest paid sell order still waiting for release is shown with its age, since
+that is the buyer who is waiting. Exit 1 when anything is stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, NoReturn
+
+import typer
+from sqlalchemy import func, select
+
+from p2pilot.config import Config
+
+LoadConfig = Callable[..., Config]
+Fail = Callable[..., NoReturn]
+MIN_STALE_AFTER = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class JobHealth:
+    account: str
+    job: str
+    last_success_at: datetime | None
+    last_error_at: datetime | None
+    last_error: str | None
+    consecutive_failures: int
+    lag: timedelta | None
+    stale: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "job": self.job,
+            "last_success_at": _iso(self.last_success_at),
+            "last_error_at": _iso(self.last_error_at),
+            "last_error": self.last_error,
+            "consecutive_failures": self.consecutive_failures,
+            "lag_seconds": round(self.lag.total_seconds(), 1) if self.lag is not None else None,
+            "stale": self.stale,
+        }
+
+
+def job_intervals(config: Config) -> dict[str, timedelta]:
+    polling = config.polling
+    intervals = {"orders": polling.orders, "chat": polling.chat, "ads": polling.ads}
+    if config.rates:
+        intervals["rates"] = polling.rates
+    return intervals
+
+
+def health(config: Config, now: datetime) -> tuple[list[JobHealth], dict[str, Any] | None]:
+    """Every expected (account, job) with its state, and the oldest order awaiting release."""
+    from p2pilot.exchange.records import OrderStatus, Side
+    from p2pilot.store import poll_state
+    from p2pilot.store.engine import Store
+    from p2pilot.store.migrate import is_current
+    from p2pilot.store.models import AccountRow, OrderRow
+
+    store = Store(config.database.url)
+    try:
+        if not is_current(store.engine):
+            # Never started (or an older schema): no job has ever succeeded here.
+            return _jobs(config, {}, now), None
+        with store.transaction(read_only=True) as session:
+            states = {(s.account, s.job): s for s in poll_state.all_states(session)}
+            oldest = session.execute(
+                select(OrderRow.exchange_id, AccountRow.name, OrderRow.paid_at, OrderRow.created_at)
+                .join(AccountRow, AccountRow.id == OrderRow.account_id)
+                .where(OrderRow.status == int(OrderStatus.PAID), OrderRow.side == int(Side.SELL))
+                .order_by(func.coalesce(OrderRow.paid_at, OrderRow.created_at))
+                .limit(1)
+            ).first()
+    finally:
+        store.dispose()
+    waiting = None
+    if oldest is not None:
+        order_id, account_name, paid_at, created_at = oldest
+        since = paid_at or created_at
+        waiting = {
+            "order_id": order_id,
+            "account": account_name,
+            "paid_at": _iso(since),
+            "age_seconds": round((now - since).total_seconds(), 1),
+        }
+    return _jobs(config, states, now), waiting
+
+
+def _jobs(config: Config, states: dict[tuple[str, str], Any], now: datetime) -> list[JobHealth]:
+    intervals = job_intervals(config)
+    jobs: list[JobHealth] = []
+    rates_seen = any(job == "rates" for _, job in states)
+    for account in config.accounts:
+        if not account.enabled:
+            continue
+        for job, interval in intervals.items():
+            state = states.get((account.name, job))
+            if job == "rates" and state is None and rates_seen:
+                continue  # market data is read through one account only
+            last = state.last_success_at if state else None
+            lag = now - last if last is not None else None
+            stale = lag is None or lag > max(3 * interval, MIN_STALE_AFTER)
+            jobs.append(
+                JobHealth(
+                    account=account.name,
+                    job=job,
+                    last_success_at=last,
+                    last_error_at=state.last_error_at if state else None,
+                    last_error=state.last_error if state else None,
+                    consecutive_failures=state.consecutive_failures if state else 0,
+                    lag=lag,
+                    stale=stale,
+                )
+            )
+    return jobs
+
+
+def register(
+    app: typer.Typer, load: LoadConfig, fail: Fail, print_json: Callable[[Any], None]
+) -> None:
+    """Attach ``status`` to the CLI."""
+
+    @app.command()
+    def status(
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    ) -> None:
+        """Health per account and job; exit 1 when anything is stale."""
+        config = load(logs_to_stderr=True)
+        now = datetime.now(UTC)
+        jobs, waiting = health(config, now)
+        healthy = all(not j.stale for j in jobs)
+        if as_json:
+            print_json(
+                {
+                    "healthy": healthy,
+                    "jobs": [j.to_json() for j in jobs],
+                    "oldest_awaiting_release": waiting,
+                }
+            )
+        else:
+            for j in jobs:
+                lag = f"{j.lag.total_seconds():.0f}s ago" if j.lag is not None else "never"
+                state = "STALE" if j.stale else "ok"
+                line = f"{state:5}  {j.account}:{j.job:6}  last success {lag}"
+                if j.consecutive_failures:
+                    line += f", {j.consecutive_failures} failure(s) in a row: {j.last_error}"
+                typer.echo(line)
+            if waiting is not None:
+                typer.echo(
+                    f"oldest paid order awaiting release: {waiting['order_id']}"
+                    f" ({waiting['account']}), paid {waiting['age_seconds']:.0f}s ago"
+                )
+        if not healthy:
+            raise typer.Exit(1)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,214 @@
+"""The chat job: store every new chat message once, and emit ``chat.message`` for the buyer's.
+
+Which chats are read, so that an idle desk costs no chat call:
+
+- an open order the first time this process meets it (what was written before);
+- an open order whose unread counter, from the orders job's last pending list, is
+  above zero;
+- an open order the pending list no longer shows (no counter), at most every
+  ``SLOW_RECHECK``;
+- a finished order once after it finished, while within ``[chat] linger``.
+
+On session chat one read covers every order with that counterparty; a message
+that names no order is attributed to the latest of those orders created before
+it. A message is stored once per account and message id, whatever page or
+order brought it. Only messages from the counterparty (not ours, not system
+notices) become events, and not those written long before the daemon first saw
+the order: a first start on an old desk must not answer last week's chat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from p2pilot.chat.channel import ChatChannel, ChatTarget
+from p2pilot.exchange.errors import AuthError, ExchangeError, RateLimited
+from p2pilot.exchange.records import FINAL_STATUSES, ChatMessage, ChatRole
+from p2pilot.logging import get_logger
+from p2pilot.store import chat as stored_chat
+from p2pilot.store.engine import Store
+from p2pilot.store.events import append_event
+from p2pilot.store.models import AccountRow, OrderRow
+from p2pilot.store.orders import event_payload
+
+log = get_logger(__name__)
+
+CHAT_MESSAGE = "chat.message"
+SLOW_RECHECK = timedelta(minutes=1)
+# Messages written this long before the daemon first saw their order are history.
+HISTORY_MARGIN = timedelta(minutes=10)
+ATTRIBUTION_SKEW = timedelta(seconds=5)
+FINAL_CODES = tuple(int(s) for s in FINAL_STATUSES)
+
+
+@dataclass
+class ChatJob:
+    """Poll one account's chats into the store."""
+
+    account: str
+    account_id: int
+    channel: ChatChannel
+    store: Store
+    clock: Callable[[], datetime]
+    unread: Callable[[], Mapping[str, int] | None]  # the orders job's latest counters
+    linger: timedelta = timedelta(minutes=10)
+    _checked: dict[str, datetime] = field(default_factory=dict, repr=False)
+
+    def __call__(self) -> None:
+        self.tick()
+
+    def tick(self) -> int:
+        """Run one tick; returns how many new messages were stored."""
+        now = self.clock()
+        rows, identity = self._candidates(now)
+        due = [row for row in rows if self._is_due(row, now)]
+        stored = 0
+        done: set[str] = set()
+        for row in due:
+            if row.exchange_id in done:
+                continue
+            target = ChatTarget(
+                row.exchange_id, row.counterparty_mask_id or "", row.counterparty_nickname or ""
+            )
+            try:
+                messages = self.channel.new_messages(target, self._known)
+            except (AuthError, RateLimited):
+                raise  # the runner pauses or disables the whole job
+            except (ExchangeError, ValueError) as exc:
+                log.warning(
+                    "chat.read_failed",
+                    account=self.account,
+                    order_id=row.exchange_id,
+                    error=str(exc),
+                )
+                continue
+            group = self._session_group(row, rows)
+            stored += self._write(messages, row, group, identity, now)
+            for member in group:
+                self._checked[member.exchange_id] = now
+                done.add(member.exchange_id)
+        return stored
+
+    # -- which chats ----------------------------------------------------------------
+
+    def _candidates(self, now: datetime) -> tuple[list[OrderRow], tuple[str, str]]:
+        with self.store.transaction(read_only=True) as session:
+            rows = list(
+                session.scalars(
+                    select(OrderRow).where(
+                        OrderRow.account_id == self.account_id,
+                        OrderRow.status.not_in(FINAL_CODES)
+                        | (OrderRow.updated_at >= now - self.linger),
+                    )
+                )
+            )
+            account = session.get(AccountRow, self.account_id)
+            identity = (account.user_id or "", account.nickname or "") if account else ("", "")
+            session.expunge_all()
+        return rows, identity
+
+    def _is_due(self, row: OrderRow, now: datetime) -> bool:
+        checked = self._checked.get(row.exchange_id)
+        if checked is None:
+            return True
+        if row.status in FINAL_CODES:
+            return checked < row.updated_at  # one read after it finished
+        counters = self.unread()
+        if counters is not None and row.exchange_id in counters:
+            return counters[row.exchange_id] > 0
+        return now - checked >= SLOW_RECHECK
+
+    def _session_group(self, row: OrderRow, rows: list[OrderRow]) -> list[OrderRow]:
+        """The orders one read covered: on session chat, all with this counterparty."""
+        if self.channel.api != "session" or not row.counterparty_mask_id:
+            return [row]
+        return [r for r in rows if r.counterparty_mask_id == row.counterparty_mask_id]
+
+    def _known(self, ids: list[str]) -> set[str]:
+        with self.store.transaction(read_only=True) as session:
+            return stored_chat.known_ids(session, self.account_id, ids)
+
+    # -- storing --------------------------------------------------------------------
+
+    def _write(
+        self,
+        messages: list[ChatMessage],
+        polled: OrderRow,
+        group: list[OrderRow],
+        identity: tuple[str, str],
+        now: datetime,
+    ) -> int:
+        if not messages:
+            return 0
+        with self.store.transaction() as session:
+            orders = self._session_orders(session, polled) if self.channel.api == "session" else []
+            attributed = [_attribute(m, polled, orders) for m in messages]
+            inserted = stored_chat.store_messages(session, self.account_id, attributed)
+            by_id = {r.exchange_id: r for r in [*orders, *group, polled]}
+            for message in inserted:
+                order = by_id.get(message.order_id)
+                if order is None or not _from_counterparty(message, identity):
+                    continue
+                if message.created_at < order.first_seen_at - HISTORY_MARGIN:
+                    continue
+                append_event(
+                    session,
+                    account_id=self.account_id,
+                    order_pk=order.id,
+                    type=CHAT_MESSAGE,
+                    payload=event_payload(self.account, order)
+                    | {
+                        "text": message.text,
+                        "message_id": message.id,
+                        "sender": message.sender_nickname,
+                        "content_type": message.content_type,
+                        "message_at": message.created_at.isoformat(),
+                        "api": str(message.api),
+                    },
+                    at=now,
+                )
+        if inserted:
+            log.info(
+                "chat.stored",
+                account=self.account,
+                order_id=polled.exchange_id,
+                messages=len(inserted),
+                api=str(self.channel.api),
+            )
+        return len(inserted)
+
+    def _session_orders(self, session: Session, polled: OrderRow) -> list[OrderRow]:
+        """Every order with the polled order's counterparty: one session holds them all."""
+        if not polled.counterparty_mask_id:
+            return []
+        rows = session.scalars(
+            select(OrderRow).where(
+                OrderRow.account_id == self.account_id,
+                OrderRow.counterparty_mask_id == polled.counterparty_mask_id,
+            )
+        )
+        return list(rows)
+
+
+def _attribute(message: ChatMessage, polled: OrderRow, orders: list[OrderRow]) -> ChatMessage:
+    """Give a message that names no order the counterparty's latest order before it."""
+    if message.order_id:
+        return message
+    earlier = [o for o in orders if o.created_at <= message.created_at + ATTRIBUTION_SKEW]
+    owner = max(earlier, key=lambda o: o.created_at) if earlier else polled
+    return replace(message, order_id=owner.exchange_id)
+
+
+def _from_counterparty(message: ChatMessage, identity: tuple[str, str]) -> bool:
+    """A person wrote it, and that person is not us."""
+    user_id, nickname = identity
+    if message.role != ChatRole.USER or message.msg_uuid:
+        return False  # system notices; anything carrying our msgUuid is ours
+    if user_id and message.sender_user_id == user_id:
+        return False
+    return not (nickname and message.sender_nickname == nickname)

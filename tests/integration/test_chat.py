@@ -1,0 +1,190 @@
+"""The chat job and both chat APIs, against the simulator over HTTP, on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from p2pilot.config import Config, parse_config
+from p2pilot.service import Daemon
+from p2pilot.simulator.server import SimulatorServer
+from p2pilot.store.models import AccountRow, ChatMessageRow, OrderEventRow
+
+from .simdesk import control, request_log, running_simulator
+
+KEY, SECRET = "chat-key", "chat-secret-77"
+ORDER_LIST = "/v5/p2p/order/message/listpage"
+ORDER_SEND = "/v5/p2p/order/message/send"
+SESSION_LIST = "/v5/p2p/chat/message/listpage_v1"
+SESSION_SEND = "/v5/p2p/chat/message/send_v1"
+ANSWER_PAID = {
+    "name": "answer-paid",
+    "on": "chat.message",
+    "if": {"text_matches": "(?i)\\bpaid\\b"},
+    "reply": "Thanks {order.counterparty}, checking the payment now.",
+}
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorServer]:
+    with running_simulator({KEY: SECRET}) as server:
+        yield server
+
+
+def desk_config(db_url: str, sim: SimulatorServer, *, chat_api: str = "auto") -> Config:
+    return parse_config(
+        {
+            "database": {"url": db_url},
+            "logging": {"format": "json"},
+            "accounts": [
+                {
+                    "name": "desk",
+                    "api_key": KEY,
+                    "api_secret": SECRET,
+                    "base_url": sim.url,
+                    "timeout": "2s",
+                }
+            ],
+            "chat": {"api": chat_api},
+            "rules": [ANSWER_PAID],
+        }
+    )
+
+
+def started(config: Config) -> Daemon:
+    daemon = Daemon(config)
+    daemon.start()
+    return daemon
+
+
+def calls(sim: SimulatorServer, path: str, since: int = 0) -> list[dict[str, Any]]:
+    return [e for e in request_log(sim) if e["path"] == path and e["seq"] > since]
+
+
+def last_seq(sim: SimulatorServer) -> int:
+    log = request_log(sim)
+    return int(log[-1]["seq"]) if log else 0
+
+
+def stored_chat(daemon: Daemon) -> list[tuple[str | None, str, str]]:
+    with daemon.store.transaction(read_only=True) as session:
+        rows = session.execute(
+            select(ChatMessageRow.order_id, ChatMessageRow.role, ChatMessageRow.text).order_by(
+                ChatMessageRow.id
+            )
+        )
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def chat_events(daemon: Daemon) -> list[dict[str, Any]]:
+    with daemon.store.transaction(read_only=True) as session:
+        rows = session.scalars(
+            select(OrderEventRow.payload)
+            .where(OrderEventRow.type == "chat.message")
+            .order_by(OrderEventRow.id)
+        )
+        return list(rows)
+
+
+def test_messages_are_stored_once_and_only_the_buyers_become_events(
+    sim: SimulatorServer, db_url: str
+) -> None:
+    order_id = control(sim, "orders", side="sell", amount="500.00", price="81.00")["id"]
+    for n in range(33):  # more than one page of 30
+        control(sim, f"orders/{order_id}/messages", text=f"note {n}")
+    daemon = started(desk_config(db_url, sim))
+    assert daemon.run_once() == 0
+    control(sim, f"orders/{order_id}/pay")  # a system notice joins the chat
+    control(sim, f"orders/{order_id}/messages", text="I have paid")
+    for _ in range(3):
+        assert daemon.run_once() == 0
+    daemon.close()
+
+    restarted = started(desk_config(db_url, sim))  # a restart reads the chat again
+    assert restarted.run_once() == 0
+    restarted.close()
+
+    chat = stored_chat(restarted)
+    texts = [text for _, _, text in chat]
+    assert len(texts) == len(set(texts)) == 33 + 1 + 1 + 1 + 1  # + created, paid notices, reply
+    assert {order for order, _, _ in chat} == {order_id}
+    events = chat_events(restarted)
+    # Only the buyer's words: not the system notices, not our own reply.
+    assert [e["text"] for e in events] == [f"note {n}" for n in range(33)] + ["I have paid"]
+    assert all(e["order_id"] == order_id and e["sender"] for e in events)
+    sends = calls(sim, ORDER_SEND)
+    assert [s["body"]["message"] for s in sends] == [
+        "Thanks " + events[0]["counterparty"] + ", checking the payment now."
+    ]
+
+
+def test_an_idle_desk_makes_no_chat_calls(sim: SimulatorServer, db_url: str) -> None:
+    quiet = control(sim, "orders", side="sell", amount="500.00", price="81.00")["id"]
+    daemon = started(desk_config(db_url, sim))
+    assert daemon.run_once() == 0  # first sight: its chat is read once
+    mark = last_seq(sim)
+    for _ in range(5):
+        assert daemon.run_once() == 0
+    assert calls(sim, ORDER_LIST, since=mark) == []  # nothing unread: no chat calls
+
+    control(sim, f"orders/{quiet}/messages", text="hello?")
+    assert daemon.run_once() == 0  # the orders job sees the unread counter ...
+    assert daemon.run_once() == 0
+    daemon.close()
+    assert len(calls(sim, ORDER_LIST, since=mark)) == 1  # ... and the chat is read once
+    assert [e["text"] for e in chat_events(daemon)] == ["hello?"]
+
+
+def test_closed_order_chat_switches_to_sessions_for_good(sim: SimulatorServer, db_url: str) -> None:
+    first = control(
+        sim, "orders", side="sell", amount="500.00", price="81.00", counterparty="oleg_s"
+    )["id"]
+    daemon = started(desk_config(db_url, sim))
+    assert daemon.run_once() == 0
+    control(sim, "chat/order_api", open=False)  # Bybit shuts per-order chat: 912200387
+    second = control(
+        sim, "orders", side="sell", amount="700.00", price="81.00", counterparty="oleg_s"
+    )["id"]
+    control(sim, f"orders/{second}/messages", text="paid for the second one")
+    for _ in range(3):
+        assert daemon.run_once() == 0
+    daemon.close()
+
+    with daemon.store.transaction(read_only=True) as session:
+        assert session.scalar(select(AccountRow.chat_api)) == "session"
+    # The buyer's message names no order on session chat: attributed to the second.
+    (event,) = chat_events(daemon)
+    assert event["order_id"] == second and event["api"] == "session"
+    (sent,) = calls(sim, SESSION_SEND)
+    assert sent["body"]["orderId"] == second and "oleg_s" in sent["body"]["message"]
+
+    mark = last_seq(sim)
+    restarted = started(desk_config(db_url, sim))
+    control(sim, f"orders/{first}/messages", text="and the first?")
+    for _ in range(2):
+        assert restarted.run_once() == 0
+    restarted.close()
+    assert calls(sim, ORDER_LIST, since=mark) == []  # never tries the closed API again
+    with restarted.store.transaction(read_only=True) as session:
+        owners = dict(session.execute(select(ChatMessageRow.text, ChatMessageRow.order_id)).all())
+        count = session.scalar(select(func.count()).select_from(ChatMessageRow))
+    assert owners["paid for the second one"] == second
+    assert owners["and the first?"] == second  # the latest order with this buyer
+    # Two "created" notices, two buyer messages, our reply: each stored once, though
+    # several reads of the one session brought them back.
+    assert count == 5
+
+
+def test_forced_order_api_does_not_switch(sim: SimulatorServer, db_url: str) -> None:
+    order_id = control(sim, "orders", side="sell", amount="500.00", price="81.00")["id"]
+    control(sim, "chat/order_api", open=False)
+    control(sim, f"orders/{order_id}/messages", text="paid")
+    daemon = started(desk_config(db_url, sim, chat_api="order"))
+    daemon.run_once()
+    daemon.close()
+    assert calls(sim, SESSION_LIST) == [] and chat_events(daemon) == []
+    with daemon.store.transaction(read_only=True) as session:
+        assert session.scalar(select(AccountRow.chat_api)) is None
