@@ -40,5 +40,9 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## Benchmarks against the simulator; they print figures (see bench/RESULTS.md).
+bench: $(STAMP)
+	$(BIN)/python bench/reply_latency.py
+
 clean:
 	rm -rf $(VENV) var build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -47,7 +47,7 @@ reply = "Hi {{order.counterparty}}, please pay {{order.amount}} {{order.currency
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -62,7 +62,9 @@ def main() -> None:
     config.write_text(CONFIG.format(db=workdir / "bench.db", url=sim.url))
     daemon = subprocess.Popen(
         [sys.executable, "-m", "p2pilot", "--config", str(config), "run"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ),
     )
     rng = random.Random(1)
     try:
@@ -70,14 +72,19 @@ def main() -> None:
         created: dict[str, float] = {}
         for _ in range(args.orders):
             time.sleep(rng.uniform(0.3, 1.7))
-            answer = requests.post(f"{sim.url}/_sim/orders",
-                                   json={"side": "sell", "amount": "1000.00", "price": "81.00"},
-                                   timeout=5).json()
+            answer = requests.post(
+                f"{sim.url}/_sim/orders",
+                json={"side": "sell", "amount": "1000.00", "price": "81.00"},
+                timeout=5,
+            ).json()
             created[answer["id"]] = time.time()
         time.sleep(3)
         log = requests.get(f"{sim.url}/_sim/requests", timeout=5).json()
-        sent = {e["body"]["orderId"]: e["time"] for e in log
-                if e["path"] == "/v5/p2p/order/message/send"}
+        sent = {
+            e["body"]["orderId"]: e["time"]
+            for e in log
+            if e["path"] == "/v5/p2p/order/message/send"
+        }
         latencies = [sent[oid] - t for oid, t in created.items() if oid in sent]
         # An idle desk has no pending orders: buyers cancel them all first.
         for oid in created:
@@ -90,10 +97,14 @@ def main() -> None:
         per_minute = len(idle) * 60 / args.idle
         chat_calls = [e for e in idle if "message" in e["path"]]
         print(f"orders: {len(created)}, replied: {len(latencies)}")
-        print(f"new order -> reply request: p50 {statistics.median(latencies):.3f} s, "
-              f"p99 {percentile(latencies, 0.99):.3f} s, max {max(latencies):.3f} s")
-        print(f"idle desk: {per_minute:.1f} API calls/min, {len(chat_calls)} chat calls "
-              f"in {args.idle:.0f} s")
+        print(
+            f"new order -> reply request: p50 {statistics.median(latencies):.3f} s, "
+            f"p99 {percentile(latencies, 0.99):.3f} s, max {max(latencies):.3f} s"
+        )
+        print(
+            f"idle desk: {per_minute:.1f} API calls/min, {len(chat_calls)} chat calls "
+            f"in {args.idle:.0f} s"
+        )
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(10)
