@@ -101,16 +101,20 @@ def run(
 ) -> None:
     """Run the daemon."""
     from p2pilot.service import Daemon, install_stop_handlers
+    from p2pilot.store.lock import AlreadyRunning
     from p2pilot.store.migrate import SchemaOutdated
 
     config = load(logs_to_stderr=False)
     stop = threading.Event()
-    install_stop_handlers(stop)
     daemon = Daemon(config)
+    install_stop_handlers(stop, daemon.reload_requested)
     try:
         daemon.start()
     except SchemaOutdated as err:
         log.error("daemon.schema_outdated", error=str(err))
+        fail(str(err))
+    except AlreadyRunning as err:
+        log.error("daemon.already_running", error=str(err))
         fail(str(err))
     if once:
         try:
@@ -367,6 +371,7 @@ def simulate(
 
 def _register_feature_commands() -> None:
     from p2pilot.commands.ads import register as register_ads
+    from p2pilot.commands.logs import register as register_logs
     from p2pilot.commands.rates import register as register_rates
     from p2pilot.commands.status import register as register_status
     from p2pilot.evidence.commands import register as register_evidence
@@ -375,6 +380,7 @@ def _register_feature_commands() -> None:
     register_rates(app, load, fail, print_json)
     register_ads(app, load, fail, print_json)
     register_status(app, load, fail, print_json)
+    register_logs(app, fail, print_json)
 
 
 _register_feature_commands()

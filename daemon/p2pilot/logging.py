@@ -178,6 +178,12 @@ def _json_dumps(obj: Any, **kwargs: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, default=str)
 
 
+def _with_account(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    # Every line names its account (null for the daemon's own), so filters never guess.
+    event_dict.setdefault("account", None)
+    return event_dict
+
+
 def _formatter(fmt: str, stream: TextIO) -> structlog.stdlib.ProcessorFormatter:
     renderer: Processor
     if fmt == "json" or (fmt == "auto" and not _is_tty(stream)):
@@ -194,6 +200,7 @@ def _formatter(fmt: str, stream: TextIO) -> structlog.stdlib.ProcessorFormatter:
             # Tracebacks become plain text (no locals) here, *before* redaction, so
             # a secret in an exception message or a source line is scrubbed too.
             structlog.processors.format_exc_info,
+            _with_account,
             _redactor,
             renderer,
         ],

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from p2pilot.chat.channel import ChatChannel
-from p2pilot.config import AccountConfig, Config
+from p2pilot.config import AccountConfig, Config, ConfigError, load_config
 from p2pilot.evidence.server import EvidenceServer
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import AdvertiserRequired, AuthError, ExchangeError
@@ -32,13 +33,14 @@ from p2pilot.jobs.chat import ChatJob
 from p2pilot.jobs.orders import OrdersJob
 from p2pilot.jobs.rates import RatesJob
 from p2pilot.jobs.runner import JobRunner, utc_now
-from p2pilot.logging import get_logger
+from p2pilot.logging import add_secrets, get_logger
 from p2pilot.rules.compile import compile_rules, release_limits
 from p2pilot.rules.dispatch import EventDispatcher
 from p2pilot.rules.engine import AccountBinding, RuleEngine
 from p2pilot.sdnotify import Heartbeat, Notifier, Watchdog, watchdog_interval
 from p2pilot.store import accounts as stored_accounts
 from p2pilot.store.engine import Store
+from p2pilot.store.lock import DaemonLock
 from p2pilot.store.migrate import ensure_schema
 
 log = get_logger(__name__)
@@ -102,7 +104,9 @@ class Daemon:
             stopping=self.stopping.wait,
         )
         self.dispatcher = EventDispatcher(self.store, clock, handlers=[self.engine])
+        self.lock = DaemonLock(config.database.url)
         self.notifier = Notifier()
+        self.reload_requested = threading.Event()
         self.heartbeat = Heartbeat()
         self._scheduler: BackgroundScheduler | None = None
 
@@ -110,6 +114,7 @@ class Daemon:
 
     def start(self) -> None:
         """Migrate (or check) the schema, register accounts, check each account once."""
+        self.lock.acquire()  # before anything is written: one daemon per SQLite file
         ensure_schema(self.store, auto_migrate=self.config.database.auto_migrate)
         for account in self.config.accounts:
             if not account.enabled:
@@ -330,7 +335,10 @@ class Daemon:
         )
         if watchdog is not None:
             watchdog.start()
-        stop.wait()
+        while not stop.wait(0.2):
+            if self.reload_requested.is_set():
+                self.reload_requested.clear()
+                self.reload(scheduler)
         self.notifier.stopping()
         if watchdog is not None:
             watchdog.stop()
@@ -338,6 +346,62 @@ class Daemon:
         if evidence is not None:
             evidence.stop()
         return self._shutdown(scheduler)
+
+    def reload(self, scheduler: BackgroundScheduler | None = None) -> bool:
+        """Re-read the config file (SIGHUP): new rules, limits and polling intervals.
+
+        A config that does not load is refused with a logged error and the running
+        one stays. Accounts and the database are fixed for the process's life.
+        """
+        self.notifier.send("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            fresh = load_config(self.config.source)
+        except ConfigError as err:
+            log.error("config.reload_refused", error=str(err), keeping="the running config")
+            self.notifier.send("READY=1", f"STATUS=reload refused: {err}")
+            return False
+        add_secrets(fresh.secret_values())  # a rotated webhook URL is redacted too
+        with self.dispatcher.exclusive():
+            self.engine.replace_rules(compile_rules(fresh), release_limits(fresh))
+        changed = [
+            job
+            for runtime in self.accounts
+            for job, runner in runtime.runners.items()
+            if self._retime(runtime, job, runner, fresh, scheduler)
+        ]
+        needs_restart = [
+            name
+            for name in ("database", "logging", "accounts", "evidence", "chat", "rates")
+            if getattr(fresh, name) != getattr(self.config, name)
+        ]
+        self.config = fresh
+        log.info(
+            "config.reloaded",
+            rules=[r.name for r in fresh.rules],
+            retimed=sorted(set(changed)),
+            needs_restart=needs_restart,
+        )
+        self.notifier.send("READY=1", f"STATUS={self.status_line()}")
+        return True
+
+    @staticmethod
+    def _retime(
+        runtime: AccountRuntime,
+        job: str,
+        runner: JobRunner,
+        fresh: Config,
+        scheduler: BackgroundScheduler | None,
+    ) -> bool:
+        interval = getattr(fresh.polling, job, None)
+        if not isinstance(interval, timedelta) or interval == runner.interval:
+            return False
+        runner.interval = interval
+        if scheduler is not None:
+            scheduler.reschedule_job(
+                f"{runtime.name}:{job}",
+                trigger=IntervalTrigger(seconds=interval.total_seconds(), timezone=UTC),
+            )
+        return True
 
     def status_line(self) -> str:
         """One line for systemd's STATUS=: what runs and what is failing."""
@@ -395,6 +459,7 @@ class Daemon:
 
     def close(self) -> None:
         self.store.dispose()
+        self.lock.release()
 
     @staticmethod
     def _flush() -> None:
@@ -403,12 +468,19 @@ class Daemon:
                 stream.flush()
 
 
-def install_stop_handlers(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT ask the daemon to stop taking work and exit cleanly."""
+def install_stop_handlers(stop: threading.Event, reload: threading.Event | None = None) -> None:
+    """SIGTERM and SIGINT ask the daemon to stop cleanly; SIGHUP to reload its config."""
 
     def handler(signum: int, _frame: FrameType | None) -> None:
         log.info("daemon.signal", signal=signal.Signals(signum).name)
         stop.set()
 
+    def hangup(_signum: int, _frame: FrameType | None) -> None:
+        # Only a flag here: the main loop reloads, outside the signal handler.
+        if reload is not None:
+            reload.set()
+
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    if reload is not None:
+        signal.signal(signal.SIGHUP, hangup)

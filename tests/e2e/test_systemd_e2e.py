@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -10,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .conftest import SECRET_ENV, SimProcess, write_config
+from .conftest import SECRET_ENV, SimProcess, cli, wait_for, write_config
 
 
 def test_run_speaks_the_notify_protocol(simulator: SimProcess, tmp_path: Path) -> None:
@@ -41,6 +42,10 @@ def test_run_speaks_the_notify_protocol(simulator: SimProcess, tmp_path: Path) -
             first = messages[0]
             assert first[0] == "READY=1" and first[1].startswith("STATUS=1 account(s) polling")
             assert sum("WATCHDOG=1" in m for m in messages) >= 3
+            # A second daemon on the same SQLite file is refused while this one runs.
+            second = cli("--config", str(config), "run", "--once", env=SECRET_ENV)
+            assert second.returncode == 1
+            assert "another p2pilot daemon" in second.stderr
             process.send_signal(signal.SIGTERM)
             last: list[str] = []
             while "STOPPING=1" not in last:
@@ -50,3 +55,68 @@ def test_run_speaks_the_notify_protocol(simulator: SimProcess, tmp_path: Path) -
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def greet(text: str) -> str:
+    return f"""
+[[rules]]
+name = "greet"
+on = "order.created"
+reply = "{text}"
+"""
+
+
+def test_sighup_reloads_rules_and_refuses_a_broken_config(
+    simulator: SimProcess, tmp_path: Path
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'p.db'}"
+    path = tmp_path / "p2pilot.toml"
+    config = write_config(path, db_url=db_url, base_url=simulator.url, extra=greet("Hello A"))
+    output = tmp_path / "out.log"
+    with output.open("w", encoding="utf-8") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "p2pilot", "--config", str(config), "run"],
+            env={**os.environ, **SECRET_ENV},
+            stdout=sink,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def sent_texts() -> list[str]:
+        log = simulator.control("GET", "requests")
+        return [
+            e["body"]["message"]  # type: ignore[index]
+            for e in log  # type: ignore[union-attr]
+            if e["path"] == "/v5/p2p/order/message/send"  # type: ignore[index]
+        ]
+
+    def new_order_greeted_with(text: str) -> None:
+        before = sent_texts().count(text)
+        simulator.control("POST", "orders", side="sell", amount="100.00", price="81.00")
+        wait_for(lambda: sent_texts().count(text) > before, timeout=20)
+
+    def logged(event: str) -> dict[str, object]:
+        def find() -> dict[str, object] | None:
+            for line in output.read_text(encoding="utf-8").splitlines():
+                if line.startswith("{") and json.loads(line)["event"] == event:
+                    return json.loads(line)  # type: ignore[no-any-return]
+            return None
+
+        return wait_for(find, timeout=20)  # type: ignore[no-any-return]
+
+    try:
+        new_order_greeted_with("Hello A")
+        write_config(path, db_url=db_url, base_url=simulator.url, extra=greet("Hello B"))
+        process.send_signal(signal.SIGHUP)
+        assert logged("config.reloaded")["rules"] == ["greet"]
+        new_order_greeted_with("Hello B")
+
+        path.write_text("[[rules]]\nname = 'broken'\non = 'no.such.event'\n", encoding="utf-8")
+        process.send_signal(signal.SIGHUP)
+        assert "no.such.event" in str(logged("config.reload_refused")["error"])
+        new_order_greeted_with("Hello B")  # the running config stays
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

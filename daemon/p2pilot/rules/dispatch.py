@@ -10,7 +10,8 @@ the actions ledger makes that harmless.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -55,6 +56,12 @@ class EventDispatcher:
         self.handlers = list(handlers)
         self.batch = batch
         self._lock = threading.Lock()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """No event is being handled while the block runs (used to swap rules)."""
+        with self._lock:
+            yield
 
     def drain(self) -> int:
         """Dispatch every pending event, then retries that are due; how many events were handled."""
