@@ -92,3 +92,12 @@ def store(db_url: str) -> Iterator[Store]:
     upgrade(subject)
     yield subject
     subject.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _no_host_ban_leaks() -> Iterator[None]:
+    """An HTTP 403 pauses the whole process (as it should): not the next test too."""
+    from p2pilot.exchange.budget import HOST_PAUSE
+
+    yield
+    HOST_PAUSE.clear()

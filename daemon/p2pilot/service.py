@@ -26,6 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from p2pilot.chat.channel import ChatChannel
 from p2pilot.config import AccountConfig, Config, ConfigError, load_config
 from p2pilot.evidence.server import EvidenceServer
+from p2pilot.exchange.budget import RequestBudget
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import AdvertiserRequired, AuthError, ExchangeError
 from p2pilot.jobs.ads import AdsJob
@@ -39,6 +40,7 @@ from p2pilot.rules.dispatch import EventDispatcher
 from p2pilot.rules.engine import AccountBinding, RuleEngine
 from p2pilot.sdnotify import Heartbeat, Notifier, Watchdog, watchdog_interval
 from p2pilot.store import accounts as stored_accounts
+from p2pilot.store.alerts import raise_alert
 from p2pilot.store.engine import Store
 from p2pilot.store.lock import DaemonLock
 from p2pilot.store.migrate import ensure_schema
@@ -60,6 +62,10 @@ def make_client(account: AccountConfig) -> ExchangeClient:
         testnet=account.testnet,
         timeout=account.timeout.total_seconds(),
         recv_window=account.recv_window_ms,
+        budget=RequestBudget(
+            reads_per_second=account.reads_per_second,
+            writes_per_second=account.writes_per_second,
+        ),
     )
 
 
@@ -166,18 +172,23 @@ class Daemon:
         bound = log.bind(account=runtime.name)
         try:
             info = runtime.client.account_info()
-        except AdvertiserRequired as exc:
-            runtime.disabled_reason = str(exc)
-            bound.error(
-                "account.disabled",
-                error=str(exc),
-                hint="this Bybit account needs P2P advertiser status "
-                "(General Advertiser or above) to use the P2P API",
-            )
-            return None
         except AuthError as exc:
             runtime.disabled_reason = str(exc)
-            bound.error("account.disabled", error=str(exc), hint="check the API key and secret")
+            hint = (
+                "this Bybit account needs P2P advertiser status "
+                "(General Advertiser or above) to use the P2P API"
+                if isinstance(exc, AdvertiserRequired)
+                else "check the API key and secret"
+            )
+            bound.error("account.disabled", error=str(exc), hint=hint)
+            raise_alert(
+                self.store,
+                account_id=runtime.id,
+                account=runtime.name,
+                reason="account_disabled",
+                message=f"{exc} - {hint}",
+                at=self.clock(),
+            )
             return None
         except ExchangeError as exc:
             # The exchange is unreachable right now; the jobs retry with backoff.

@@ -10,11 +10,20 @@ import requests
 
 from p2pilot.simulator.server import SimulatorServer
 
+# An account budget for tests against a local simulator with its limits off.
+FAST = {"reads_per_second": 1000, "writes_per_second": 1000}
+
 
 @contextmanager
-def running_simulator(accounts: dict[str, str]) -> Iterator[SimulatorServer]:
-    """A simulator on a free loopback port, stopped on exit."""
-    server = SimulatorServer(port=0, accounts=accounts)
+def running_simulator(
+    accounts: dict[str, str], *, enforce_limits: bool = False
+) -> Iterator[SimulatorServer]:
+    """A simulator on a free loopback port, stopped on exit.
+
+    Bybit's per-UID limits are off unless asked for: these tests drive the desk
+    faster than a real one (and set the daemon's budget to match, see ``FAST``).
+    """
+    server = SimulatorServer(port=0, accounts=accounts, enforce_limits=enforce_limits)
     server.start()
     try:
         yield server

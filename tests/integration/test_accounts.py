@@ -6,7 +6,7 @@ from p2pilot.config import Config, parse_config
 from p2pilot.service import Daemon
 from p2pilot.store import orders as stored_orders
 
-from .simdesk import control, running_simulator
+from .simdesk import FAST, control, running_simulator
 
 
 def started(config: Config) -> Daemon:
@@ -26,12 +26,14 @@ def test_an_account_without_advertiser_status_stops_alone(db_url: str) -> None:
                 "api_key": "first-key",
                 "api_secret": "first-secret-1",
                 "base_url": server.url,
+                **FAST,
             },
             {
                 "name": "no-status",
                 "api_key": other_key,
                 "api_secret": "second-secret-9",
                 "base_url": server.url,
+                **FAST,
             },
         ]
         config = parse_config({"database": {"url": db_url}, "accounts": accounts, "rules": []})

@@ -20,7 +20,7 @@ from p2pilot.simulator.payloads import PREFERENCE_KEYS
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store.models import AdEditRow, OrderEventRow
 
-from .simdesk import control, request_log, running_simulator
+from .simdesk import FAST, control, request_log, running_simulator
 
 KEY, SECRET = "ads-key", "ads-secret-31"
 UPDATE, CREATE = "/v5/p2p/item/update", "/v5/p2p/item/create"
@@ -49,6 +49,8 @@ name = "desk"
 api_key = "{KEY}"
 api_secret = "{SECRET}"
 base_url = "{sim.url}"
+reads_per_second = 1000
+writes_per_second = 1000
 {extra}
 """,
         encoding="utf-8",
@@ -119,7 +121,9 @@ def test_ads_commands_check_before_calling(
 def test_ads_job_stores_ads_and_announces_changes(sim: SimulatorServer, db_url: str) -> None:
     document = {
         "database": {"url": db_url},
-        "accounts": [{"name": "desk", "api_key": KEY, "api_secret": SECRET, "base_url": sim.url}],
+        "accounts": [
+            {"name": "desk", "api_key": KEY, "api_secret": SECRET, "base_url": sim.url, **FAST}
+        ],
     }
     daemon = Daemon(parse_config(document))
     daemon.start()
@@ -146,7 +150,9 @@ def test_reprice_follows_the_market_within_bounds_and_budget(
     sell = own_ads(sim)[1]
     document = {
         "database": {"url": db_url},
-        "accounts": [{"name": "desk", "api_key": KEY, "api_secret": SECRET, "base_url": sim.url}],
+        "accounts": [
+            {"name": "desk", "api_key": KEY, "api_secret": SECRET, "base_url": sim.url, **FAST}
+        ],
         "rates": [
             {"token": "USDT", "currency": "RUB", "side": "sell", "depth": 3, "threshold": "0.1"}
         ],

@@ -13,7 +13,7 @@ from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store.models import AccountRow, ChatMessageRow, OrderEventRow
 
-from .simdesk import control, request_log, running_simulator
+from .simdesk import FAST, control, request_log, running_simulator
 
 KEY, SECRET = "chat-key", "chat-secret-77"
 ORDER_LIST = "/v5/p2p/order/message/listpage"
@@ -45,6 +45,7 @@ def desk_config(db_url: str, sim: SimulatorServer, *, chat_api: str = "auto") ->
                     "api_key": KEY,
                     "api_secret": SECRET,
                     "base_url": sim.url,
+                    **FAST,
                     "timeout": "2s",
                 }
             ],

@@ -19,7 +19,7 @@ from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store.models import OrderEventRow, RateRow
 
-from .simdesk import control, running_simulator
+from .simdesk import FAST, control, running_simulator
 
 KEY, SECRET = "rates-key", "rates-secret-5"
 RATES = {
@@ -45,7 +45,9 @@ def rates_config(db_url: str, sim: SimulatorServer) -> dict[str, Any]:
     return {
         "database": {"url": db_url},
         "logging": {"format": "json"},
-        "accounts": [{"name": "desk", "api_key": KEY, "api_secret": SECRET, "base_url": sim.url}],
+        "accounts": [
+            {"name": "desk", "api_key": KEY, "api_secret": SECRET, "base_url": sim.url, **FAST}
+        ],
         "rates": [RATES],
     }
 
@@ -158,7 +160,7 @@ def _toml(document: dict[str, Any]) -> str:
         "[database]",
         f'url = "{document["database"]["url"]}"',
         "[[accounts]]",
-        *(f'{k} = "{v}"' for k, v in account.items()),
+        *(f"{k} = {json.dumps(v)}" for k, v in account.items()),
         "[[rates]]",
     ]
     for key, value in rates.items():

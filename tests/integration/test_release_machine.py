@@ -45,6 +45,7 @@ from p2pilot.store.models import ActionRow, OrderRow, PaymentRow
 
 from ..conftest import new_postgres_schema
 from .simdesk import (
+    FAST,
     all_orders,
     clear_faults,
     control,
@@ -93,6 +94,7 @@ def machine_config(db_url: str, sim_url: str) -> Any:
                     "api_key": KEY,
                     "api_secret": SECRET,
                     "base_url": sim_url,
+                    **FAST,
                     "timeout": "2s",
                 }
             ],

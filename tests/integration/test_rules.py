@@ -29,7 +29,7 @@ from p2pilot.store import ledger
 from p2pilot.store import orders as stored_orders
 from p2pilot.store.ledger import ActionState
 
-from .simdesk import control, running_simulator, served, sim_status, took_effect
+from .simdesk import FAST, control, running_simulator, served, sim_status, took_effect
 
 KEY, SECRET = "rules-key", "rules-secret-123"
 FINISH = "/v5/p2p/order/finish"
@@ -50,6 +50,7 @@ def make_config(
         "api_key": KEY,
         "api_secret": SECRET,
         "base_url": sim.url,
+        **FAST,
         "timeout": "2s",
     }
     account.update(sections.pop("account", {}))

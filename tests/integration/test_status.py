@@ -53,6 +53,8 @@ name = "desk"
 api_key = "{KEY}"
 api_secret = "{SECRET}"
 base_url = "{sim.url}"
+reads_per_second = 1000
+writes_per_second = 1000
 """,
         encoding="utf-8",
     )

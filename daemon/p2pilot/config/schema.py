@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -129,6 +130,21 @@ class AccountConfig(BaseModel):
     timeout: Annotated[Duration, at_least("500ms")] = timedelta(seconds=10)
     recv_window: Annotated[Duration, at_least("1s")] = timedelta(seconds=5)
     enabled: bool = True
+    # This account's request budget, shared by every job. Bybit allows 10 reads and
+    # 5 writes a second per UID; the defaults leave headroom.
+    reads_per_second: Annotated[int, Field(ge=1)] = 8
+    writes_per_second: Annotated[int, Field(ge=1)] = 4
+
+    @model_validator(mode="after")
+    def _inside_bybit_limits(self) -> AccountConfig:
+        loopback = self.base_url is not None and urlsplit(self.base_url).hostname in LOOPBACK
+        if not loopback and (self.reads_per_second > 10 or self.writes_per_second > 5):
+            # Only a simulator on this machine may be driven harder than Bybit allows.
+            raise ValueError(
+                "reads_per_second above 10 or writes_per_second above 5 exceed Bybit's"
+                " per-UID limits (10006 follows)"
+            )
+        return self
 
     @property
     def recv_window_ms(self) -> int:
@@ -137,6 +153,7 @@ class AccountConfig(BaseModel):
 
 
 API_FLOOR = "to stay inside Bybit's rate limits"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class PollingConfig(BaseModel):

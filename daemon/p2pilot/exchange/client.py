@@ -26,6 +26,7 @@ from pybit.unified_trading import HTTP
 
 from p2pilot.exchange import parse
 from p2pilot.exchange import requests as req
+from p2pilot.exchange.budget import RequestBudget
 from p2pilot.exchange.failures import exchange_error, header
 from p2pilot.exchange.records import (
     Ad,
@@ -96,9 +97,11 @@ class ExchangeClient:
         timeout: float = 10.0,
         recv_window: int = 5000,
         on_call: CallHook | None = None,
+        budget: RequestBudget | None = None,
     ) -> None:
         self.account = account
         self.timeout = timeout
+        self.budget = budget or RequestBudget()
         self._secrets = (api_key, api_secret)
         self._on_call = on_call
         self._session = _new_session(
@@ -127,6 +130,7 @@ class ExchangeClient:
     def _call(
         self, endpoint: str, kind: Kind, send: Callable[[], Any], read: Callable[[Any], T]
     ) -> T:
+        self.budget.before(kind, endpoint)
         started = time.monotonic()
         outcome, remaining = "ok", None
         try:
@@ -138,6 +142,7 @@ class ExchangeClient:
                 )
                 if mapped is None:
                     raise
+                self.budget.after(mapped)
                 raise mapped from exc
             payload, headers = response, None
             if isinstance(response, tuple) and response:

@@ -50,6 +50,7 @@ class RateLimited(ExchangeError):
     ) -> None:
         self.reset_at = reset_at
         self.ip_ban = ip_ban
+        self.first_hit = False  # set by the request budget: the hit that started a pause
         super().__init__(message, endpoint=endpoint, code=code)
 
 

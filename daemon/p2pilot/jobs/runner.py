@@ -23,6 +23,7 @@ from p2pilot.exchange.errors import (
 )
 from p2pilot.logging import get_logger
 from p2pilot.store import poll_state
+from p2pilot.store.alerts import raise_alert
 from p2pilot.store.engine import Store
 
 log = get_logger(__name__)
@@ -81,6 +82,7 @@ class JobRunner:
             self.disabled_reason = str(exc)
             bound.error("job.disabled", error=str(exc), error_type=type(exc).__name__)
             self._record_failure(now, exc)
+            self._alert("job_disabled", str(exc), now)
             return False
         except RateLimited as exc:
             self.paused_until = max(exc.reset_at, now + timedelta(milliseconds=100))
@@ -91,6 +93,9 @@ class JobRunner:
                 ip_ban=exc.ip_ban,
             )
             self._record_failure(now, exc)
+            if exc.ip_ban and exc.first_hit:
+                # One alert per ban, from the job that met it first.
+                self._alert("ip_ban", str(exc), now, resume_at=exc.reset_at.isoformat())
             return False
         except (TransientError, MalformedResponse, ExchangeError) as exc:
             self._back_off(now)
@@ -122,6 +127,21 @@ class JobRunner:
         except Exception:
             bound.exception("job.state_not_recorded")
         return True
+
+    def _alert(self, reason: str, message: str, now: datetime, **detail: object) -> None:
+        try:
+            raise_alert(
+                self.store,
+                account_id=self.account_id,
+                account=self.account,
+                reason=reason,
+                message=message,
+                at=now,
+                job=self.job,
+                **detail,
+            )
+        except Exception:
+            log.exception("alert.not_stored", account=self.account, reason=reason)
 
     def _back_off(self, now: datetime) -> None:
         self.consecutive_failures += 1

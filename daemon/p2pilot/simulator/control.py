@@ -46,6 +46,9 @@ def control(
             api_key=body.get("api_key"),
         )
         return 200, {"id": fault.id}
+    if parts == ["limits"] and method == "POST":
+        sim.limits.enforce = bool(body.get("enforce", True))
+        return 200, {"enforce": sim.limits.enforce}
     if parts == ["chat", "order_api"] and method == "POST":
         ex.order_chat_open = bool(body.get("open", True))
         return 200, {"open": ex.order_chat_open}

@@ -22,10 +22,9 @@ from urllib.parse import parse_qs, urlsplit
 from p2pilot.simulator import api
 from p2pilot.simulator.control import control
 from p2pilot.simulator.faults import Fault, FaultSet
+from p2pilot.simulator.limits import LIMITS, UidLimits
 from p2pilot.simulator.scenario import Scenario
 from p2pilot.simulator.state import Exchange, ExchangeRefusal, now_ms
-
-RATE_LIMIT = {"read": 10, "write": 5}  # Bybit's per-UID limits, requests per second
 
 
 class RequestLog:
@@ -53,10 +52,11 @@ class RequestLog:
 class Simulator:
     """State, faults and log shared by every request thread."""
 
-    def __init__(self, accounts: dict[str, str]) -> None:
+    def __init__(self, accounts: dict[str, str], *, enforce_limits: bool = True) -> None:
         self.exchange = Exchange(accounts)
         self.faults = FaultSet()
         self.log = RequestLog()
+        self.limits = UidLimits(enforce=enforce_limits)
 
     def reset(self) -> None:
         accounts = {k: m.secret for k, m in self.exchange.merchants.items()}
@@ -147,6 +147,12 @@ class Handler(BaseHTTPRequestHandler):
         refusal = self._authenticate(key, raw)
         if refusal is not None:
             self._answer(entry, 200, json.dumps(v5_envelope(*refusal)).encode(), refusal[0])
+            return
+        reset_ms = sim.limits.check(key, "write" if path in api.WRITES else "read")
+        if reset_ms is not None:
+            document = v5_envelope(10006, "Too many visits!")
+            headers = {"X-Bapi-Limit-Reset-Timestamp": str(reset_ms)}
+            self._answer(entry, 200, json.dumps(document).encode(), 10006, headers)
             return
         fault = sim.faults.take(path, key)
         if fault is not None and self._fault_before(fault, entry, path):
@@ -245,7 +251,7 @@ class Handler(BaseHTTPRequestHandler):
         entry.update(http_status=status, ret_code=ret_code)
         self.server.sim.log.add(entry)
         limit_headers = {
-            "X-Bapi-Limit": str(RATE_LIMIT["write" if entry["path"] in api.WRITES else "read"]),
+            "X-Bapi-Limit": str(LIMITS["write" if entry["path"] in api.WRITES else "read"]),
             "X-Bapi-Limit-Status": "9",
             "X-Bapi-Limit-Reset-Timestamp": str(now_ms()),
         }
@@ -292,8 +298,9 @@ class SimulatorServer:
         scenario: str | None = None,
         seed: int = 0,
         speed: float = 1.0,
+        enforce_limits: bool = True,
     ) -> None:
-        self.sim = Simulator(accounts or {"demo": "demo"})
+        self.sim = Simulator(accounts or {"demo": "demo"}, enforce_limits=enforce_limits)
         self._http = SimulatorHTTPServer((host, port), self.sim)
         self._thread: threading.Thread | None = None
         self.scenario = Scenario(self.sim, scenario, seed=seed, speed=speed) if scenario else None

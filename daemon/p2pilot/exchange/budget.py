@@ -1,0 +1,141 @@
+"""One request budget per Bybit account, shared by every job, and the pauses Bybit imposes.
+
+- Reads and writes are paced below Bybit's per-UID limits (rolling windows; the
+  defaults, 8 reads/s and 4 writes/s, leave headroom). A call waits for its
+  token in the calling job's thread — at most a fraction of a second.
+- ``10006`` pauses every call of that account until the reset time Bybit gave.
+- HTTP ``403`` (an IP ban) pauses every call from this host, all accounts, for
+  ten minutes. The first call to meet a pause is marked ``first_hit`` so the
+  job runner raises one alert, not one per job.
+
+A paused call raises ``RateLimited`` without reaching the exchange: hammering a
+limit only extends it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from p2pilot.exchange.errors import ExchangeError, RateLimited
+
+Clock = Callable[[], float]
+WINDOW_S = 1.1  # Bybit's rolling second, plus room for jitter on the way
+
+
+class RollingWindow:
+    """At most ``rate`` calls in any rolling second; ``take`` returns how long to wait.
+
+    A token bucket would allow a full burst on top of a full second's rate (twice
+    the limit in some window); Bybit counts a rolling window, so this does too --
+    a slightly longer one, so that network jitter cannot squeeze an extra call
+    into the exchange's second.
+    """
+
+    def __init__(self, rate: int, clock: Clock = time.monotonic) -> None:
+        if rate < 1:
+            raise ValueError("rate must be at least 1")
+        self.rate = rate
+        self.clock = clock
+        self._slots: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """Reserve the next free slot; the seconds to wait before using it."""
+        with self._lock:
+            now = self.clock()
+            while self._slots and self._slots[0] <= now - WINDOW_S:
+                self._slots.popleft()
+            start = now if len(self._slots) < self.rate else self._slots[-self.rate] + WINDOW_S
+            self._slots.append(start)
+            return max(0.0, start - now)
+
+
+class HostPause:
+    """The IP ban: shared by every account of this process."""
+
+    def __init__(self) -> None:
+        self._until: datetime | None = None
+        self._lock = threading.Lock()
+
+    def until(self, now: datetime) -> datetime | None:
+        with self._lock:
+            return self._until if self._until is not None and self._until > now else None
+
+    def pause(self, until: datetime) -> bool:
+        """Extend the ban; True when none was in force (the first hit)."""
+        with self._lock:
+            now = datetime.now(UTC)
+            fresh = self._until is None or self._until <= now
+            if self._until is None or until > self._until:
+                self._until = until
+            return fresh
+
+    def clear(self) -> None:
+        """Lift the ban (tests; an operator restarts the daemon instead)."""
+        with self._lock:
+            self._until = None
+
+
+HOST_PAUSE = HostPause()
+
+
+class RequestBudget:
+    """Pacing and pauses for one account's client."""
+
+    def __init__(
+        self,
+        *,
+        reads_per_second: int = 8,
+        writes_per_second: int = 4,
+        host: HostPause = HOST_PAUSE,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.reads = RollingWindow(reads_per_second)
+        self.writes = RollingWindow(writes_per_second)
+        self.host = host
+        self.sleep = sleep
+        self.now = now
+        self._paused_until: datetime | None = None
+        self._lock = threading.Lock()
+
+    def before(self, kind: str, endpoint: str) -> None:
+        """Wait for this call's turn, or raise RateLimited while a pause is in force."""
+        now = self.now()
+        banned = self.host.until(now)
+        if banned is not None:
+            raise RateLimited(
+                "calls from this host are paused after an HTTP 403 (IP ban)",
+                reset_at=banned,
+                endpoint=endpoint,
+                ip_ban=True,
+            )
+        with self._lock:
+            paused = self._paused_until
+        if paused is not None and paused > now:
+            raise RateLimited(
+                "calls of this account are paused until Bybit's rate-limit reset",
+                reset_at=paused,
+                endpoint=endpoint,
+                code=10006,
+            )
+        wait = (self.writes if kind == "write" else self.reads).take()
+        if wait > 0:
+            self.sleep(wait)
+
+    def after(self, error: ExchangeError) -> None:
+        """Learn from a failure: a rate limit pauses the account, an IP ban the host."""
+        if not isinstance(error, RateLimited):
+            return
+        if error.ip_ban:
+            error.first_hit = self.host.pause(error.reset_at)
+            return
+        with self._lock:
+            fresh = self._paused_until is None or self._paused_until <= self.now()
+            if self._paused_until is None or error.reset_at > self._paused_until:
+                self._paused_until = error.reset_at
+        error.first_hit = fresh

@@ -1,0 +1,81 @@
+"""The request budget on a busy desk, against a simulator that enforces Bybit's limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from p2pilot.config import parse_config
+from p2pilot.service import Daemon
+from p2pilot.simulator.api import WRITES
+from p2pilot.simulator.server import SimulatorServer
+from p2pilot.store.models import OrderEventRow
+
+from .simdesk import control, request_log, running_simulator
+
+KEY, SECRET = "budget-key", "budget-secret-4"
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorServer]:
+    with running_simulator({KEY: SECRET}, enforce_limits=True) as server:
+        yield server
+
+
+def desk(db_url: str, sim: SimulatorServer) -> Daemon:
+    config = parse_config(
+        {
+            "database": {"url": db_url},
+            "accounts": [
+                {"name": "desk", "api_key": KEY, "api_secret": SECRET, "base_url": sim.url}
+            ],
+            "rules": [{"name": "greet", "on": "order.created", "reply": "Hi {order.amount}"}],
+        }
+    )
+    daemon = Daemon(config)
+    daemon.start()
+    return daemon
+
+
+def busiest_second(entries: list[dict[str, Any]]) -> int:
+    times = sorted(e["time"] for e in entries)
+    return max((sum(1 for t in times[i:] if t < at + 1.0) for i, at in enumerate(times)), default=0)
+
+
+def test_a_busy_desk_stays_inside_the_budget(sim: SimulatorServer, db_url: str) -> None:
+    for n in range(25):  # each: a detail read and a reply, on top of lists and chats
+        control(sim, "orders", side="sell", amount=f"{100 + n}.00", price="81.00")
+    daemon = desk(db_url, sim)
+    for _ in range(2):
+        assert daemon.run_once() == 0
+    daemon.close()
+
+    log = [e for e in request_log(sim) if e["api_key"] == KEY]
+    assert not [e for e in log if e["ret_code"] == 10006]  # Bybit never had to say no
+    reads = [e for e in log if e["path"] not in WRITES]
+    writes = [e for e in log if e["path"] in WRITES]
+    assert len(writes) == 25 and len(reads) > 25
+    assert busiest_second(reads) <= 8
+    assert busiest_second(writes) <= 4
+
+
+def test_an_ip_ban_pauses_every_call_and_alerts_once(sim: SimulatorServer, db_url: str) -> None:
+    daemon = desk(db_url, sim)
+    control(sim, "faults", fault="http_403", paths=["/v5/p2p/order/pending/simplifyList"], count=1)
+    assert daemon.run_once() == 1
+    banned_at = len(request_log(sim))
+    for _ in range(3):
+        assert daemon.run_once() == 1
+    daemon.close()
+    assert len(request_log(sim)) == banned_at  # nothing reached the exchange while banned
+    with daemon.store.transaction(read_only=True) as session:
+        alerts = list(
+            session.scalars(
+                select(OrderEventRow.payload).where(OrderEventRow.type == "daemon.alert")
+            )
+        )
+    (alert,) = alerts
+    assert alert["reason"] == "ip_ban" and alert["account"] == "desk" and alert["resume_at"]

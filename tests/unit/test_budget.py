@@ -1,0 +1,80 @@
+"""The per-account request budget: rolling-second pacing, rate-limit and IP-ban pauses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from p2pilot.exchange.budget import HostPause, RequestBudget, RollingWindow
+from p2pilot.exchange.errors import RateLimited, TransientError
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@given(st.lists(st.floats(min_value=0, max_value=0.5), min_size=1, max_size=60))
+def test_no_rolling_second_ever_holds_more_than_the_rate(gaps: list[float]) -> None:
+    clock = FakeTime()
+    window = RollingWindow(4, clock=clock)
+    sent: list[float] = []
+    for gap in gaps:
+        clock.t += gap
+        clock.sleep(window.take())  # the caller waits as told, then calls
+        sent.append(clock.t)
+    for i, at in enumerate(sent):
+        assert sum(1 for other in sent[i:] if other < at + 1.0) <= 4
+
+
+def test_a_burst_goes_at_once_then_waits() -> None:
+    clock = FakeTime()
+    window = RollingWindow(8, clock=clock)
+    assert [window.take() for _ in range(8)] == [0.0] * 8
+    assert window.take() == pytest.approx(1.1)  # a second, and room for jitter
+
+
+def rate_limited(reset_at: datetime, *, ip_ban: bool = False) -> RateLimited:
+    return RateLimited("limit", reset_at=reset_at, ip_ban=ip_ban, code=None if ip_ban else 10006)
+
+
+def test_10006_pauses_the_account_until_the_reset() -> None:
+    now = [datetime(2026, 11, 27, 12, 0, tzinfo=UTC)]
+    budget = RequestBudget(host=HostPause(), now=lambda: now[0], sleep=lambda _s: None)
+    hit = rate_limited(now[0] + timedelta(seconds=2))
+    budget.after(hit)
+    assert hit.first_hit is True
+    with pytest.raises(RateLimited) as paused:
+        budget.before("read", "/v5/p2p/order/info")
+    assert paused.value.reset_at == now[0] + timedelta(seconds=2)
+    again = rate_limited(now[0] + timedelta(seconds=1))
+    budget.after(again)
+    assert again.first_hit is False  # the pause was already in force
+    now[0] += timedelta(seconds=3)
+    budget.before("read", "/v5/p2p/order/info")  # the reset has passed
+    budget.after(TransientError("500"))  # other failures pause nothing
+    budget.before("write", "/v5/p2p/order/finish")
+
+
+def test_an_ip_ban_pauses_every_account_of_the_host() -> None:
+    host = HostPause()
+    now = datetime.now(UTC)
+    first, second = RequestBudget(host=host), RequestBudget(host=host)
+    ban = rate_limited(now + timedelta(minutes=10), ip_ban=True)
+    first.after(ban)
+    assert ban.first_hit is True
+    for budget in (first, second):
+        with pytest.raises(RateLimited) as paused:
+            budget.before("read", "/v5/p2p/order/pending/simplifyList")
+        assert paused.value.ip_ban is True
+    host.clear()
+    second.before("read", "/v5/p2p/order/pending/simplifyList")
