@@ -23,6 +23,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from p2pilot import metrics
 from p2pilot.chat.channel import ChatChannel
 from p2pilot.config import AccountConfig, Config, ConfigError, load_config
 from p2pilot.evidence.server import EvidenceServer
@@ -40,6 +41,7 @@ from p2pilot.rules.dispatch import EventDispatcher
 from p2pilot.rules.engine import AccountBinding, RuleEngine
 from p2pilot.sdnotify import Heartbeat, Notifier, Watchdog, watchdog_interval
 from p2pilot.store import accounts as stored_accounts
+from p2pilot.store import orders as stored_orders
 from p2pilot.store.alerts import raise_alert
 from p2pilot.store.engine import Store
 from p2pilot.store.lock import DaemonLock
@@ -66,6 +68,7 @@ def make_client(account: AccountConfig) -> ExchangeClient:
             reads_per_second=account.reads_per_second,
             writes_per_second=account.writes_per_second,
         ),
+        on_call=metrics.record_call,
     )
 
 
@@ -251,20 +254,24 @@ class Daemon:
                 account_id=runtime.id,
                 job=job,
                 interval=interval,
-                tick=self._then_events(tick),
+                tick=self._then_events(runtime.name, job, tick),
                 store=self.store,
                 clock=self.clock,
             )
 
-    def _then_events(self, tick: Callable[[], object]) -> Callable[[], None]:
+    def _then_events(
+        self, account: str, job: str, tick: Callable[[], object]
+    ) -> Callable[[], None]:
         """A job tick followed by the events it wrote (and the retries that are due).
 
         Handled at once, not at the next events-job run: a new order is acted on
         within the tick that saw it.
         """
+        duration = metrics.POLL_DURATION.labels(account, job)
 
         def run() -> None:
-            tick()
+            with duration.time():
+                tick()
             self.dispatcher.drain()
 
         return run
@@ -331,6 +338,11 @@ class Daemon:
         )
         scheduler.start()
         evidence = self._start_evidence_server()
+        stop_metrics = (
+            metrics.serve(self.config.metrics.listen, self._oldest_paid)
+            if self.config.metrics.enabled
+            else None
+        )
         log.info(
             "daemon.started",
             accounts=[a.name for a in self.active_accounts],
@@ -356,6 +368,8 @@ class Daemon:
         self.stopping.set()  # webhook backoffs and other waits end now
         if evidence is not None:
             evidence.stop()
+        if stop_metrics is not None:
+            stop_metrics()
         return self._shutdown(scheduler)
 
     def reload(self, scheduler: BackgroundScheduler | None = None) -> bool:
@@ -413,6 +427,11 @@ class Daemon:
                 trigger=IntervalTrigger(seconds=interval.total_seconds(), timezone=UTC),
             )
         return True
+
+    def _oldest_paid(self) -> datetime | None:
+        """When the oldest paid sell order still waiting for release was paid, if any."""
+        with self.store.transaction(read_only=True) as session:
+            return stored_orders.oldest_awaiting_release(session)
 
     def status_line(self) -> str:
         """One line for systemd's STATUS=: what runs and what is failing."""

@@ -11,7 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from .conftest import SECRET_ENV, SimProcess, cli, wait_for, write_config
+import requests
+
+from .conftest import SECRET_ENV, SimProcess, cli, free_port, wait_for, write_config
 
 
 def test_run_speaks_the_notify_protocol(simulator: SimProcess, tmp_path: Path) -> None:
@@ -120,3 +122,43 @@ def test_sighup_reloads_rules_and_refuses_a_broken_config(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_metrics_are_scraped_over_http(simulator: SimProcess, tmp_path: Path) -> None:
+    port = free_port()
+    simulator.control("POST", "orders", side="sell", amount="100.00", price="81.00")
+    config = write_config(
+        tmp_path / "p2pilot.toml",
+        db_url=f"sqlite:///{tmp_path / 'p.db'}",
+        base_url=simulator.url,
+        extra=greet("Hello") + f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n',
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "p2pilot", "--config", str(config), "run"],
+        env={**os.environ, **SECRET_ENV},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def scrape() -> str | None:
+        try:
+            text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        except requests.ConnectionError:
+            return None
+        return text if "p2pilot_order_to_reply_seconds_count 1.0" in text else None
+
+    try:
+        text = wait_for(scrape, timeout=20)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+    for name in (
+        "p2pilot_poll_duration_seconds_bucket",
+        'p2pilot_api_calls_total{account="desk",endpoint="/v5/p2p/order/message/send",result="ok"}',
+        'p2pilot_events_total{type="order.created"}',
+        'p2pilot_actions_total{kind="reply",state="succeeded"}',
+        "p2pilot_oldest_paid_order_age_seconds 0.0",
+        "p2pilot_rate_limit_hits_total",
+        "p2pilot_event_to_release_seconds",
+    ):
+        assert name in text, name

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,14 +28,17 @@ def sim() -> Iterator[SimulatorServer]:
         yield server
 
 
-def desk(db_url: str, sim: SimulatorServer) -> Daemon:
+def desk(db_url: str, sim: SimulatorServer, *rules: dict[str, Any]) -> Daemon:
     config = parse_config(
         {
             "database": {"url": db_url},
             "accounts": [
                 {"name": "desk", "api_key": KEY, "api_secret": SECRET, "base_url": sim.url}
             ],
-            "rules": [{"name": "greet", "on": "order.created", "reply": "Hi {order.amount}"}],
+            "rules": [
+                {"name": "greet", "on": "order.created", "reply": "Hi {order.amount}"},
+                *rules,
+            ],
         }
     )
     daemon = Daemon(config)
@@ -62,8 +68,17 @@ def test_a_busy_desk_stays_inside_the_budget(sim: SimulatorServer, db_url: str) 
     assert busiest_second(writes) <= 4
 
 
-def test_an_ip_ban_pauses_every_call_and_alerts_once(sim: SimulatorServer, db_url: str) -> None:
-    daemon = desk(db_url, sim)
+def test_an_ip_ban_pauses_every_call_and_alerts_once(
+    sim: SimulatorServer, db_url: str, tmp_path: Path
+) -> None:
+    heard = tmp_path / "alert.json"
+    copy_stdin = f"import sys; open({str(heard)!r}, 'w').write(sys.stdin.read())"
+    wake_me = {
+        "name": "wake-me",
+        "on": "daemon.alert",
+        "command": [sys.executable, "-c", copy_stdin],
+    }
+    daemon = desk(db_url, sim, wake_me)
     control(sim, "faults", fault="http_403", paths=["/v5/p2p/order/pending/simplifyList"], count=1)
     assert daemon.run_once() == 1
     banned_at = len(request_log(sim))
@@ -79,3 +94,5 @@ def test_an_ip_ban_pauses_every_call_and_alerts_once(sim: SimulatorServer, db_ur
         )
     (alert,) = alerts
     assert alert["reason"] == "ip_ban" and alert["account"] == "desk" and alert["resume_at"]
+    delivered = json.loads(heard.read_text(encoding="utf-8"))  # a rule acted on it
+    assert delivered["event"] == "daemon.alert" and delivered["payload"]["reason"] == "ip_ban"

@@ -7,8 +7,12 @@ ticks and restarts. After every step, on SQLite and on PostgreSQL:
 - no release without matched evidence of the right amount, inside the limits;
 - the exchange never refused a release for the order's status (the guard saw it first);
 - at most one release and one greeting took effect per order;
-- once the faults stop, every order is greeted and every paid order with
-  evidence has a recorded release decision.
+- once the faults stop, every open order is greeted, every paid order with
+  evidence has a recorded release decision, every event was handled and each
+  piece of evidence paid at most one order.
+
+"Restart" here is a clean stop and start; SIGKILL at each crash point is
+tests/e2e/test_crash_safety.py.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from p2pilot.config import parse_config
@@ -41,7 +45,7 @@ from p2pilot.rules.engine import RETRY_AFTER
 from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.simulator.state import WRONG_STATUS
-from p2pilot.store.models import ActionRow, OrderRow, PaymentRow
+from p2pilot.store.models import ActionRow, OrderEventRow, OrderRow, PaymentRow
 
 from ..conftest import new_postgres_schema
 from .simdesk import (
@@ -236,10 +240,26 @@ class Desk(RuleBasedStateMachine):
                 self.ahead += MAX_BACKOFF + RETRY_AFTER
                 self.daemon.run_once()
             self.releases_are_guarded_and_single()
+            self._each_event_and_payment_once()
             self._everything_decided()
         finally:
             self.daemon.close()
             self._drop_database()
+
+    def _each_event_and_payment_once(self) -> None:
+        with self.daemon.store.transaction(read_only=True) as session:
+            unhandled = session.scalar(
+                select(func.count())
+                .select_from(OrderEventRow)
+                .where(OrderEventRow.handled_at.is_(None))
+            )
+            per_order = session.execute(
+                select(PaymentRow.order_id, func.count())
+                .where(PaymentRow.order_id.is_not(None))
+                .group_by(PaymentRow.order_id)
+            ).all()
+        assert unhandled == 0  # every event was handed to the rules
+        assert all(count == 1 for _, count in per_order)  # evidence pays one order, once
 
     def _everything_decided(self) -> None:
         greeted = {

@@ -753,3 +753,15 @@ def test_fuzz_toml_text(tmp_path: Path, data: st.DataObject) -> None:
     if isinstance(outcome, ConfigError):
         assert not outcome.problem.startswith("internal error"), str(outcome)
         assert outcome.file == str(path)
+
+
+def test_alert_fields_are_known_to_templates() -> None:
+    rule = {
+        "name": "wake-me",
+        "on": "daemon.alert",
+        "notify": {"urls": ["json://127.0.0.1:9/"], "title": "p2pilot: {alert.reason}"},
+    }
+    config = parse_config(
+        {"accounts": [{"name": "main", "api_key": KEY, "api_secret": SECRET}], "rules": [rule]}
+    )
+    assert config.rules[0].notify is not None

@@ -241,6 +241,15 @@ class EvidenceConfig(BaseModel):
         return self
 
 
+class MetricsConfig(BaseModel):
+    """``[metrics]``: the Prometheus endpoint (loopback: put a proxy in front to expose it)."""
+
+    model_config = STRICT
+
+    enabled: bool = True
+    listen: Annotated[str, PlainValidator(parse_listen)] = "127.0.0.1:9464"
+
+
 class Config(BaseModel):
     """The whole config file, secrets resolved. ``source`` is the file it came from."""
 
@@ -254,6 +263,7 @@ class Config(BaseModel):
     rates: list[RateConfig] = Field(default_factory=list)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     rules: list[RuleConfig] = Field(default_factory=list)
 
     _source: Path = PrivateAttr(default=Path("<memory>"))

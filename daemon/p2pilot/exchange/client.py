@@ -27,6 +27,7 @@ from pybit.unified_trading import HTTP
 from p2pilot.exchange import parse
 from p2pilot.exchange import requests as req
 from p2pilot.exchange.budget import RequestBudget
+from p2pilot.exchange.errors import RateLimited
 from p2pilot.exchange.failures import exchange_error, header
 from p2pilot.exchange.records import (
     Ad,
@@ -65,6 +66,7 @@ class CallInfo:
     duration: float
     outcome: str  # "ok" or the ExchangeError subclass name
     limit_remaining: int | None = None  # X-Bapi-Limit-Status, when the exchange sends it
+    ip_ban: bool = False  # an HTTP 403: the whole host is paused
 
 
 CallHook = Callable[[CallInfo], None]
@@ -132,7 +134,7 @@ class ExchangeClient:
     ) -> T:
         self.budget.before(kind, endpoint)
         started = time.monotonic()
-        outcome, remaining = "ok", None
+        outcome, remaining, ip_ban = "ok", None, False
         try:
             try:
                 response = send()
@@ -152,10 +154,13 @@ class ExchangeClient:
             return read(payload)
         except Exception as exc:
             outcome = type(exc).__name__
+            ip_ban = isinstance(exc, RateLimited) and exc.ip_ban
             raise
         finally:
             elapsed = time.monotonic() - started
-            self._report(CallInfo(self.account, endpoint, kind, elapsed, outcome, remaining))
+            self._report(
+                CallInfo(self.account, endpoint, kind, elapsed, outcome, remaining, ip_ban)
+            )
 
     def _report(self, info: CallInfo) -> None:
         if self._on_call is None:

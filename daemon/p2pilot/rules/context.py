@@ -168,6 +168,9 @@ class EventContext:
         for key in ("token", "currency", "side", "best", "reference", "previous"):
             if key in self.event.payload and self.event.type.startswith("rate."):
                 values[f"rate.{key}"] = str(self.event.payload[key])
+        if self.event.type == "daemon.alert":
+            for key in ("reason", "message"):
+                values[f"alert.{key}"] = str(self.event.payload.get(key, ""))
         return values
 
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from p2pilot.logging import get_logger
+from p2pilot.metrics import EVENTS
 from p2pilot.store import events as outbox
 from p2pilot.store.engine import Store
 from p2pilot.store.events import EventRecord
@@ -90,6 +91,7 @@ class EventDispatcher:
             event_id=event.id,
             **fields,
         )
+        EVENTS.labels(event.type).inc()
         for handler in self.handlers:
             handler.handle(event)
         with self.store.transaction() as session:

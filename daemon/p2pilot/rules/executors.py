@@ -24,6 +24,7 @@ from p2pilot.exchange.ad_editing import AdCheckError, edited, explain
 from p2pilot.exchange.errors import ExchangeError, RateLimited, Rejected, TransientError
 from p2pilot.exchange.records import OrderStatus, Side
 from p2pilot.logging import get_logger
+from p2pilot.metrics import ORDER_TO_REPLY, TRIGGER_TO_RELEASE, count_action
 from p2pilot.rules.actions.command import run_command
 from p2pilot.rules.actions.notify import send_notification
 from p2pilot.rules.actions.reprice import EDIT_BUDGET, EDIT_WINDOW, plan_reprice
@@ -187,6 +188,7 @@ class Executor:
             ledger.transition(
                 session, record.id, state, at=self.clock(), error=error, detail=detail
             )
+        count_action(record.kind, state)
 
     def _mark_sent(self, record: ActionRecord, detail: dict[str, Any]) -> None:
         with self.store.transaction() as session:
@@ -272,6 +274,7 @@ class Executor:
                 self._settle(record, ActionState.FAILED, error=f"text sent; attachment: {error}")
                 bound.warning("reply.attachment_failed", error=error)
                 return
+        ORDER_TO_REPLY.observe(max(0.0, (self.clock() - ctx.order.created_at).total_seconds()))
         self._settle(record, ActionState.SUCCEEDED, detail={"api": str(api)})
         bound.info("reply.sent", msg_uuid=detail["msg_uuid"], api=str(api))
 
@@ -418,10 +421,15 @@ class Executor:
             bound.warning("release.duplicate_refused")
             return
         crash_point("release.after_sent")
-        self._call_release(record, order, account, bound)
+        self._call_release(record, order, account, bound, (ctx.event.type, ctx.event.created_at))
 
     def _call_release(
-        self, record: ActionRecord, order: OrderFacts, account: AccountBinding, bound: Any
+        self,
+        record: ActionRecord,
+        order: OrderFacts,
+        account: AccountBinding,
+        bound: Any,
+        trigger: tuple[str, datetime] | None = None,
     ) -> None:
         try:
             account.client.release(order.id)
@@ -436,6 +444,11 @@ class Executor:
         with self.store.transaction() as session:
             releases.settle_release(session, order.pk, "succeeded", at=self.clock())
             ledger.transition(session, record.id, ActionState.SUCCEEDED, at=self.clock())
+        count_action(record.kind, ActionState.SUCCEEDED)
+        if trigger is not None:
+            TRIGGER_TO_RELEASE.labels(trigger[0]).observe(
+                max(0.0, (self.clock() - trigger[1]).total_seconds())
+            )
         bound.info("release.done", amount=str(order.amount), currency=order.currency)
 
     def _reconcile_release(
@@ -465,6 +478,7 @@ class Executor:
             with self.store.transaction() as session:
                 releases.settle_release(session, order.pk, "succeeded", at=self.clock())
                 ledger.transition(session, record.id, ActionState.SUCCEEDED, at=self.clock())
+            count_action(record.kind, ActionState.SUCCEEDED)
             bound.info("release.confirmed_by_status")
             return
         guards_still_hold = (

@@ -33,6 +33,7 @@ FIELDS: dict[str, frozenset[str]] = {
     "account": frozenset({"name", "nickname"}),
     "message": frozenset({"text"}),
     "rate": frozenset({"token", "currency", "side", "best", "reference", "previous"}),
+    "alert": frozenset({"reason", "message"}),
 }
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from p2pilot.exchange.records import FINAL_STATUSES, OrderDetail, OrderStatus, OrderSummary, Side
@@ -336,3 +336,17 @@ def _anomaly(
         "reported_name": status_name(reported),
     }
     return _write(session, account_id, row, [ANOMALY], payload, now)
+
+
+def oldest_awaiting_release(session: Session) -> datetime | None:
+    """When the oldest paid sell order (any account) was paid, or None when none waits."""
+    row = session.execute(
+        select(OrderRow.paid_at, OrderRow.created_at)
+        .where(OrderRow.status == int(OrderStatus.PAID), OrderRow.side == int(Side.SELL))
+        .order_by(func.coalesce(OrderRow.paid_at, OrderRow.created_at))
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    paid_at, created_at = row
+    return paid_at or created_at
