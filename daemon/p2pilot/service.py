@@ -258,6 +258,11 @@ class Daemon:
                 store=self.store,
                 clock=self.clock,
             )
+        if polling.orders_idle is not None and polling.orders_idle > polling.orders:
+            runner = runtime.runners["orders"]
+            runner.idle_interval = polling.orders_idle
+            # Idle: the last pending list was empty. Unknown (no tick yet) is not idle.
+            runner.is_idle = lambda: orders.unread == {}
 
     def _then_events(
         self, account: str, job: str, tick: Callable[[], object]
@@ -417,6 +422,8 @@ class Daemon:
         fresh: Config,
         scheduler: BackgroundScheduler | None,
     ) -> bool:
+        if job == "orders" and runner.idle_interval is not None:
+            runner.idle_interval = fresh.polling.orders_idle
         interval = getattr(fresh.polling, job, None)
         if not isinstance(interval, timedelta) or interval == runner.interval:
             return False

@@ -162,6 +162,8 @@ class PollingConfig(BaseModel):
     model_config = STRICT
 
     orders: Annotated[Duration, at_least("500ms", API_FLOOR)] = timedelta(seconds=5)
+    # While no order is pending: poll this slowly instead (unset: as fast as `orders`).
+    orders_idle: Annotated[Duration, at_least("500ms", API_FLOOR)] | None = None
     chat: Annotated[Duration, at_least("500ms", API_FLOOR)] = timedelta(seconds=5)
     rates: Annotated[Duration, at_least("5s", API_FLOOR)] = timedelta(seconds=60)
     ads: Annotated[Duration, at_least("5s", API_FLOOR)] = timedelta(minutes=2)
