@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -78,3 +79,25 @@ def all_orders(sim: SimulatorServer) -> list[dict[str, Any]]:
     """Every order the simulator holds, as ``order/info`` payloads."""
     orders: list[dict[str, Any]] = requests.get(f"{sim.url}/_sim/orders", timeout=5).json()
     return orders
+
+
+def write_desk_config(
+    path: Path, *, db_url: str, sim: SimulatorServer, key: str, secret: str, extra: str = ""
+) -> Path:
+    """A TOML config file for one account ("desk") on this simulator, for CLI tests."""
+    path.write_text(
+        f"""
+[database]
+url = "{db_url}"
+[[accounts]]
+name = "desk"
+api_key = "{key}"
+api_secret = "{secret}"
+base_url = "{sim.url}"
+reads_per_second = {FAST["reads_per_second"]}
+writes_per_second = {FAST["writes_per_second"]}
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return path

@@ -20,7 +20,7 @@ from p2pilot.simulator.payloads import PREFERENCE_KEYS
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store.models import AdEditRow, OrderEventRow
 
-from .simdesk import FAST, control, request_log, running_simulator
+from .simdesk import FAST, control, request_log, running_simulator, write_desk_config
 
 KEY, SECRET = "ads-key", "ads-secret-31"
 UPDATE, CREATE = "/v5/p2p/item/update", "/v5/p2p/item/create"
@@ -38,24 +38,10 @@ def own_ads(sim: SimulatorServer) -> dict[int, Any]:
     return {a.side: a for a in sim.exchange.ads.values() if a.merchant is not None}
 
 
-def write_config(tmp_path: Path, db_url: str, sim: SimulatorServer, extra: str = "") -> Path:
-    path = tmp_path / "p2pilot.toml"
-    path.write_text(
-        f"""
-[database]
-url = "{db_url}"
-[[accounts]]
-name = "desk"
-api_key = "{KEY}"
-api_secret = "{SECRET}"
-base_url = "{sim.url}"
-reads_per_second = 1000
-writes_per_second = 1000
-{extra}
-""",
-        encoding="utf-8",
+def write_config(tmp_path: Path, db_url: str, sim: SimulatorServer) -> Path:
+    return write_desk_config(
+        tmp_path / "p2pilot.toml", db_url=db_url, sim=sim, key=KEY, secret=SECRET
     )
-    return path
 
 
 def ads_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:

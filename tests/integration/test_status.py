@@ -18,7 +18,7 @@ from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store.models import PollStateRow
 
-from .simdesk import control, running_simulator
+from .simdesk import control, running_simulator, write_desk_config
 
 KEY, SECRET = "status-key", "status-secret-8"
 
@@ -43,20 +43,8 @@ def status(config: Path) -> subprocess.CompletedProcess[str]:
 def test_status_reports_lag_staleness_and_the_waiting_buyer(
     sim: SimulatorServer, db_url: str, tmp_path: Path
 ) -> None:
-    config = tmp_path / "p2pilot.toml"
-    config.write_text(
-        f"""
-[database]
-url = "{db_url}"
-[[accounts]]
-name = "desk"
-api_key = "{KEY}"
-api_secret = "{SECRET}"
-base_url = "{sim.url}"
-reads_per_second = 1000
-writes_per_second = 1000
-""",
-        encoding="utf-8",
+    config = write_desk_config(
+        tmp_path / "p2pilot.toml", db_url=db_url, sim=sim, key=KEY, secret=SECRET
     )
     never = status(config)  # nothing has run yet: every job is stale
     assert never.returncode == 1
