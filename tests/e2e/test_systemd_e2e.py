@@ -145,7 +145,8 @@ def test_metrics_are_scraped_over_http(simulator: SimProcess, tmp_path: Path) ->
             text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
         except requests.ConnectionError:
             return None
-        return text if "p2pilot_order_to_reply_seconds_count 1.0" in text else None
+        done = 'p2pilot_actions_total{kind="reply",state="succeeded"} 1.0'
+        return text if done in text and "p2pilot_order_to_reply_seconds_count 1.0" in text else None
 
     try:
         text = wait_for(scrape, timeout=20)

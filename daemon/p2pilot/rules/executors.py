@@ -274,8 +274,8 @@ class Executor:
                 self._settle(record, ActionState.FAILED, error=f"text sent; attachment: {error}")
                 bound.warning("reply.attachment_failed", error=error)
                 return
-        ORDER_TO_REPLY.observe(max(0.0, (self.clock() - ctx.order.created_at).total_seconds()))
         self._settle(record, ActionState.SUCCEEDED, detail={"api": str(api)})
+        ORDER_TO_REPLY.observe(max(0.0, (self.clock() - ctx.order.created_at).total_seconds()))
         bound.info("reply.sent", msg_uuid=detail["msg_uuid"], api=str(api))
 
     def _send_attachment(
