@@ -89,14 +89,17 @@ def main() -> None:
         # An idle desk has no pending orders: buyers cancel them all first.
         for oid in created:
             requests.post(f"{sim.url}/_sim/orders/{oid}/cancel", json={}, timeout=5)
-        # Let the daemon see them finish and read each chat one last time.
-        time.sleep(15)
+        # Let the daemon see them finish (a sweep is 30 s) and read each chat one last time.
+        time.sleep(35)
         start = requests.get(f"{sim.url}/_sim/requests", timeout=5).json()[-1]["seq"]
         time.sleep(args.idle)
         idle = requests.get(f"{sim.url}/_sim/requests", params={"since": start}, timeout=5).json()
         per_minute = len(idle) * 60 / args.idle
         chat_calls = [e for e in idle if "message" in e["path"]]
-        print(f"orders: {len(created)}, replied: {len(latencies)}")
+        for call in chat_calls:
+            print("  idle chat call:", call["path"], call.get("body"))
+        refused = [e for e in log if e.get("ret_code") == 10006]
+        print(f"orders: {len(created)}, replied: {len(latencies)}, 10006 answers: {len(refused)}")
         print(
             f"new order -> reply request: p50 {statistics.median(latencies):.3f} s, "
             f"p99 {percentile(latencies, 0.99):.3f} s, max {max(latencies):.3f} s"

@@ -2,11 +2,11 @@
 
 Which chats are read, so that an idle desk costs no chat call:
 
-- an open order the first time this process meets it (what was written before);
 - an open order whose unread counter, from the orders job's last pending list, is
-  above zero;
-- an open order the pending list no longer shows (no counter), at most every
-  ``SLOW_RECHECK``;
+  above zero (also the first time this process meets it: what was written while
+  it was down is unread);
+- an open order the pending list does not show (no counter): when first met, then
+  at most every ``SLOW_RECHECK``;
 - a finished order once after it finished, while within ``[chat] linger``.
 
 On session chat one read covers every order with that counterparty; a message
@@ -114,14 +114,13 @@ class ChatJob:
 
     def _is_due(self, row: OrderRow, now: datetime) -> bool:
         checked = self._checked.get(row.exchange_id)
-        if checked is None:
-            return True
         if row.status in FINAL_CODES:
-            return checked < row.updated_at  # one read after it finished
+            return checked is None or checked < row.updated_at  # one read after it finished
         counters = self.unread()
         if counters is not None and row.exchange_id in counters:
+            # The pending list's counter is the cheapest truth: nothing unread, no call.
             return counters[row.exchange_id] > 0
-        return now - checked >= SLOW_RECHECK
+        return checked is None or now - checked >= SLOW_RECHECK
 
     def _session_group(self, row: OrderRow, rows: list[OrderRow]) -> list[OrderRow]:
         """The orders one read covered: on session chat, all with this counterparty."""
