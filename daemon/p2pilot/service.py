@@ -9,11 +9,14 @@ drains the outbox, for cron-style use and end-to-end tests.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
+import socket
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,6 +44,7 @@ from p2pilot.rules.dispatch import EventDispatcher
 from p2pilot.rules.engine import AccountBinding, RuleEngine
 from p2pilot.sdnotify import Heartbeat, Notifier, Watchdog, watchdog_interval
 from p2pilot.store import accounts as stored_accounts
+from p2pilot.store import leases as stored_leases
 from p2pilot.store import orders as stored_orders
 from p2pilot.store.alerts import raise_alert
 from p2pilot.store.engine import Store
@@ -112,7 +116,14 @@ class Daemon:
             clock,
             stopping=self.stopping.wait,
         )
-        self.dispatcher = EventDispatcher(self.store, clock, handlers=[self.engine])
+        self.dispatcher = EventDispatcher(
+            self.store, clock, handlers=[self.engine], accounts=self._owned_accounts
+        )
+        # PostgreSQL: accounts are shared between daemons through leases.
+        self.leased = self.store.dialect == "postgresql"
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.held: set[int] = set()
+        self.engine.owns = self.holds
         self.lock = DaemonLock(config.database.url)
         self.notifier = Notifier()
         self.reload_requested = threading.Event()
@@ -147,10 +158,56 @@ class Daemon:
                     dry_run=account.dry_run,
                     nickname=nickname or "",
                 )
-        # Anything left half-done by a crash is settled before new work begins.
-        settled = self.engine.reconcile_open()
-        if settled:
-            log.info("ledger.reconciled", actions=settled)
+        # Anything left half-done by a crash is settled before new work begins
+        # (for a leased account: when this daemon takes it, in refresh_leases).
+        if self.leased:
+            self.refresh_leases()
+        else:
+            settled = self.engine.reconcile_open()
+            if settled:
+                log.info("ledger.reconciled", actions=settled)
+
+    # -- leases (PostgreSQL) -----------------------------------------------------------
+
+    def holds(self, account_id: int) -> bool:
+        """Whether this daemon polls and acts for the account now."""
+        return not self.leased or account_id in self.held
+
+    def _owned_accounts(self) -> set[int] | None:
+        return set(self.held) if self.leased else None
+
+    def refresh_leases(self) -> None:
+        """Take or renew each account's lease; settle the ledger of an account just taken."""
+        if not self.leased:
+            return
+        ttl = self.config.database.lease
+        for runtime in self.active_accounts:
+            try:
+                with self.store.transaction() as session:
+                    mine = stored_leases.take_or_renew(session, runtime.id, self.holder, ttl)
+            except Exception:
+                # The database is unreachable: keep nothing we cannot prove we hold.
+                log.exception("lease.refresh_failed", account=runtime.name)
+                mine = False
+            if mine and runtime.id not in self.held:
+                log.info("lease.acquired", account=runtime.name, holder=self.holder)
+                with self.dispatcher.exclusive():
+                    self.held.add(runtime.id)
+                    settled = self.engine.reconcile_open(runtime.id)
+                if settled:
+                    log.info("ledger.reconciled", account=runtime.name, actions=settled)
+            elif not mine and runtime.id in self.held:
+                log.warning("lease.lost", account=runtime.name, holder=self.holder)
+                self.held.discard(runtime.id)
+
+    def _give_up_leases(self) -> None:
+        for account_id in list(self.held):
+            try:
+                with self.store.transaction() as session:
+                    stored_leases.give_up(session, account_id, self.holder)
+            except Exception:
+                log.warning("lease.release_failed", account_id=account_id, exc_info=True)
+        self.held.clear()
 
     def _chat_channel(
         self, account_id: int, account: AccountConfig, client: ExchangeClient
@@ -257,6 +314,7 @@ class Daemon:
                 tick=self._then_events(runtime.name, job, tick),
                 store=self.store,
                 clock=self.clock,
+                may_run=functools.partial(self.holds, runtime.id),
             )
         if polling.orders_idle is not None and polling.orders_idle > polling.orders:
             runner = runtime.runners["orders"]
@@ -290,6 +348,7 @@ class Daemon:
     def run_once(self) -> int:
         """Run every job one tick, drain the outbox; 0 if everything succeeded."""
         ok = bool(self.accounts) and all(a.disabled_reason is None for a in self.accounts)
+        self.refresh_leases()
         for runtime in self.active_accounts:
             for runner in runtime.runners.values():
                 ok = runner() and ok
@@ -331,6 +390,17 @@ class Daemon:
             coalesce=True,
             misfire_grace_time=5,
         )
+        if self.leased:
+            scheduler.add_job(
+                self.refresh_leases,
+                IntervalTrigger(
+                    seconds=self.config.database.lease.total_seconds() / 3, timezone=UTC
+                ),
+                id="leases",
+                name="leases",
+                max_instances=1,
+                coalesce=True,
+            )
         # Runs on the same pool as the jobs: if ticks wedge every worker, it stops
         # beating and the systemd watchdog lets the service be restarted.
         scheduler.add_job(
@@ -495,6 +565,7 @@ class Daemon:
         return 0
 
     def close(self) -> None:
+        self._give_up_leases()
         self.store.dispose()
         self.lock.release()
 

@@ -96,6 +96,8 @@ class DatabaseConfig(BaseModel):
 
     url: Annotated[str, PlainValidator(parse_database_url)] = DEFAULT_DATABASE_URL
     auto_migrate: bool = True
+    # PostgreSQL only: how long an account stays with a daemon that stopped renewing.
+    lease: Annotated[Duration, at_least("2s")] = timedelta(seconds=15)
 
     @field_serializer("url", when_used="json")
     def _mask(self, url: str) -> str:

@@ -61,6 +61,8 @@ class JobRunner:
     idle_interval: timedelta | None = None
     is_idle: Callable[[], bool] = lambda: False
     last_run_at: datetime | None = None
+    # False while another daemon holds this account's lease: the run is skipped.
+    may_run: Callable[[], bool] = lambda: True
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __call__(self) -> bool:
@@ -80,6 +82,8 @@ class JobRunner:
             return False
         if self.paused_until is not None and now < self.paused_until:
             return False
+        if not self.may_run():
+            return True  # another daemon polls this account: nothing wrong here
         if (
             self.idle_interval is not None
             and self.last_run_at is not None

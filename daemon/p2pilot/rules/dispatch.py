@@ -10,7 +10,7 @@ the actions ledger makes that harmless.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
@@ -51,11 +51,14 @@ class EventDispatcher:
         clock: Callable[[], datetime],
         handlers: Sequence[EventHandler] = (),
         batch: int = 200,
+        accounts: Callable[[], Collection[int] | None] = lambda: None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.handlers = list(handlers)
         self.batch = batch
+        # The accounts whose events are ours (leases); None: every account.
+        self.accounts = accounts
         self._lock = threading.Lock()
 
     @contextmanager
@@ -71,7 +74,9 @@ class EventDispatcher:
         with self._lock:
             while True:
                 with self.store.transaction() as session:
-                    pending = outbox.pending_events(session, limit=self.batch)
+                    pending = outbox.pending_events(
+                        session, limit=self.batch, account_ids=self.accounts()
+                    )
                 if not pending:
                     break
                 for event in pending:

@@ -72,6 +72,8 @@ class RuleEngine:
         self.local_tz = local_tz
         self.executor = Executor(store, limits, clock, stopping=stopping)
         self._last_retry: datetime | None = None
+        # Whether this daemon acts for an account now (its lease, on PostgreSQL).
+        self.owns: Callable[[int], bool] = lambda _account_id: True
 
     def replace_rules(self, rules: Sequence[Rule], limits: ReleaseLimits) -> None:
         """Swap in newly loaded rules (SIGHUP); in-flight events finish with the old ones."""
@@ -128,10 +130,10 @@ class RuleEngine:
             return
         self.executor.execute(claimed, action, ctx, account, rule)
 
-    def reconcile_open(self) -> int:
+    def reconcile_open(self, account_id: int | None = None) -> int:
         """Settle every pending, sent or unknown ledger row before new work begins."""
         with self.store.transaction(read_only=True) as session:
-            rows = ledger.open_actions(session)
+            rows = ledger.open_actions(session, account_id)
         return self._reconcile(rows)
 
     def retry_due(self) -> int:
@@ -155,8 +157,8 @@ class RuleEngine:
         settled = 0
         for record in rows:
             account = self.accounts.get(record.account_id)
-            if account is None:
-                continue
+            if account is None or not self.owns(record.account_id):
+                continue  # not ours (another daemon holds the account) or not usable
             found = self._action_for(record)
             if found is None:
                 log.warning(

@@ -14,6 +14,7 @@ one database needs more (a later issue).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -72,14 +73,14 @@ def append_event(
     return row.id
 
 
-def pending_events(session: Session, *, limit: int = 100) -> list[EventRecord]:
-    """Unhandled events, oldest (lowest id) first."""
-    rows = session.scalars(
-        select(OrderEventRow)
-        .where(OrderEventRow.handled_at.is_(None))
-        .order_by(OrderEventRow.id)
-        .limit(limit)
-    )
+def pending_events(
+    session: Session, *, limit: int = 100, account_ids: Collection[int] | None = None
+) -> list[EventRecord]:
+    """Unhandled events (of these accounts, when given), oldest (lowest id) first."""
+    statement = select(OrderEventRow).where(OrderEventRow.handled_at.is_(None))
+    if account_ids is not None:
+        statement = statement.where(OrderEventRow.account_id.in_(list(account_ids)))
+    rows = session.scalars(statement.order_by(OrderEventRow.id).limit(limit))
     return [EventRecord.from_row(row) for row in rows]
 
 

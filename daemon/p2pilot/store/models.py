@@ -199,6 +199,17 @@ class AdEditRow(Base):
     at: Mapped[datetime]
 
 
+class AccountLeaseRow(Base):
+    """Which daemon holds an account (PostgreSQL), until when in database time."""
+
+    __tablename__ = "account_leases"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
 class PollStateRow(Base):
     """Health and progress of one poll job on one account."""
 

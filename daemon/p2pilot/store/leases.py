@@ -1,0 +1,53 @@
+"""Account leases on PostgreSQL: each account polled and acted on by exactly one daemon.
+
+A daemon holds an account while its lease row names it and has not expired, in
+the database's clock (so daemons' clocks need not agree). It renews well before
+expiry; a daemon that dies stops renewing and another takes the account over
+once the lease has run out, within two lease periods. The actions ledger's
+unique keys remain the last line of defence if two ever overlap.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+_TAKE = text(
+    """
+    INSERT INTO account_leases (account_id, holder, acquired_at, expires_at)
+    VALUES (:account_id, :holder, now(), now() + make_interval(secs => :ttl))
+    ON CONFLICT (account_id) DO UPDATE
+       SET holder = EXCLUDED.holder,
+           expires_at = EXCLUDED.expires_at,
+           acquired_at = CASE WHEN account_leases.holder = EXCLUDED.holder
+                              THEN account_leases.acquired_at ELSE now() END
+     WHERE account_leases.holder = EXCLUDED.holder OR account_leases.expires_at < now()
+    RETURNING holder
+    """
+)
+
+
+def take_or_renew(session: Session, account_id: int, holder: str, ttl: timedelta) -> bool:
+    """Hold (or keep holding) the account's lease; False while another daemon holds it."""
+    row = session.execute(
+        _TAKE, {"account_id": account_id, "holder": holder, "ttl": ttl.total_seconds()}
+    ).first()
+    return row is not None
+
+
+def give_up(session: Session, account_id: int, holder: str) -> None:
+    """Release our lease so another daemon can take the account at once."""
+    session.execute(
+        text("DELETE FROM account_leases WHERE account_id = :account_id AND holder = :holder"),
+        {"account_id": account_id, "holder": holder},
+    )
+
+
+def holders(session: Session) -> dict[int, str]:
+    """Every account's current (unexpired) holder."""
+    rows = session.execute(
+        text("SELECT account_id, holder FROM account_leases WHERE expires_at >= now()")
+    )
+    return {account_id: holder for account_id, holder in rows}
