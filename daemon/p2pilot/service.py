@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -121,7 +122,7 @@ class Daemon:
         )
         # PostgreSQL: accounts are shared between daemons through leases.
         self.leased = self.store.dialect == "postgresql"
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = f"{this_machine()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.held: set[int] = set()
         self.engine.owns = self.holds
         self.lock = DaemonLock(config.database.url)
@@ -185,6 +186,14 @@ class Daemon:
             try:
                 with self.store.transaction() as session:
                     mine = stored_leases.take_or_renew(session, runtime.id, self.holder, ttl)
+                    if not mine:
+                        # A crashed predecessor on this machine (systemd restarting us)
+                        # need not be waited out: its process is gone.
+                        dead = stored_leases.holder_of(session, runtime.id)
+                        if dead is not None and exited_here(dead):
+                            mine = stored_leases.take_from(
+                                session, runtime.id, dead, self.holder, ttl
+                            )
             except Exception:
                 # The database is unreachable: keep nothing we cannot prove we hold.
                 log.exception("lease.refresh_failed", account=runtime.name)
@@ -574,6 +583,30 @@ class Daemon:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
+
+
+def this_machine() -> str:
+    """This host and kernel boot: a pid means the same process only within both."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+    except OSError:
+        boot = "unknown-boot"
+    return f"{socket.gethostname()}/{boot[:8]}"
+
+
+def exited_here(holder: str) -> bool:
+    """Whether a lease holder ran on this machine, in this boot, and its process is gone."""
+    machine, _, rest = holder.rpartition(":")[0].rpartition(":")
+    pid = rest
+    if machine != this_machine() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
 
 
 def install_stop_handlers(stop: threading.Event, reload: threading.Event | None = None) -> None:

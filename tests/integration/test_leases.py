@@ -147,7 +147,10 @@ def test_each_account_has_one_daemon_and_a_dead_ones_accounts_move(
         control(sim, f"orders/{paid}/pay")
         wait_for(lambda: len([e for e in request_log(sim) if e["path"] == SEND]) == 4, 30)
 
-        first.process.send_signal(signal.SIGKILL)  # no goodbye: its leases must run out
+        # No goodbye. Both run on this machine, so the second sees the first's process
+        # is gone and takes over at once; between machines the lease must run out
+        # (the next test).
+        first.process.send_signal(signal.SIGKILL)
         first.process.wait(10)
         wait_for(lambda: second.acquired() == set(NAMES.values()), timeout=2 * LEASE_S + 2)
 
@@ -186,3 +189,34 @@ def test_each_account_has_one_daemon_and_a_dead_ones_accounts_move(
     assert sorted(sends) == sorted([*early.values(), paid, late])  # each greeted once
     finishes = [e["body"]["orderId"] for e in request_log(sim) if e["path"] == FINISH]
     assert finishes == [paid]  # released once, by the daemon that took the account over
+
+
+def test_a_lease_moves_only_when_it_has_run_out(postgres_url: str) -> None:
+    """Between machines (no pid to check) only the database clock decides."""
+    from datetime import timedelta
+
+    from p2pilot.store import leases
+    from p2pilot.store.accounts import ensure_account
+    from p2pilot.store.migrate import upgrade
+
+    store = Store(postgres_url)
+    try:
+        upgrade(store)
+        with store.transaction() as session:
+            account_id = ensure_account(session, "desk")
+        ttl = timedelta(seconds=1)
+
+        def take(holder: str) -> bool:
+            with store.transaction() as session:
+                return leases.take_or_renew(session, account_id, holder, ttl)
+
+        assert take("machine-a/boot:100:aa")
+        assert not take("machine-b/boot:200:bb")  # held, and A may still be alive
+        assert take("machine-a/boot:100:aa")  # A renews
+        wait_for(lambda: take("machine-b/boot:200:bb"), timeout=3)  # A stopped renewing
+        with store.transaction() as session:
+            assert leases.holders(session) == {account_id: "machine-b/boot:200:bb"}
+            leases.give_up(session, account_id, "machine-a/boot:100:aa")  # not A's any more
+            assert leases.holders(session) == {account_id: "machine-b/boot:200:bb"}
+    finally:
+        store.dispose()

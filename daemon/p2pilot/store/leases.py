@@ -51,3 +51,29 @@ def holders(session: Session) -> dict[int, str]:
         text("SELECT account_id, holder FROM account_leases WHERE expires_at >= now()")
     )
     return {account_id: holder for account_id, holder in rows}
+
+
+def take_from(session: Session, account_id: int, dead: str, holder: str, ttl: timedelta) -> bool:
+    """Take the lease from ``dead`` (known to have exited), if it still holds it."""
+    row = session.execute(
+        text(
+            """
+            UPDATE account_leases
+               SET holder = :holder, acquired_at = now(),
+                   expires_at = now() + make_interval(secs => :ttl)
+             WHERE account_id = :account_id AND holder = :dead
+            RETURNING holder
+            """
+        ),
+        {"account_id": account_id, "holder": holder, "dead": dead, "ttl": ttl.total_seconds()},
+    ).first()
+    return row is not None
+
+
+def holder_of(session: Session, account_id: int) -> str | None:
+    """Who holds the account's lease row (expired or not)."""
+    holder = session.scalar(
+        text("SELECT holder FROM account_leases WHERE account_id = :account_id"),
+        {"account_id": account_id},
+    )
+    return str(holder) if holder is not None else None
