@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -390,36 +391,12 @@ class Daemon:
                     misfire_grace_time=max(1, int(polling.misfire_grace.total_seconds())),
                     next_run_time=now,
                 )
-        scheduler.add_job(
-            self.dispatcher.drain,
-            IntervalTrigger(seconds=EVENTS_INTERVAL.total_seconds(), timezone=UTC),
-            id="events",
-            name="events",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=5,
-        )
+        every(scheduler, "events", EVENTS_INTERVAL, self.dispatcher.drain, misfire_grace_time=5)
         if self.leased:
-            scheduler.add_job(
-                self.refresh_leases,
-                IntervalTrigger(
-                    seconds=self.config.database.lease.total_seconds() / 3, timezone=UTC
-                ),
-                id="leases",
-                name="leases",
-                max_instances=1,
-                coalesce=True,
-            )
+            every(scheduler, "leases", self.config.database.lease / 3, self.refresh_leases)
         # Runs on the same pool as the jobs: if ticks wedge every worker, it stops
         # beating and the systemd watchdog lets the service be restarted.
-        scheduler.add_job(
-            self.heartbeat.touch,
-            IntervalTrigger(seconds=HEARTBEAT_INTERVAL.total_seconds(), timezone=UTC),
-            id="heartbeat",
-            name="heartbeat",
-            max_instances=1,
-            coalesce=True,
-        )
+        every(scheduler, "heartbeat", HEARTBEAT_INTERVAL, self.heartbeat.touch)
         scheduler.start()
         evidence = self._start_evidence_server()
         stop_metrics = (
@@ -517,7 +494,8 @@ class Daemon:
     def _oldest_paid(self) -> datetime | None:
         """When the oldest paid sell order still waiting for release was paid, if any."""
         with self.store.transaction(read_only=True) as session:
-            return stored_orders.oldest_awaiting_release(session)
+            oldest = stored_orders.oldest_awaiting_release(session)
+        return oldest.since if oldest is not None else None
 
     def status_line(self) -> str:
         """One line for systemd's STATUS=: what runs and what is failing."""
@@ -585,6 +563,25 @@ class Daemon:
                 stream.flush()
 
 
+def every(
+    scheduler: BackgroundScheduler,
+    name: str,
+    interval: timedelta,
+    func: Callable[[], object],
+    **options: Any,
+) -> None:
+    """Schedule one of the daemon's own jobs: never two at once, missed runs coalesced."""
+    scheduler.add_job(
+        func,
+        IntervalTrigger(seconds=interval.total_seconds(), timezone=UTC),
+        id=name,
+        name=name,
+        max_instances=1,
+        coalesce=True,
+        **options,
+    )
+
+
 def this_machine() -> str:
     """This host and kernel boot: a pid means the same process only within both."""
     try:
@@ -596,8 +593,10 @@ def this_machine() -> str:
 
 def exited_here(holder: str) -> bool:
     """Whether a lease holder ran on this machine, in this boot, and its process is gone."""
-    machine, _, rest = holder.rpartition(":")[0].rpartition(":")
-    pid = rest
+    parts = holder.rsplit(":", 2)  # machine:pid:nonce
+    if len(parts) != 3:
+        return False
+    machine, pid, _nonce = parts
     if machine != this_machine() or not pid.isdigit() or int(pid) == os.getpid():
         return False
     try:

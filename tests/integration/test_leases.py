@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,6 +19,7 @@ from p2pilot.evidence.intake import record_evidence
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store.engine import Store
 
+from ..e2e.conftest import wait_for
 from .simdesk import control, request_log, running_simulator
 
 ACCOUNTS = {"lease-a": "secret-a-1", "lease-b": "secret-b-2", "lease-c": "secret-c-3"}
@@ -108,17 +108,6 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-
-def wait_for(predicate: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s")
-        time.sleep(0.05)
 
 
 def test_each_account_has_one_daemon_and_a_dead_ones_accounts_move(

@@ -19,7 +19,7 @@ from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store.models import OrderEventRow, RateRow
 
-from .simdesk import FAST, control, running_simulator
+from .simdesk import FAST, control, running_simulator, write_desk_config
 
 KEY, SECRET = "rates-key", "rates-secret-5"
 RATES = {
@@ -116,8 +116,10 @@ def test_rates_command_shows_latest_and_history(
     for _ in range(3):
         daemon.run_once()
     daemon.close()
-    config = tmp_path / "p2pilot.toml"
-    config.write_text(_toml(document), encoding="utf-8")
+    rates_table = "[[rates]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in RATES.items())
+    config = write_desk_config(
+        tmp_path / "p2pilot.toml", db_url=db_url, sim=sim, key=KEY, secret=SECRET, extra=rates_table
+    )
 
     shown = subprocess.run(
         [
@@ -151,18 +153,3 @@ def test_rates_command_shows_latest_and_history(
         check=False,
     ).stdout
     assert "USDT/RUB sell" in text and "reference 81.70" in text
-
-
-def _toml(document: dict[str, Any]) -> str:
-    account = document["accounts"][0]
-    rates = document["rates"][0]
-    lines = [
-        "[database]",
-        f'url = "{document["database"]["url"]}"',
-        "[[accounts]]",
-        *(f"{k} = {json.dumps(v)}" for k, v in account.items()),
-        "[[rates]]",
-    ]
-    for key, value in rates.items():
-        lines.append(f"{key} = {json.dumps(value)}")
-    return "\n".join(lines) + "\n"

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, NoReturn
 
 import typer
-from sqlalchemy import func, select
 
 from p2pilot.config import Config
 
@@ -57,11 +56,10 @@ def job_intervals(config: Config) -> dict[str, timedelta]:
 
 def health(config: Config, now: datetime) -> tuple[list[JobHealth], dict[str, Any] | None]:
     """Every expected (account, job) with its state, and the oldest order awaiting release."""
-    from p2pilot.exchange.records import OrderStatus, Side
+    from p2pilot.store import orders as stored_orders
     from p2pilot.store import poll_state
     from p2pilot.store.engine import Store
     from p2pilot.store.migrate import is_current
-    from p2pilot.store.models import AccountRow, OrderRow
 
     store = Store(config.database.url)
     try:
@@ -70,24 +68,16 @@ def health(config: Config, now: datetime) -> tuple[list[JobHealth], dict[str, An
             return _jobs(config, {}, now), None
         with store.transaction(read_only=True) as session:
             states = {(s.account, s.job): s for s in poll_state.all_states(session)}
-            oldest = session.execute(
-                select(OrderRow.exchange_id, AccountRow.name, OrderRow.paid_at, OrderRow.created_at)
-                .join(AccountRow, AccountRow.id == OrderRow.account_id)
-                .where(OrderRow.status == int(OrderStatus.PAID), OrderRow.side == int(Side.SELL))
-                .order_by(func.coalesce(OrderRow.paid_at, OrderRow.created_at))
-                .limit(1)
-            ).first()
+            oldest = stored_orders.oldest_awaiting_release(session)
     finally:
         store.dispose()
     waiting = None
     if oldest is not None:
-        order_id, account_name, paid_at, created_at = oldest
-        since = paid_at or created_at
         waiting = {
-            "order_id": order_id,
-            "account": account_name,
-            "paid_at": _iso(since),
-            "age_seconds": round((now - since).total_seconds(), 1),
+            "order_id": oldest.order_id,
+            "account": oldest.account,
+            "paid_at": _iso(oldest.since),
+            "age_seconds": round((now - oldest.since).total_seconds(), 1),
         }
     return _jobs(config, states, now), waiting
 

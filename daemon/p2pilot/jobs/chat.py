@@ -28,13 +28,13 @@ from sqlalchemy.orm import Session
 
 from p2pilot.chat.channel import ChatChannel, ChatTarget
 from p2pilot.exchange.errors import AuthError, ExchangeError, RateLimited
-from p2pilot.exchange.records import FINAL_STATUSES, ChatMessage, ChatRole
+from p2pilot.exchange.records import ChatMessage, ChatRole
 from p2pilot.logging import get_logger
 from p2pilot.store import chat as stored_chat
 from p2pilot.store.engine import Store
 from p2pilot.store.events import append_event
 from p2pilot.store.models import AccountRow, OrderRow
-from p2pilot.store.orders import event_payload
+from p2pilot.store.orders import FINAL_CODES, event_payload
 
 log = get_logger(__name__)
 
@@ -43,7 +43,6 @@ SLOW_RECHECK = timedelta(minutes=1)
 # Messages written this long before the daemon first saw their order are history.
 HISTORY_MARGIN = timedelta(minutes=10)
 ATTRIBUTION_SKEW = timedelta(seconds=5)
-FINAL_CODES = tuple(int(s) for s in FINAL_STATUSES)
 
 
 @dataclass

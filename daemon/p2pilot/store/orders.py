@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from p2pilot.exchange.records import FINAL_STATUSES, OrderDetail, OrderStatus, OrderSummary, Side
 from p2pilot.store.accounts import account_name
 from p2pilot.store.events import append_event
-from p2pilot.store.models import OrderEventRow, OrderRow
+from p2pilot.store.models import AccountRow, OrderEventRow, OrderRow
 from p2pilot.store.order_views import (
     HistoryEntry,
     OrderDetailView,
@@ -338,15 +338,25 @@ def _anomaly(
     return _write(session, account_id, row, [ANOMALY], payload, now)
 
 
-def oldest_awaiting_release(session: Session) -> datetime | None:
-    """When the oldest paid sell order (any account) was paid, or None when none waits."""
+@dataclass(frozen=True, slots=True)
+class AwaitingRelease:
+    """The paid sell order that has waited longest for its release."""
+
+    order_id: str
+    account: str
+    since: datetime  # when it was paid (its creation time if the exchange gave none)
+
+
+def oldest_awaiting_release(session: Session) -> AwaitingRelease | None:
+    """The oldest paid sell order on any account, or None when none waits."""
     row = session.execute(
-        select(OrderRow.paid_at, OrderRow.created_at)
+        select(OrderRow.exchange_id, AccountRow.name, OrderRow.paid_at, OrderRow.created_at)
+        .join(AccountRow, AccountRow.id == OrderRow.account_id)
         .where(OrderRow.status == int(OrderStatus.PAID), OrderRow.side == int(Side.SELL))
         .order_by(func.coalesce(OrderRow.paid_at, OrderRow.created_at))
         .limit(1)
     ).first()
     if row is None:
         return None
-    paid_at, created_at = row
-    return paid_at or created_at
+    order_id, account, paid_at, created_at = row
+    return AwaitingRelease(order_id, account, paid_at or created_at)
