@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+import structlog
 
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.jobs.orders import OrdersJob
@@ -181,3 +182,27 @@ def test_exact_amounts_round_trip(sim: SimulatorServer, job: OrdersJob, store: S
     assert document["amount"] == truth["amount"] == "12345.67"
     assert document["price"] == truth["price"]
     assert document["quantity"] == truth["quantity"]
+
+
+def test_unreadable_row_is_skipped_with_a_warning_and_read_next_tick(
+    sim: SimulatorServer, job: OrdersJob, store: Store
+) -> None:
+    job.tick()  # the first sweep, on an empty desk: later ticks read the pending list only
+    first = str(control(sim, "orders", side="sell", amount="300.00", price="81.00")["id"])
+    second = str(control(sim, "orders", side="sell", amount="400.00", price="81.00")["id"])
+    control(sim, "faults", fault="malformed_row", paths=["/order/pending/simplifyList"], count=1)
+    job.clock.advance(seconds=1)  # type: ignore[attr-defined]
+
+    with structlog.testing.capture_logs() as logs:
+        job.tick()
+
+    stored = {order_id for _, order_id in event_types(store)}
+    assert len(stored & {first, second}) == 1  # the readable row went on
+    (skipped,) = [e for e in logs if e["event"] == "exchange.rows_unreadable"]
+    assert skipped["log_level"] == "warning"
+    assert skipped["endpoint"].endswith("simplifyList") and skipped["skipped"] == 1
+    assert ({first, second} - stored).pop() in skipped["errors"][0]  # names the order
+
+    job.clock.advance(seconds=1)  # type: ignore[attr-defined]
+    job.tick()
+    assert {order_id for _, order_id in event_types(store)} >= {first, second}

@@ -15,6 +15,7 @@ import pytest
 from p2pilot.exchange import parse
 from p2pilot.exchange import requests as paths
 from p2pilot.exchange.errors import MalformedResponse
+from p2pilot.exchange.fields import Reader
 from p2pilot.exchange.records import (
     AdSide,
     AdStatus,
@@ -284,9 +285,13 @@ def test_numeric_strings_and_ints_are_the_same(ref: dict[str, Any]) -> None:
 def test_bad_money_is_malformed(ref: dict[str, Any], bad: object) -> None:
     ref["orders"]["result"]["items"][0]["amount"] = bad
     with pytest.raises(MalformedResponse) as caught:
-        parse.parse_order_page(ref["orders"])
-    assert "result.items[0].amount" in str(caught.value)
+        parse.order_summary(Reader(ref["orders"]["result"]["items"][0], paths.ORDERS, "row"))
+    assert "row.amount" in str(caught.value)
     assert paths.ORDERS in str(caught.value)
+    # On a page the bad row is set aside, named, and the page still reads.
+    page = parse.parse_order_page(ref["orders"])
+    assert page.items == [] and page.rows == 1
+    assert "result.items[0].amount" in page.unreadable[0]
 
 
 def test_unknown_status_code_is_malformed(ref: dict[str, Any]) -> None:
@@ -300,9 +305,13 @@ def test_unknown_status_code_is_malformed(ref: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("field", ["id", "side", "status", "amount", "price", "createDate"])
 def test_missing_required_field_is_malformed(ref: dict[str, Any], field: str) -> None:
+    ref["orders"]["result"]["items"].append(copy.deepcopy(ref["orders"]["result"]["items"][0]))
+    ref["orders"]["result"]["items"][1]["id"] = "second"
     del ref["orders"]["result"]["items"][0][field]
-    with pytest.raises(MalformedResponse, match=f"items\\[0\\]\\.{field} is missing"):
-        parse.parse_order_page(ref["orders"])
+    page = parse.parse_order_page(ref["orders"])
+    assert [order.id for order in page.items] == ["second"]
+    (problem,) = page.unreadable
+    assert f"items[0].{field} is missing" in problem
 
 
 @pytest.mark.parametrize(

@@ -43,11 +43,12 @@ from p2pilot.exchange.records import (
     UserProfile,
 )
 from p2pilot.exchange.requests import AdParams
+from p2pilot.logging import get_logger
 
 T = TypeVar("T")
 Kind = Literal["read", "write"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 PYBIT_LOGGER = "pybit._http_manager"
 # A code no response can carry (the exchange's codes are ints): keeps pybit's retry set
@@ -151,7 +152,16 @@ class ExchangeClient:
                 payload, headers = response[0], response[-1]
             limit = header(headers, "X-Bapi-Limit-Status")
             remaining = int(limit) if limit is not None and limit.isdigit() else None
-            return read(payload)
+            result = read(payload)
+            if isinstance(result, Page) and result.unreadable:
+                log.warning(
+                    "exchange.rows_unreadable",
+                    account=self.account,
+                    endpoint=endpoint,
+                    skipped=len(result.unreadable),
+                    errors=list(result.unreadable),
+                )
+            return result
         except Exception as exc:
             outcome = type(exc).__name__
             ip_ban = isinstance(exc, RateLimited) and exc.ip_ban

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 from p2pilot.exchange import requests as paths
+from p2pilot.exchange.errors import MalformedResponse
 from p2pilot.exchange.fields import Reader, is_unset
 from p2pilot.exchange.fields import malformed as malformed  # re-exported
 from p2pilot.exchange.fields import unwrap as unwrap  # re-exported: envelope unwrapping
@@ -49,7 +50,15 @@ def _result_object(payload: object, endpoint: str) -> Reader:
 def _page(payload: object, endpoint: str, item: Callable[[Reader], T]) -> Page[T]:
     result = _result_object(payload, endpoint)
     count = result.integer("count")
-    return Page(count=count, items=[item(row) for row in result.items("items")])
+    items: list[T] = []
+    unreadable: list[str] = []
+    for row in result.items("items"):
+        try:
+            items.append(item(row))
+        except MalformedResponse as exc:
+            row_id = row.data.get("id")
+            unreadable.append(f"{exc.message} (id {row_id!r})" if row_id else exc.message)
+    return Page(count=count, items=items, unreadable=tuple(unreadable))
 
 
 # ---- users and payment methods ------------------------------------------------

@@ -112,10 +112,20 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
-    """One page of a paged list; ``count`` is the exchange's total."""
+    """One page of a paged list; ``count`` is the exchange's total.
+
+    ``unreadable`` holds one message per row that could not be parsed: one bad
+    row is skipped (and logged by the client), not allowed to hide the others.
+    """
 
     count: int
     items: list[T]
+    unreadable: tuple[str, ...] = ()
+
+    @property
+    def rows(self) -> int:
+        """Rows the exchange sent on this page, read or not."""
+        return len(self.items) + len(self.unreadable)
 
 
 @dataclass(frozen=True, slots=True)

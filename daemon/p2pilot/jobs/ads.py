@@ -25,7 +25,7 @@ def all_ads(client: ExchangeClient) -> Iterator[Ad]:
     for number in range(1, MAX_PAGES + 1):
         page = client.my_ads(page=number, size=PAGE_SIZE)
         yield from page.items
-        if len(page.items) < PAGE_SIZE or number * PAGE_SIZE >= page.count:
+        if page.rows < PAGE_SIZE or number * PAGE_SIZE >= page.count:
             return
 
 

@@ -142,7 +142,7 @@ class OrdersJob:
         for page in range(1, max_pages + 1):
             result = fetch(page=page, size=PAGE_SIZE)
             yield from result.items
-            if len(result.items) < PAGE_SIZE or page * PAGE_SIZE >= result.count:
+            if result.rows < PAGE_SIZE or page * PAGE_SIZE >= result.count:
                 return
 
     def _detail_or_summary(self, summary: OrderSummary) -> OrderSummary | OrderDetail:

@@ -19,6 +19,7 @@ FAULTS = (
     "empty_body",  # 200 with nothing in it
     "slow",  # answer after delay_ms
     "lost_response",  # do the work, then drop the connection
+    "malformed_row",  # do the work, then garble the first list row (or the object)
 )
 CHAT_PATHS = ("/v5/p2p/order/message/listpage", "/v5/p2p/order/message/send")
 
@@ -109,3 +110,23 @@ class FaultSet:
                 }
                 for f in self._faults.values()
             ]
+
+
+def garble(result: object) -> object:
+    """The answer with its first list row (or, for one object, itself) garbled.
+
+    Every field but ``id`` becomes an object: the shape a buggy exchange release
+    would send, which the client must skip row by row rather than fail a page.
+    """
+    if not isinstance(result, dict):
+        return result
+    items = result.get("items")
+    if isinstance(items, list) and items and isinstance(items[0], dict):
+        return {**result, "items": [_garbled(items[0]), *items[1:]]}
+    if isinstance(items, list):
+        return result
+    return _garbled(result)
+
+
+def _garbled(row: dict[str, object]) -> dict[str, object]:
+    return {key: value if key == "id" else {"garbled": True} for key, value in row.items()}

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from p2pilot.simulator import api
 from p2pilot.simulator.control import control
-from p2pilot.simulator.faults import Fault, FaultSet
+from p2pilot.simulator.faults import Fault, FaultSet, garble
 from p2pilot.simulator.limits import LIMITS, UidLimits
 from p2pilot.simulator.scenario import Scenario
 from p2pilot.simulator.state import Exchange, ExchangeRefusal, now_ms
@@ -174,6 +174,8 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()  # the state changed; the client never hears of it
             return
+        if fault is not None and fault.name == "malformed_row" and code == 0:
+            result = garble(result)
         document = p2p_envelope(path, code, message, result)
         self._answer(entry, 200, json.dumps(document).encode(), code)
 
