@@ -40,7 +40,6 @@ from sqlalchemy.engine import Engine
 
 from p2pilot.config import parse_config
 from p2pilot.evidence.intake import EvidenceError, record_evidence
-from p2pilot.jobs.runner import MAX_BACKOFF
 from p2pilot.rules.engine import RETRY_AFTER
 from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
@@ -237,7 +236,7 @@ class Desk(RuleBasedStateMachine):
         try:
             clear_faults(self.sim)
             for _ in range(3):
-                self.ahead += MAX_BACKOFF + RETRY_AFTER
+                self.ahead += timedelta(minutes=1) + RETRY_AFTER  # past any pause
                 self.daemon.run_once()
             self.releases_are_guarded_and_single()
             self._each_event_and_payment_once()

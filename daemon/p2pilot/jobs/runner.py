@@ -1,9 +1,12 @@
 """Run one poll job's tick safely: never raise into the scheduler, back off on failure.
 
 APScheduler calls :meth:`JobRunner.__call__` every interval. A tick that fails is
-logged, counted in ``poll_state`` and followed by a pause that grows with the
-number of consecutive failures (or lasts until the exchange's rate-limit reset),
-so a broken exchange is not hammered and the daemon keeps running.
+counted in ``poll_state`` and retried on the next tick, then on every second tick
+while it keeps failing (or, for a rate limit, at the exchange's reset time). A
+longer pause would save nothing worth having: one read every two ticks is far
+inside Bybit's limits, while a desk blind for minutes after an outage loses orders
+to their payment timers. What grows instead is the gap between log lines: failures
+1, 2, 4, 8, ... are warnings, the rest debug, and the recovery is logged once.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from p2pilot.store.engine import Store
 
 log = get_logger(__name__)
 
-MAX_BACKOFF = timedelta(minutes=5)
+MAX_BACKOFF_TICKS = 2  # a failing job runs again within two ticks of the fault's end
 
 
 class Tick(Protocol):
@@ -116,7 +119,7 @@ class JobRunner:
             return False
         except (TransientError, MalformedResponse, ExchangeError) as exc:
             self._back_off(now)
-            bound.warning(
+            (bound.warning if self._loud else bound.debug)(
                 "job.failed",
                 error=str(exc),
                 error_type=type(exc).__name__,
@@ -128,14 +131,24 @@ class JobRunner:
         except Exception as exc:
             # A bug or a database outage: log with traceback, keep the daemon alive.
             self._back_off(now)
-            bound.exception(
-                "job.crashed",
-                error_type=type(exc).__name__,
-                consecutive_failures=self.consecutive_failures,
-            )
+            if self._loud:
+                bound.exception(
+                    "job.crashed",
+                    error_type=type(exc).__name__,
+                    consecutive_failures=self.consecutive_failures,
+                )
+            else:
+                bound.debug(
+                    "job.crashed",
+                    error=str(exc),
+                    error_type=type(exc).__name__,
+                    consecutive_failures=self.consecutive_failures,
+                )
             self._record_failure(now, exc)
             return False
         self.ticks += 1
+        if self.consecutive_failures:
+            bound.info("job.recovered", after_failures=self.consecutive_failures)
         self.consecutive_failures = 0
         self.paused_until = None
         try:
@@ -162,10 +175,16 @@ class JobRunner:
 
     def _back_off(self, now: datetime) -> None:
         self.consecutive_failures += 1
-        # The first failure retries on the next tick; then 2x, 4x, ... the interval.
-        factor = 2 ** min(self.consecutive_failures - 1, 10) - 1
-        delay = min(self.interval * factor, MAX_BACKOFF)
-        self.paused_until = now + delay if delay > timedelta(0) else None
+        # The first failure retries on the next tick; later ones skip a tick.
+        skipped = min(self.consecutive_failures, MAX_BACKOFF_TICKS) - 1
+        # Half a tick past the skipped run: scheduler jitter cannot let it through.
+        self.paused_until = now + self.interval * skipped + self.interval / 2 if skipped else None
+
+    @property
+    def _loud(self) -> bool:
+        """Whether this failure is worth a warning: the 1st, 2nd, 4th, 8th, ..."""
+        n = self.consecutive_failures
+        return n & (n - 1) == 0
 
     def _record_failure(self, now: datetime, exc: BaseException) -> None:
         try:
@@ -178,4 +197,5 @@ class JobRunner:
                     error=f"{type(exc).__name__}: {exc}",
                 )
         except Exception:
-            log.exception("job.state_not_recorded", account=self.account, job=self.job)
+            if self._loud:  # the database is down: the tick's own log line said so already
+                log.exception("job.state_not_recorded", account=self.account, job=self.job)
