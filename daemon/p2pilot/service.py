@@ -280,6 +280,8 @@ class Daemon:
             store=self.store,
             sweep_every=polling.sweep,
             clock=self.clock,
+            # Detail reads stop here: the next tick must not be skipped for this one.
+            time_box=polling.orders * 0.7,
         )
 
         chat = ChatJob(
@@ -335,17 +337,18 @@ class Daemon:
     def _then_events(
         self, account: str, job: str, tick: Callable[[], object]
     ) -> Callable[[], None]:
-        """A job tick followed by the events it wrote (and the retries that are due).
+        """A job tick followed by the events it wrote.
 
         Handled at once, not at the next events-job run: a new order is acted on
-        within the tick that saw it.
+        within the tick that saw it. Retries are the events job's.
         """
         duration = metrics.POLL_DURATION.labels(account, job)
 
         def run() -> None:
             with duration.time():
                 tick()
-            self.dispatcher.drain()
+            # Not the retries, and not behind another drain: polling must go on.
+            self.dispatcher.drain(wait=False, retries=False)
 
         return run
 

@@ -206,3 +206,54 @@ def test_unreadable_row_is_skipped_with_a_warning_and_read_next_tick(
     job.clock.advance(seconds=1)  # type: ignore[attr-defined]
     job.tick()
     assert {order_id for _, order_id in event_types(store)} >= {first, second}
+
+
+def test_a_backlog_of_finished_orders_is_read_a_few_per_tick(
+    sim: SimulatorServer, job: OrdersJob, store: Store
+) -> None:
+    job.tick()
+    ids = [
+        str(control(sim, "orders", side="sell", amount="100.00", price="81.00")["id"])
+        for _ in range(20)
+    ]
+    for ticks in (1, 2, 3):  # twenty new orders: eight details a tick
+        job.clock.advance(seconds=1)  # type: ignore[attr-defined]
+        written = job.tick()
+        assert written.count("order.created") == (8 if ticks < 3 else 4)
+    for order_id in ids:
+        control(sim, f"orders/{order_id}/cancel")  # while the daemon was not looking
+
+    rounds: list[int] = []
+    while any(stored_status(store, order_id) != 40 for order_id in ids):
+        assert len(rounds) < 5, rounds
+        clear_log(sim)
+        job.clock.advance(seconds=1)  # type: ignore[attr-defined]
+        job.tick()
+        paths = served_paths(sim)
+        assert paths[0] == "/v5/p2p/order/pending/simplifyList"  # every tick, first
+        rounds.append(paths.count("/v5/p2p/order/info"))
+    assert rounds == [6, 6, 6, 2]
+
+
+def test_a_sweep_records_every_change_at_once_and_details_a_few(
+    sim: SimulatorServer, job: OrdersJob, store: Store
+) -> None:
+    job.tick()
+    ids = [
+        str(control(sim, "orders", side="sell", amount="100.00", price="81.00")["id"])
+        for _ in range(20)
+    ]
+    for _ in range(3):
+        job.clock.advance(seconds=1)  # type: ignore[attr-defined]
+        job.tick()
+    for order_id in ids:
+        control(sim, f"orders/{order_id}/cancel")
+    clear_log(sim)
+    job.clock.advance(seconds=31)  # type: ignore[attr-defined]
+
+    job.tick()
+
+    assert all(stored_status(store, order_id) == 40 for order_id in ids)
+    assert served_paths(sim).count("/v5/p2p/order/info") == 6
+    cancelled = [oid for kind, oid in event_types(store) if kind == "order.cancelled"]
+    assert sorted(cancelled) == sorted(ids)

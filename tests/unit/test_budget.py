@@ -78,3 +78,18 @@ def test_an_ip_ban_pauses_every_account_of_the_host() -> None:
         assert paused.value.ip_ban is True
     host.clear()
     second.before("read", "/v5/p2p/order/pending/simplifyList")
+
+
+def test_background_reads_leave_most_reads_to_orders_and_releases() -> None:
+    clock = FakeTime()
+    budget = RequestBudget(host=HostPause(), sleep=clock.sleep, clock=clock)
+    chat = "/v5/p2p/order/message/listpage"
+    for _ in range(2):
+        budget.before("read", chat)
+    assert clock.t == 1000.0  # two background reads go at once
+    # A third would wait for the next window; the orders poll does not.
+    for _ in range(6):
+        budget.before("read", "/v5/p2p/order/pending/simplifyList")
+    assert clock.t == 1000.0
+    budget.before("read", chat)
+    assert clock.t == pytest.approx(1001.1)

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from p2pilot.exchange import requests as paths
 from p2pilot.exchange.client import ExchangeClient
-from p2pilot.exchange.errors import ChatApiClosed
+from p2pilot.exchange.errors import ChatApiClosed, TransientError
 from p2pilot.exchange.records import ChatApi, ChatMessage
 from p2pilot.logging import get_logger
 
@@ -110,7 +111,11 @@ class ChatChannel:
 
     def _session_id(self, target: ChatTarget) -> str:
         if not target.counterparty_mask_id:
-            raise ValueError(f"order {target.order_id} has no counterparty mask id yet")
+            # Known once the order's detail is read: a later pass can do it.
+            raise TransientError(
+                f"order {target.order_id} has no counterparty mask id yet",
+                endpoint=paths.CHAT_SESSION_ID,
+            )
         with self._lock:
             cached = self._sessions.get(target.counterparty_mask_id)
         if cached is not None:

@@ -3,6 +3,10 @@
 - Reads and writes are paced below Bybit's per-UID limits (rolling windows; the
   defaults, 8 reads/s and 4 writes/s, leave headroom). A call waits for its
   token in the calling job's thread — at most a fraction of a second.
+- Background reads (chats, ads, market prices, the account's own profile) may
+  take at most a quarter of the reads: a backlog of them, after an outage or a
+  restart, must not starve the orders poll and the release checks that buyers
+  are waiting on.
 - ``10006`` pauses every call of that account until the reset time Bybit gave.
 - HTTP ``403`` (an IP ban) pauses every call from this host, all accounts, for
   ten minutes. The first call to meet a pause is marked ``first_hit`` so the
@@ -20,9 +24,23 @@ from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from p2pilot.exchange import requests as paths
 from p2pilot.exchange.errors import ExchangeError, RateLimited
 
 Clock = Callable[[], float]
+BACKGROUND_READS = frozenset(
+    {
+        paths.CHAT_MESSAGES,
+        paths.CHAT_SESSIONS,
+        paths.CHAT_SESSION_ID,
+        paths.SESSION_MESSAGES,
+        paths.MY_ADS,
+        paths.AD_DETAIL,
+        paths.ONLINE_ADS,
+        paths.PAYMENT_METHODS,
+        paths.ACCOUNT_INFO,
+    }
+)
 WINDOW_S = 1.1  # Bybit's rolling second, plus room for jitter on the way
 
 
@@ -94,9 +112,11 @@ class RequestBudget:
         host: HostPause = HOST_PAUSE,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = time.monotonic,
     ) -> None:
-        self.reads = RollingWindow(reads_per_second)
-        self.writes = RollingWindow(writes_per_second)
+        self.reads = RollingWindow(reads_per_second, clock)
+        self.background = RollingWindow(max(1, reads_per_second // 4), clock)
+        self.writes = RollingWindow(writes_per_second, clock)
         self.host = host
         self.sleep = sleep
         self.now = now
@@ -123,6 +143,11 @@ class RequestBudget:
                 endpoint=endpoint,
                 code=10006,
             )
+        if kind == "read" and endpoint in BACKGROUND_READS:
+            # Queue for a background slot first: only then compete for a read slot.
+            wait = self.background.take()
+            if wait > 0:
+                self.sleep(wait)
         wait = (self.writes if kind == "write" else self.reads).take()
         if wait > 0:
             self.sleep(wait)

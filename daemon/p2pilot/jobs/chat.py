@@ -78,7 +78,7 @@ class ChatJob:
                 messages = self.channel.new_messages(target, self._known)
             except (AuthError, RateLimited):
                 raise  # the runner pauses or disables the whole job
-            except (ExchangeError, ValueError) as exc:
+            except ExchangeError as exc:
                 log.warning(
                     "chat.read_failed",
                     account=self.account,

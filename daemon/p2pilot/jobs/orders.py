@@ -6,7 +6,8 @@ Each tick:
 2. every ``sweep`` interval also reads the recent full list, to catch orders that
    were created and finished between two ticks,
 3. reads ``order/info`` only for orders that are new, changed status, or still
-   lack detail, and for stored open orders that left the pending list,
+   lack detail, and for stored open orders that left the pending list — at most
+   ``MAX_DETAILS_PER_TICK`` a tick, pending ones first; the rest wait a tick,
 4. writes, in one transaction, the new snapshots and one outbox event per change.
 
 An unchanged order costs no detail call and no write.
@@ -14,6 +15,7 @@ An unchanged order costs no detail call and no write.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,8 +33,16 @@ log = get_logger(__name__)
 PAGE_SIZE = 30  # Bybit's maximum for the order lists
 MAX_PENDING_PAGES = 40  # 1,200 open orders: far beyond any real desk
 MAX_SWEEP_PAGES_FIRST = 100  # first sweep on a new database: the whole 90-day window
-SWEEP_OVERLAP = timedelta(minutes=10)  # later sweeps reach back past the previous one
-MAX_LEFT_PENDING_DETAILS = 30  # detail reads per tick for orders that left "pending"
+# Later sweeps reach back this far past the previous one (its start is stored, so a
+# restart's sweep covers the downtime too); more only re-reads pages already seen.
+SWEEP_OVERLAP = timedelta(minutes=2)
+# Detail reads per tick: about a second of the default read budget, so that after
+# an outage or a burst the pending list is still read every tick or two.
+MAX_DETAILS_PER_TICK = 8
+# Of those, at most this many for orders off the pending list (finished ones found by the
+# sweep, or stored open ones that left the list): after an outage there may be
+# hundreds, and a tick that reads them all keeps the pending list unread for minutes.
+MAX_BACKGROUND_DETAILS = 6
 
 
 @dataclass
@@ -47,6 +57,8 @@ class OrdersJob:
     clock: Callable[[], datetime]
     last_sweep_at: datetime | None = None
     unread: dict[str, int] | None = None  # pending orders' unread chat counters, last tick
+    # After this long, a tick reads no more details (at least one): the rest wait a tick.
+    time_box: timedelta | None = None
     _sweep_loaded: bool = field(default=False, repr=False)
 
     def __call__(self) -> None:
@@ -55,6 +67,16 @@ class OrdersJob:
     def tick(self) -> list[str]:
         """Run one tick; returns the event types written."""
         now = self.clock()
+        started = time.monotonic()
+        box = self.time_box.total_seconds() if self.time_box is not None else None
+
+        def may_read(left: int) -> bool:
+            if left <= 0:
+                return False
+            if box is None or left == MAX_DETAILS_PER_TICK:
+                return True  # every tick makes progress, however slow the exchange
+            return time.monotonic() - started < box
+
         bound = log.bind(account=self.account, job="orders")
         seen: dict[str, OrderSummary] = {}
         for summary in self._all_pages(self.client.pending_orders, MAX_PENDING_PAGES):
@@ -63,36 +85,71 @@ class OrdersJob:
         # The chat job reads these: an order with nothing unread costs no chat call.
         self.unread = {order_id: s.unread_count for order_id, s in seen.items()}
 
-        sweep_started = None
-        backfill = False
-        if self._sweep_due(now):
-            sweep_started = now
-            backfill = self.last_sweep_at is None
-            for summary in self._sweep(now):
-                seen.setdefault(summary.id, summary)
-
         with self.store.transaction(read_only=True) as session:
             known = stored_orders.load_known(session, self.account_id, seen.keys())
             open_known = stored_orders.load_known(session, self.account_id, None)
 
         records: list[OrderSummary | OrderDetail] = []
-        for order_id, summary in seen.items():
-            before = known.get(order_id)
+        reads = MAX_DETAILS_PER_TICK
+        spare = MAX_BACKGROUND_DETAILS
+        deferred = 0
+
+        def consider(summary: OrderSummary, pending: bool) -> None:
+            nonlocal reads, spare, deferred
+            before = known.get(summary.id)
             if (
                 before is not None
                 and before.has_detail
                 and before.fingerprint == stored_orders.record_fingerprint(summary)
             ):
-                continue  # unchanged: no detail read, no write
+                return  # unchanged: no detail read, no write
             if before is not None and before.status == summary.status and before.has_detail:
                 records.append(summary)  # a list field moved; the store decides if it matters
-                continue
-            records.append(self._detail_or_summary(summary))
+            elif pending and may_read(reads):
+                reads -= 1
+                records.append(self._detail_or_summary(summary))  # a buyer may be waiting
+            elif pending:
+                # Still pending next tick, and still new or changed then: read it then,
+                # so this tick ends and the pending list is read again on time.
+                deferred += 1
+            elif spare > 0 and may_read(reads):
+                spare -= 1
+                reads -= 1
+                records.append(self._detail_or_summary(summary))
+            else:
+                # The status change is recorded now, from the list; the detail is read
+                # when a later sweep meets the order again (has_detail stays false).
+                records.append(summary)
+
+        for summary in seen.values():
+            consider(summary, pending=True)
+
+        # The sweep comes after the pending orders' details, and waits a tick when
+        # they used this one up (unless it is long overdue): it only catches orders
+        # that are already over, while a pending one may have a buyer waiting.
+        sweep_started = None
+        backfill = False
+        if self._sweep_due(now) and (may_read(reads) or self._sweep_overdue(now)):
+            sweep_started = now
+            backfill = self.last_sweep_at is None
+            swept = [s for s in self._sweep(now) if s.id not in seen]
+            with self.store.transaction(read_only=True) as session:
+                known.update(
+                    stored_orders.load_known(session, self.account_id, [s.id for s in swept])
+                )
+            for summary in swept:
+                if summary.id not in seen:
+                    seen[summary.id] = summary
+                    consider(summary, pending=False)
 
         # Stored open orders missing from this tick's lists left "pending" since
-        # the last tick: read each one back so its final status is not missed.
+        # the last tick: read them back so no final status is missed; any beyond
+        # this tick's spare reads stay open in the store and come next tick.
         left = [oid for oid in open_known if oid not in pending_ids and oid not in seen]
-        for order_id in left[:MAX_LEFT_PENDING_DETAILS]:
+        for order_id in left[: min(spare, reads)]:
+            if not may_read(reads):
+                break
+            reads -= 1
             detail = self._detail(order_id)
             if detail is not None:
                 records.append(detail)
@@ -112,8 +169,8 @@ class OrdersJob:
                 poll_state.set_sweep(session, self.account_id, "orders", sweep_started)
         if sweep_started is not None:
             self.last_sweep_at = sweep_started
-        if written:
-            bound.info("orders.tick", events=len(written), orders=len(seen))
+        if written or deferred:
+            bound.info("orders.tick", events=len(written), orders=len(seen), deferred=deferred)
         return written
 
     def _sweep_due(self, now: datetime) -> bool:
@@ -123,6 +180,11 @@ class OrdersJob:
             self.last_sweep_at = state.last_sweep_at if state is not None else None
             self._sweep_loaded = True
         return self.last_sweep_at is None or now - self.last_sweep_at >= self.sweep_every
+
+    def _sweep_overdue(self, now: datetime) -> bool:
+        """Put off for three intervals by busy ticks: run it even on a busy one."""
+        last = self.last_sweep_at
+        return last is not None and now - last >= self.sweep_every * 3
 
     def _sweep(self, now: datetime) -> Iterator[OrderSummary]:
         """The recent full list, newest first, back to a little before the last sweep."""

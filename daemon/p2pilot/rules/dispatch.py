@@ -67,24 +67,39 @@ class EventDispatcher:
         with self._lock:
             yield
 
-    def drain(self) -> int:
-        """Dispatch every pending event, then retries that are due; how many events were handled."""
+    def drain(self, *, wait: bool = True, retries: bool = True) -> int:
+        """Dispatch every pending event, then retries that are due; how many events were handled.
+
+        A poll job calls this with ``wait=False, retries=False`` right after its tick:
+        if another thread is draining, that thread handles the new events too (it
+        reads the outbox until it is empty), and the poll job goes back to polling
+        instead of queueing behind actions and retries.
+        """
         # Serialised: events are handled strictly in order, by one thread at a time.
-        handled = 0
-        with self._lock:
-            while True:
-                with self.store.transaction() as session:
-                    pending = outbox.pending_events(
-                        session, limit=self.batch, account_ids=self.accounts()
-                    )
-                if not pending:
-                    break
-                for event in pending:
-                    self._dispatch(event)
-                    handled += 1
-            for handler in self.handlers:
-                handler.retry_due()
+        if not self._lock.acquire(blocking=wait):
+            return 0
+        try:
+            handled = self._dispatch_pending()
+            if retries:
+                for handler in self.handlers:
+                    handler.retry_due()
+                handled += self._dispatch_pending()  # written by the poll jobs meanwhile
+        finally:
+            self._lock.release()
         return handled
+
+    def _dispatch_pending(self) -> int:
+        handled = 0
+        while True:
+            with self.store.transaction() as session:
+                pending = outbox.pending_events(
+                    session, limit=self.batch, account_ids=self.accounts()
+                )
+            if not pending:
+                return handled
+            for event in pending:
+                self._dispatch(event)
+                handled += 1
 
     def _dispatch(self, event: EventRecord) -> None:
         payload: dict[str, Any] = event.payload

@@ -155,6 +155,22 @@ class Executor:
             # Claimed, never sent: nothing left the process, so doing it now is the first time.
             self.execute(record, action, ctx, account, rule)
             return
+        try:
+            self._reconcile_kind(record, rule, action, ctx, account, bound)
+        except Exception:
+            # A bug must not stop the other rows from settling; this one stays open
+            # as it was, and the next retry pass looks at it again.
+            bound.exception("action.reconcile_crashed")
+
+    def _reconcile_kind(
+        self,
+        record: ActionRecord,
+        rule: Rule,
+        action: Action,
+        ctx: EventContext,
+        account: AccountBinding,
+        bound: Any,
+    ) -> None:
         if isinstance(action, ReplyAction):
             self._reconcile_reply(record, action, ctx, account, bound)
         elif isinstance(action, ReleaseAction):
