@@ -323,7 +323,7 @@ class Daemon:
                 account_id=runtime.id,
                 job=job,
                 interval=interval,
-                tick=self._then_events(runtime.name, job, tick),
+                tick=self._then_events(runtime.name, job, tick, interval),
                 store=self.store,
                 clock=self.clock,
                 may_run=functools.partial(self.holds, runtime.id),
@@ -335,20 +335,22 @@ class Daemon:
             runner.is_idle = lambda: orders.unread == {}
 
     def _then_events(
-        self, account: str, job: str, tick: Callable[[], object]
+        self, account: str, job: str, tick: Callable[[], object], interval: timedelta
     ) -> Callable[[], None]:
         """A job tick followed by the events it wrote.
 
         Handled at once, not at the next events-job run: a new order is acted on
-        within the tick that saw it. Retries are the events job's.
+        within the tick that saw it. Retries are the events job's, and so is a
+        backlog: past a quarter of the interval the poll job leaves the rest to it.
         """
+        share = interval.total_seconds() / 4
         duration = metrics.POLL_DURATION.labels(account, job)
 
         def run() -> None:
             with duration.time():
                 tick()
             # Not the retries, and not behind another drain: polling must go on.
-            self.dispatcher.drain(wait=False, retries=False)
+            self.dispatcher.drain(wait=False, retries=False, for_seconds=share)
 
         return run
 

@@ -15,6 +15,8 @@ needs to be true:
 - nothing stored is corrupted.
 
 ``P2PILOT_CAMPAIGN_SEED`` replays a run; the seed is printed with any failure.
+``pytest -s`` prints, for each fault, how long until polling resumed and until a new
+order was stored.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from .conftest import API_KEY, API_SECRET, SECRET_ENV, SimProcess, wait_for, wri
 
 TICK = 1.0  # polling.orders
 # Scheduling margin on a loaded two-core machine (daemon, simulator and this test).
-MARGIN = 0.5
+MARGIN = 1.0
 FAULT_WINDOW = 1.2  # seconds each fault stays on while orders flow
 
 RULES = """
@@ -301,7 +303,12 @@ def test_fault_campaign(
 
     try:
         desk.run_for(3)  # a healthy desk first
-        for number, (label, body) in enumerate(rng.sample(FAULTS, len(FAULTS))):
+        # Every exchange fault on SQLite; on PostgreSQL, whose own fault is the server
+        # restart, four of them (all with P2PILOT_CAMPAIGN_FULL=1): the daemon's
+        # handling of an exchange fault does not depend on the database.
+        full = db_url.startswith("sqlite") or os.environ.get("P2PILOT_CAMPAIGN_FULL") == "1"
+        rotation = rng.sample(FAULTS, len(FAULTS) if full else 4)
+        for number, (label, body) in enumerate(rotation):
             fault = sim.control("POST", "faults", **body)
             desk.run_for(FAULT_WINDOW)
             sim.control("DELETE", f"faults/{fault['id']}")  # type: ignore[index]
@@ -454,9 +461,8 @@ def check_invariants(
         order_id = (entry.get("body") or {}).get("orderId")
         if entry["path"] == RELEASE:
             releases.setdefault(order_id, []).append(entry)
-        elif entry["path"] == ORDER_SEND:
+        elif entry["path"] in (ORDER_SEND, SESSION_SEND):  # both name the order
             greetings.setdefault(order_id, []).append(entry)
-    session_sends = [e for e in log if e["path"] == SESSION_SEND and e["ret_code"] == 0]
 
     greeted = 0
     with store.transaction(read_only=True) as session:
@@ -472,7 +478,12 @@ def check_invariants(
             ), (order_id, order["amount"], truth[order_id]["amount"])
             kinds = [h.type for h in view.history]
             assert kinds.count("order.created") == 1, (order_id, kinds)
-            final_event = {50: "order.completed", 40: "order.cancelled", 20: "order.paid"}
+            final_event = {
+                10: "order.created",
+                20: "order.paid",
+                40: "order.cancelled",
+                50: "order.completed",
+            }
             assert kinds.count(final_event[final]) == 1, (order_id, kinds)
             changes = [(h.type, h.from_status, h.to_status) for h in view.history]
             assert len(changes) == len(set(changes)), f"doubled event on {order_id}: {kinds}"
@@ -500,8 +511,9 @@ def check_invariants(
             else:
                 assert not releases.get(order_id), f"released without its guards: {order_id}"
                 assert final != 50, order_id
-    effective_sends = sum(
-        1 for sent in greetings.values() for e in sent if e["ret_code"] == 0
-    ) + len(session_sends)
-    assert effective_sends == greeted, (effective_sends, greeted)
+    # Every greeting that reached a buyer is one the ledger knows succeeded.
+    effective = sum(
+        1 for order_id in desk.created for e in greetings.get(order_id, []) if e["ret_code"] == 0
+    )
+    assert effective == greeted, (effective, greeted)
     assert greeted >= len(desk.sells) // 2

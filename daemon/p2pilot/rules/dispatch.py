@@ -10,6 +10,7 @@ the actions ledger makes that harmless.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -67,19 +68,24 @@ class EventDispatcher:
         with self._lock:
             yield
 
-    def drain(self, *, wait: bool = True, retries: bool = True) -> int:
+    def drain(
+        self, *, wait: bool = True, retries: bool = True, for_seconds: float | None = None
+    ) -> int:
         """Dispatch every pending event, then retries that are due; how many events were handled.
 
         A poll job calls this with ``wait=False, retries=False`` right after its tick:
         if another thread is draining, that thread handles the new events too (it
         reads the outbox until it is empty), and the poll job goes back to polling
-        instead of queueing behind actions and retries.
+        instead of queueing behind actions and retries. ``for_seconds`` stops it
+        after the first event that ends past that time; the rest stay in the outbox,
+        in order, for the next drain.
         """
         # Serialised: events are handled strictly in order, by one thread at a time.
         if not self._lock.acquire(blocking=wait):
             return 0
+        deadline = time.monotonic() + for_seconds if for_seconds is not None else None
         try:
-            handled = self._dispatch_pending()
+            handled = self._dispatch_pending(deadline)
             if retries:
                 for handler in self.handlers:
                     handler.retry_due()
@@ -88,7 +94,7 @@ class EventDispatcher:
             self._lock.release()
         return handled
 
-    def _dispatch_pending(self) -> int:
+    def _dispatch_pending(self, deadline: float | None = None) -> int:
         handled = 0
         while True:
             with self.store.transaction() as session:
@@ -100,6 +106,8 @@ class EventDispatcher:
             for event in pending:
                 self._dispatch(event)
                 handled += 1
+                if deadline is not None and time.monotonic() >= deadline:
+                    return handled
 
     def _dispatch(self, event: EventRecord) -> None:
         payload: dict[str, Any] = event.payload
