@@ -15,13 +15,16 @@ pybit attaches to its own logger when the root logger has none is removed.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
+import requests
 from pybit.unified_trading import HTTP
 
 from p2pilot.exchange import parse
@@ -83,7 +86,24 @@ def _new_session(**settings: Any) -> Any:
             if handler not in before:
                 logger.removeHandler(handler)
     logger.propagate = True
+    _read_environment_once(session.client)
     return session
+
+
+def _read_environment_once(http: requests.Session) -> None:
+    """Stop requests re-reading proxy settings from the environment on every call.
+
+    That lookup walks ``os.environ`` per request: a third of an idle orders tick's
+    CPU on a desk with a thousand open orders (bench/tick_cpu.py). With no proxy
+    configured there is nothing to re-read; a CA bundle named in the environment
+    is kept. With a proxy set, requests keeps doing it, as it must.
+    """
+    if urllib.request.getproxies():
+        return
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        http.verify = bundle
+    http.trust_env = False
 
 
 class ExchangeClient:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from p2pilot.chat.channel import ChatChannel, ChatTarget
 from p2pilot.exchange.errors import AuthError, ExchangeError, RateLimited
@@ -99,7 +99,11 @@ class ChatJob:
         with self.store.transaction(read_only=True) as session:
             rows = list(
                 session.scalars(
-                    select(OrderRow).where(
+                    # Not the raw snapshots: on a busy desk this is thousands of rows
+                    # every few seconds, and the chat needs none of them.
+                    select(OrderRow)
+                    .options(defer(OrderRow.raw))
+                    .where(
                         OrderRow.account_id == self.account_id,
                         OrderRow.status.not_in(FINAL_CODES)
                         | (OrderRow.updated_at >= now - self.linger),
@@ -109,6 +113,9 @@ class ChatJob:
             account = session.get(AccountRow, self.account_id)
             identity = (account.user_id or "", account.nickname or "") if account else ("", "")
             session.expunge_all()
+        # Forget orders that left the window: the map would otherwise grow forever.
+        current = {row.exchange_id for row in rows}
+        self._checked = {k: v for k, v in self._checked.items() if k in current}
         return rows, identity
 
     def _is_due(self, row: OrderRow, now: datetime) -> bool:

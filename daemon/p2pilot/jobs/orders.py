@@ -86,8 +86,12 @@ class OrdersJob:
         self.unread = {order_id: s.unread_count for order_id, s in seen.items()}
 
         with self.store.transaction(read_only=True) as session:
-            known = stored_orders.load_known(session, self.account_id, seen.keys())
             open_known = stored_orders.load_known(session, self.account_id, None)
+            # Pending orders are open in the store unless new or finished there: load
+            # only those, not the thousand already at hand.
+            known = dict(open_known)
+            rest = [order_id for order_id in seen if order_id not in open_known]
+            known.update(stored_orders.load_known(session, self.account_id, rest))
 
         records: list[OrderSummary | OrderDetail] = []
         reads = MAX_DETAILS_PER_TICK
