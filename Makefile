@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_PORT ?= 8765
 
-.PHONY: demo test lint format bench clean venv
+.PHONY: demo test lint format bench soak clean venv
 
 venv: $(STAMP)
 
@@ -42,7 +42,15 @@ format: $(STAMP)
 
 ## Benchmarks against the simulator; they print figures (see bench/RESULTS.md).
 bench: $(STAMP)
-	$(BIN)/python bench/reply_latency.py
+	$(BIN)/python bench/reply_latency.py --orders 40
+	$(BIN)/python bench/release_latency.py
+	$(BIN)/python bench/peer_pattern.py
+	$(BIN)/python bench/tick_cpu.py --db sqlite
+	$(BIN)/python bench/tick_cpu.py --db postgresql
+
+## The 30-minute accelerated soak (resident memory over 10,000 orders).
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -104,3 +104,54 @@ class Daemon:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(30)
         self.stderr.close()
+
+
+def daemon_config(
+    url: str,
+    *,
+    name: str,
+    key: str = "bench",
+    secret: str = "bench-secret",
+    budget: str = "",
+    evidence_port: int | None = None,
+) -> str:
+    """A TOML for one account on the simulator at ``url``: orders polled every second,
+    a greeting on ``order.created`` and, with ``evidence_port``, the bank hook and a
+    release once payment is confirmed. ``{workdir}`` is filled in by ``Daemon``."""
+    text = f"""
+[database]
+url = "sqlite:///{{workdir}}/{name}.db"
+[logging]
+format = "json"
+level = "warning"
+[metrics]
+enabled = false
+[[accounts]]
+name = "{name}"
+api_key = "{key}"
+api_secret = "{secret}"
+base_url = "{url}"
+{budget}
+[polling]
+orders = "1s"
+[[rules]]
+name = "greet"
+on = "order.created"
+reply = "Hi {{order.counterparty}}, please pay {{order.amount}} {{order.currency}}"
+"""
+    if evidence_port is not None:
+        text += f"""
+[evidence]
+listen = "127.0.0.1:{evidence_port}"
+secret = {{ env = "P2PILOT_EVIDENCE_SECRET" }}
+[safety]
+auto_release = true
+release_max_amount = "1000000"
+release_daily_limit = "1000000000000"
+[[rules]]
+name = "release"
+on = ["order.paid", "payment.received"]
+if = {{ payment_confirmed = true }}
+release = true
+"""
+    return text

@@ -16,46 +16,9 @@ import random
 import threading
 import time
 
-from desk import Daemon, Desk, free_port, post_evidence
+from desk import Daemon, Desk, daemon_config, free_port, post_evidence
 
 from p2pilot.simulator.server import SimulatorServer
-
-CONFIG = """
-[database]
-url = "sqlite:///{{workdir}}/soak.db"
-[logging]
-format = "json"
-level = "warning"
-[metrics]
-enabled = false
-[[accounts]]
-name = "soak"
-api_key = "soak"
-api_secret = "soak-secret"
-base_url = "{url}"
-reads_per_second = 200
-writes_per_second = 100
-[polling]
-orders = "1s"
-chat = "5s"
-sweep = "30s"
-[safety]
-auto_release = true
-release_max_amount = "1000000"
-release_daily_limit = "1000000000000"
-[[rules]]
-name = "greet"
-on = "order.created"
-reply = "Hi {{order.counterparty}}, please pay {{order.amount}} {{order.currency}}"
-[evidence]
-listen = "127.0.0.1:{evidence_port}"
-secret = {{ env = "P2PILOT_EVIDENCE_SECRET" }}
-[[rules]]
-name = "release"
-on = ["order.paid", "payment.received"]
-if = {{ payment_confirmed = true }}
-release = true
-"""
 
 
 def main() -> None:
@@ -67,7 +30,17 @@ def main() -> None:
     sim = SimulatorServer(port=0, accounts={"soak": "soak-secret"}, enforce_limits=False)
     sim.start()
     evidence_port = free_port()
-    daemon = Daemon(CONFIG.format(url=sim.url, evidence_port=evidence_port), "soak")
+    daemon = Daemon(
+        daemon_config(
+            sim.url,
+            name="soak",
+            key="soak",
+            secret="soak-secret",
+            budget="reads_per_second = 200\nwrites_per_second = 100",
+            evidence_port=evidence_port,
+        ),
+        "soak",
+    )
     evidence_url = f"http://127.0.0.1:{evidence_port}"
     desk = Desk(sim.url)
     samples: list[tuple[float, float]] = []
