@@ -54,6 +54,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=30)
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle desk to count")
+    parser.add_argument(
+        "--settle", type=float, default=60.0, help="seconds between the cancels and the count"
+    )
     args = parser.parse_args()
     sim = SimulatorServer(port=0, accounts={"bench": "bench-secret"})
     sim.start()
@@ -89,8 +92,9 @@ def main() -> None:
         # An idle desk has no pending orders: buyers cancel them all first.
         for oid in created:
             requests.post(f"{sim.url}/_sim/orders/{oid}/cancel", json={}, timeout=5)
-        # Let the daemon see them finish (a sweep is 30 s) and read each chat one last time.
-        time.sleep(35)
+        # Let the daemon see them finish (a sweep is 30 s) and read each chat one last
+        # time (background reads: a quarter of the budget).
+        time.sleep(args.settle)
         start = requests.get(f"{sim.url}/_sim/requests", timeout=5).json()[-1]["seq"]
         time.sleep(args.idle)
         idle = requests.get(f"{sim.url}/_sim/requests", params={"since": start}, timeout=5).json()
