@@ -464,7 +464,7 @@ def check_invariants(
         elif entry["path"] in (ORDER_SEND, SESSION_SEND):  # both name the order
             greetings.setdefault(order_id, []).append(entry)
 
-    greeted = 0
+    greeted = unverified = 0
     with store.transaction(read_only=True) as session:
         for order_id, amount in desk.created.items():
             view = stored_orders.get_order(session, order_id)
@@ -493,9 +493,12 @@ def check_invariants(
                 effective = [i for i, e in enumerate(sent) if e["ret_code"] == 0]
                 assert len(effective) <= 1, (order_id, sent)
                 assert not effective or effective[0] == len(sent) - 1, (order_id, sent)
-            states = [a["state"] for a in view.actions if a["rule"] == "greet"]
+            greets = [a for a in view.actions if a["rule"] == "greet"]
+            states = [a["state"] for a in greets]
             assert states.count("succeeded") <= 1, (order_id, view.actions)
             greeted += states.count("succeeded")
+            # A finished order whose chat could not be checked: the ledger says so.
+            unverified += sum(1 for a in greets if "is unknown" in (a["error"] or ""))
 
             # No release without its guards: paid, payment confirmed before the release.
             done = [e for e in releases.get(order_id, []) if e["ret_code"] == 0]
@@ -515,5 +518,5 @@ def check_invariants(
     effective = sum(
         1 for order_id in desk.created for e in greetings.get(order_id, []) if e["ret_code"] == 0
     )
-    assert effective == greeted, (effective, greeted)
+    assert greeted <= effective <= greeted + unverified, (effective, greeted, unverified)
     assert greeted >= len(desk.sells) // 2

@@ -55,7 +55,7 @@ def test_a_busy_desk_stays_inside_the_budget(sim: SimulatorServer, db_url: str) 
     for n in range(25):  # each: a detail read and a reply, on top of lists and chats
         control(sim, "orders", side="sell", amount=f"{100 + n}.00", price="81.00")
     daemon = desk(db_url, sim)
-    for _ in range(2):
+    for _ in range(5):  # a tick reads at most eight new orders' details: 25 take four
         assert daemon.run_once() == 0
     daemon.close()
 

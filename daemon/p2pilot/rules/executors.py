@@ -56,6 +56,7 @@ from p2pilot.store import payments as stored_payments
 from p2pilot.store.engine import Store
 from p2pilot.store.ledger import ActionRecord, ActionState
 from p2pilot.store.models import OrderRow
+from p2pilot.store.orders import FINAL_CODES
 from p2pilot.store.payments import PaymentRecord
 
 if TYPE_CHECKING:
@@ -342,6 +343,15 @@ class Executor:
             )
         except ExchangeError as exc:
             bound.warning("reply.reconcile_failed", error=str(exc))
+            if ctx.order.status in FINAL_CODES:
+                # Nobody is waiting for this message any more, and its chat may never
+                # be readable (an order seen only in a list has no counterparty mask
+                # id for session chat): close the row rather than retry it forever.
+                self._settle(
+                    record,
+                    ActionState.FAILED,
+                    error=f"order finished; whether the reply went out is unknown: {exc}",
+                )
             return  # stays open; the retry pass or the next start tries again
         if found:
             self._settle(record, ActionState.SUCCEEDED)
