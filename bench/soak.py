@@ -16,6 +16,7 @@ import random
 import threading
 import time
 
+import requests
 from desk import Daemon, Desk, daemon_config, free_port, post_evidence
 
 from p2pilot.simulator.server import SimulatorServer
@@ -55,12 +56,12 @@ def main() -> None:
     rng = random.Random(7)
     gap = args.minutes * 60 / args.orders
     waiting: list[tuple[float, str, str, str]] = []  # created at, id, amount, payer
-    created = paid = cancelled = 0
+    created = paid = cancelled = hook_failures = 0
     try:
         time.sleep(3)  # let it start (a benchmark, not a test)
         sampler.start()
         started = time.monotonic()
-        while created < args.orders:
+        while created < args.orders and time.monotonic() - started < args.minutes * 60:
             now = time.monotonic() - started
             if now < created * gap:
                 time.sleep(min(created * gap - now, 0.05))
@@ -74,13 +75,20 @@ def main() -> None:
                 _, order_id, amount, payer = waiting.pop(0)
                 if rng.random() < 0.9:
                     desk.act(order_id, "pay")
-                    post_evidence(evidence_url, amount=amount, payer=payer, reference=order_id)
+                    try:
+                        post_evidence(evidence_url, amount=amount, payer=payer, reference=order_id)
+                    except requests.RequestException as exc:
+                        hook_failures += 1
+                        print(f"  evidence hook: {type(exc).__name__}", flush=True)
                     paid += 1
                 else:
                     desk.act(order_id, "cancel")
                     cancelled += 1
             if created % 1000 == 0 and samples:
-                print(f"  {created} orders at {now / 60:.1f} min, RSS {samples[-1][1]:.1f} MB")
+                print(
+                    f"  {created} orders at {now / 60:.1f} min, RSS {samples[-1][1]:.1f} MB",
+                    flush=True,
+                )
         time.sleep(30)  # let it finish the last ones
         statuses = [o["status"] for o in desk.session.get(f"{sim.url}/_sim/orders").json()]
         completed = statuses.count(50)
@@ -91,7 +99,10 @@ def main() -> None:
     half = samples[len(samples) // 2][1]
     end = samples[-1][1]
     peak = max(mb for _, mb in samples)
-    print(f"orders: {created} created, {paid} paid, {cancelled} cancelled, {completed} released")
+    print(
+        f"orders: {created} created, {paid} paid, {cancelled} cancelled, {completed} released; "
+        f"evidence hook failures: {hook_failures}"
+    )
     print(
         f"RSS: start {samples[0][1]:.1f} MB, half-way {half:.1f} MB, end {end:.1f} MB, "
         f"peak {peak:.1f} MB; growth over the second half {100 * (end - half) / half:+.1f}%"

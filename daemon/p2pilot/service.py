@@ -519,7 +519,9 @@ class Daemon:
         return "; ".join(parts)
 
     def _drain(self) -> None:
-        self.dispatcher.drain()
+        # The bank hook waits for this answer: never behind another thread's drain
+        # (that thread handles the new event too), never through the retries.
+        self.dispatcher.drain(wait=False, retries=False, for_seconds=1.0)
 
     def _start_evidence_server(self) -> EvidenceServer | None:
         settings = self.config.evidence
