@@ -235,7 +235,8 @@ class Desk(RuleBasedStateMachine):
     def teardown(self) -> None:
         try:
             clear_faults(self.sim)
-            for _ in range(3):
+            # A tick reads at most eight new orders' details: give the backlog its ticks.
+            for _ in range(8):
                 self.ahead += timedelta(minutes=1) + RETRY_AFTER  # past any pause
                 self.daemon.run_once()
             self.releases_are_guarded_and_single()
