@@ -208,9 +208,8 @@ def test_unreadable_row_is_skipped_with_a_warning_and_read_next_tick(
     assert {order_id for _, order_id in event_types(store)} >= {first, second}
 
 
-def test_a_backlog_of_finished_orders_is_read_a_few_per_tick(
-    sim: SimulatorServer, job: OrdersJob, store: Store
-) -> None:
+def twenty_stored_then_cancelled(sim: SimulatorServer, job: OrdersJob) -> list[str]:
+    """Twenty new orders, stored over three ticks, then cancelled while nobody looks."""
     job.tick()
     ids = [
         str(control(sim, "orders", side="sell", amount="100.00", price="81.00")["id"])
@@ -221,7 +220,14 @@ def test_a_backlog_of_finished_orders_is_read_a_few_per_tick(
         written = job.tick()
         assert written.count("order.created") == (8 if ticks < 3 else 4)
     for order_id in ids:
-        control(sim, f"orders/{order_id}/cancel")  # while the daemon was not looking
+        control(sim, f"orders/{order_id}/cancel")
+    return ids
+
+
+def test_a_backlog_of_finished_orders_is_read_a_few_per_tick(
+    sim: SimulatorServer, job: OrdersJob, store: Store
+) -> None:
+    ids = twenty_stored_then_cancelled(sim, job)
 
     rounds: list[int] = []
     while any(stored_status(store, order_id) != 40 for order_id in ids):
@@ -238,16 +244,7 @@ def test_a_backlog_of_finished_orders_is_read_a_few_per_tick(
 def test_a_sweep_records_every_change_at_once_and_details_a_few(
     sim: SimulatorServer, job: OrdersJob, store: Store
 ) -> None:
-    job.tick()
-    ids = [
-        str(control(sim, "orders", side="sell", amount="100.00", price="81.00")["id"])
-        for _ in range(20)
-    ]
-    for _ in range(3):
-        job.clock.advance(seconds=1)  # type: ignore[attr-defined]
-        job.tick()
-    for order_id in ids:
-        control(sim, f"orders/{order_id}/cancel")
+    ids = twenty_stored_then_cancelled(sim, job)
     clear_log(sim)
     job.clock.advance(seconds=31)  # type: ignore[attr-defined]
 
