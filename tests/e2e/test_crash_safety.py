@@ -61,16 +61,18 @@ def test_sigkill_at_each_crash_point_never_doubles(
         again = cli(*args, "run", "--once", env=SECRET_ENV)
         assert again.returncode == 0, again.stdout + again.stderr
 
-    sends = [e for e in requests_to(sim, "/v5/p2p/order/message/send") if e["http_status"] == 200]
-    assert len(sends) == 1, sends
+    # What took effect (ret_code 0, answered or lost on the way): a send the exchange
+    # refused (a 10006 or 10002 on a loaded machine) did nothing, and may be retried.
+    sends = requests_to(sim, "/v5/p2p/order/message/send")
+    assert len([e for e in sends if e["ret_code"] == 0]) == 1, sends
     shown = json.loads(cli(*args, "orders", "show", order_id, "--json", env=SECRET_ENV).stdout)
     states: dict[str, list[str]] = {}
     for action in shown["actions"]:
         states.setdefault(action["rule"], []).append(action["state"])
     assert states["greet"] == ["succeeded"]
     if point.startswith("release"):
-        finishes = [e for e in requests_to(sim, "/v5/p2p/order/finish") if e["http_status"] == 200]
-        assert len(finishes) == 1, finishes
+        finishes = requests_to(sim, "/v5/p2p/order/finish")
+        assert len([e for e in finishes if e["ret_code"] == 0]) == 1, finishes
         # Both order.paid and payment.received reach the rule; one release succeeded,
         # the other decision found the order already completed and stood down.
         assert sorted(states["auto-release"]) == ["skipped", "succeeded"]

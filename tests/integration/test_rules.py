@@ -447,3 +447,52 @@ def test_mark_paid_declares_the_named_method_on_buy_orders(
     assert sim_status(sim, order_id) == 20
     (action,) = actions_of(daemon, order_id)
     assert action["state"] == "succeeded" and action["detail"]["payment_type"] == 14
+
+
+def test_a_paid_order_is_released_on_the_reads_the_tick_already_made(
+    sim: SimulatorServer, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import select
+
+    from p2pilot.exchange.parse import parse_order_detail
+    from p2pilot.rules import executors
+    from p2pilot.store.models import OrderRow
+
+    # The window is a second; a loaded CI machine may take longer between the tick's
+    # read and the decision, so this test widens it: the path under test is the same.
+    monkeypatch.setattr(executors, "REREAD_MAX_AGE", 30.0)
+    rule = {**RELEASE, "if": {"payment_confirmed": True}}
+    order_id = control(sim, "orders", side="sell", amount="3100.00", price="81.00")["id"]
+    daemon = run_daemon(make_config(db_url, sim, rules=[rule]))  # stored: one order/info
+    confirm(daemon, order_id, "3100.00")  # the bank reported it before the buyer clicked
+    control(sim, f"orders/{order_id}/pay")
+    for _ in range(3):  # the paid tick releases; the next ones find nothing to read
+        assert daemon.run_once() == 0
+
+    infos = [e for e in served(sim, "/v5/p2p/order/info") if e["body"]["orderId"] == order_id]
+    assert len(infos) == 2, infos  # on appearance and on paid; none to re-check or confirm
+    assert len(served(sim, FINISH)) == 1 and sim_status(sim, order_id) == 50
+    # order.paid released; payment.received then found the release recorded.
+    released, stood_down = actions_of(daemon, order_id)
+    status_guard = next(g for g in released["detail"]["guards"] if g["guard"] == "status_paid")
+    assert status_guard["ok"] and " s before" in status_guard["detail"], status_guard
+    assert stood_down["state"] == "skipped" and "already claimed" in stood_down["error"]
+    with daemon.store.transaction() as session:
+        view = stored_orders.get_order(session, order_id)
+        assert view is not None and view.order.status == 50
+        kinds = [h.type for h in view.history]
+        assert kinds.count("order.completed") == 1, kinds
+        # A tick that read the order just before the release lands afterwards: its
+        # "paid" is old news, not an anomaly.
+        row = session.scalars(select(OrderRow).where(OrderRow.exchange_id == order_id)).one()
+        stale = {**row.raw, "status": 20}
+        assert (
+            stored_orders.apply_order(
+                session,
+                row.account_id,
+                parse_order_detail({"retCode": 0, "retMsg": "OK", "result": stale}),
+                now=datetime.now(UTC),
+            )
+            == []
+        )
+    daemon.close()

@@ -32,6 +32,7 @@ from p2pilot.exchange import requests as req
 from p2pilot.exchange.budget import RequestBudget
 from p2pilot.exchange.errors import RateLimited
 from p2pilot.exchange.failures import exchange_error, header
+from p2pilot.exchange.recent import RecentDetails
 from p2pilot.exchange.records import (
     Ad,
     AdSide,
@@ -125,6 +126,7 @@ class ExchangeClient:
         self.account = account
         self.timeout = timeout
         self.budget = budget or RequestBudget()
+        self.recent_details = RecentDetails()
         self._secrets = (api_key, api_secret)
         self._on_call = on_call
         self._session = _new_session(
@@ -271,24 +273,34 @@ class ExchangeClient:
         )
 
     def order_detail(self, order_id: str) -> OrderDetail:
-        """One order in full (``order/info``)."""
-        return self._call(
+        """One order in full (``order/info``); kept a moment in ``recent_details``."""
+        sent_at = self.recent_details.now()
+        detail = self._call(
             req.ORDER_DETAIL,
             "read",
             lambda: self._session.get_order_details(orderId=str(order_id)),
             parse.parse_order_detail,
         )
+        self.recent_details.put(detail, sent_at)
+        return detail
 
     def release(self, order_id: str) -> None:
         """Release the crypto to the buyer (``order/finish``)."""
-        self._action(req.RELEASE, lambda: self._session.release_assets(orderId=str(order_id)))
+        try:
+            self._action(req.RELEASE, lambda: self._session.release_assets(orderId=str(order_id)))
+        finally:
+            # Whatever was read before is stale now, or may be.
+            self.recent_details.forget(order_id)
 
     def mark_paid(self, *, order_id: str, payment_type: int, payment_id: str) -> None:
         """Mark an order we buy in as paid (``order/pay``)."""
         body = req.mark_paid_body(
             order_id=order_id, payment_type=payment_type, payment_id=payment_id
         )
-        self._action(req.MARK_PAID, lambda: self._session.mark_as_paid(**body))
+        try:
+            self._action(req.MARK_PAID, lambda: self._session.mark_as_paid(**body))
+        finally:
+            self.recent_details.forget(order_id)
 
     # ---- chat ------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ for a release) to learn what happened before doing anything again.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from p2pilot.crashpoints import crash_point
 from p2pilot.evidence.matching import Evidence, EvidenceCandidate, best_match
 from p2pilot.exchange.ad_editing import AdCheckError, edited, explain
 from p2pilot.exchange.errors import ExchangeError, RateLimited, Rejected, TransientError
-from p2pilot.exchange.records import OrderStatus, Side
+from p2pilot.exchange.records import OrderDetail, OrderStatus, Side
 from p2pilot.logging import get_logger
 from p2pilot.metrics import ORDER_TO_REPLY, TRIGGER_TO_RELEASE, count_action
 from p2pilot.rules.actions.command import run_command
@@ -52,6 +53,7 @@ from p2pilot.rules.model import (
 )
 from p2pilot.store import ads as stored_ads
 from p2pilot.store import ledger, releases
+from p2pilot.store import orders as stored_orders
 from p2pilot.store import payments as stored_payments
 from p2pilot.store.engine import Store
 from p2pilot.store.ledger import ActionRecord, ActionState
@@ -67,6 +69,9 @@ log = get_logger(__name__)
 MAX_ATTEMPTS = 3  # sends of one action in all, retries after reconciliation included
 MSG_UUID_NAMESPACE = uuid.UUID("6f1d2a0e-7a57-4a43-9a0c-2b8e5c9a1f10")
 ATTACHMENT_KINDS = {".jpg": "pic", ".jpeg": "pic", ".png": "pic", ".pdf": "pdf", ".mp4": "video"}
+# A paid order/info answer younger than this stands in for the release's own re-read:
+# the tick that read it decides within milliseconds, and a second read would say the same.
+REREAD_MAX_AGE = 1.0
 OPEN_ORDER_STATUSES = (int(OrderStatus.AWAITING_PAYMENT), int(OrderStatus.PAID))
 
 
@@ -376,6 +381,8 @@ class Executor:
         if order is None or order.side != Side.SELL:
             self._settle(record, ActionState.SKIPPED, error="release needs one of our sell orders")
             return
+        if self._already_over(record, order, bound):
+            return
         risk = RiskMinimums(
             min_orders=rule.conditions.counterparty_min_orders,
             min_completion_rate=rule.conditions.counterparty_min_completion_rate,
@@ -447,12 +454,35 @@ class Executor:
             bound.warning("release.duplicate_refused")
             return
         crash_point("release.after_sent")
-        self._call_release(record, order, account, bound, (ctx.event.type, ctx.event.created_at))
+        assert inputs.fresh is not None  # checked above: no decision without it
+        self._call_release(
+            record, order, inputs.fresh, account, bound, (ctx.event.type, ctx.event.created_at)
+        )
+
+    def _already_over(self, record: ActionRecord, order: OrderFacts, bound: Any) -> bool:
+        """Stand down, without asking the exchange, when the store already knows the answer.
+
+        Both ``order.paid`` and ``payment.received`` reach a release rule; the second
+        decision usually finds the first one's release recorded, or the order over.
+        """
+        with self.store.transaction(read_only=True) as session:
+            claimed = releases.release_state(session, order.pk)
+        if claimed in ("sent", "succeeded"):
+            error, decision = "this order's release was already claimed", "duplicate"
+        elif order.status in FINAL_CODES:
+            label = OrderStatus(order.status).label
+            error, decision = f"order is {order.status} ({label}): nothing to release", "finished"
+        else:
+            return False
+        self._settle(record, ActionState.SKIPPED, error=error, detail={"decision": decision})
+        bound.info("release.stood_down", reason=error)
+        return True
 
     def _call_release(
         self,
         record: ActionRecord,
         order: OrderFacts,
+        fresh: OrderDetail,
         account: AccountBinding,
         bound: Any,
         trigger: tuple[str, datetime] | None = None,
@@ -470,6 +500,16 @@ class Executor:
         with self.store.transaction() as session:
             releases.settle_release(session, order.pk, "succeeded", at=self.clock())
             ledger.transition(session, record.id, ActionState.SUCCEEDED, at=self.clock())
+            # The exchange said the release went through: that is the completion, and
+            # reading the order again only to learn it would cost a call per order.
+            # The snapshot kept is the last one read; a sweep that ever finds another
+            # final status records it as an anomaly.
+            stored_orders.apply_order(
+                session,
+                account.id,
+                dataclasses.replace(fresh, status=OrderStatus.COMPLETED),
+                now=self.clock(),
+            )
         count_action(record.kind, ActionState.SUCCEEDED)
         if trigger is not None:
             TRIGGER_TO_RELEASE.labels(trigger[0]).observe(
@@ -504,6 +544,7 @@ class Executor:
             with self.store.transaction() as session:
                 releases.settle_release(session, order.pk, "succeeded", at=self.clock())
                 ledger.transition(session, record.id, ActionState.SUCCEEDED, at=self.clock())
+                stored_orders.apply_order(session, account.id, fresh, now=self.clock())
             count_action(record.kind, ActionState.SUCCEEDED)
             bound.info("release.confirmed_by_status")
             return
@@ -518,7 +559,7 @@ class Executor:
                 ledger.transition(
                     session, record.id, ActionState.SENT, at=self.clock(), count_attempt=True
                 )
-            self._call_release(record, order, account, bound)
+            self._call_release(record, order, fresh, account, bound)
             return
         with self.store.transaction() as session:
             releases.settle_release(session, order.pk, "failed", at=self.clock())
@@ -535,13 +576,7 @@ class Executor:
     def _release_inputs(
         self, ctx: EventContext, account: AccountBinding, order: OrderFacts, risk: RiskMinimums
     ) -> ReleaseInputs:
-        try:
-            fresh = account.client.order_detail(order.id)
-        except ExchangeError as exc:
-            log.warning(
-                "release.reread_failed", account=account.name, order_id=order.id, error=str(exc)
-            )
-            fresh = None
+        fresh, age = self._fresh_order(account, order)
         since = start_of_utc_day(self.clock())
         with self.store.transaction(read_only=True) as session:
             total = releases.released_total(
@@ -564,6 +599,7 @@ class Executor:
             stored_amount=order.amount,
             currency=order.currency,
             fresh=fresh,
+            fresh_age=age,
             released_today=total,
             released_today_counterparty=total_cp,
             counterparty=ctx.counterparty() if wants_profile else None,
@@ -573,6 +609,26 @@ class Executor:
                 else None
             ),
         )
+
+    @staticmethod
+    def _fresh_order(
+        account: AccountBinding, order: OrderFacts
+    ) -> tuple[OrderDetail | None, float]:
+        """The order as the exchange has it now, and how many seconds old that answer is.
+
+        A paid answer the orders tick got under a second ago is as fresh as a new
+        read would be by the time the release goes out; anything else is read again.
+        """
+        recent = account.client.recent_details.get(order.id, REREAD_MAX_AGE)
+        if recent is not None and recent.detail.status == OrderStatus.PAID:
+            return recent.detail, recent.age
+        try:
+            return account.client.order_detail(order.id), 0.0
+        except ExchangeError as exc:
+            log.warning(
+                "release.reread_failed", account=account.name, order_id=order.id, error=str(exc)
+            )
+            return None, 0.0
 
     # -- evidence ----------------------------------------------------------------------
 

@@ -58,6 +58,7 @@ class ReleaseInputs:
     released_today_counterparty: Decimal
     counterparty: UserProfile | None
     evidence: EvidenceSummary | None
+    fresh_age: float = 0.0  # seconds between reading ``fresh`` and deciding
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +133,8 @@ def _fresh_order(inputs: ReleaseInputs) -> list[GuardResult]:
         GuardResult(
             "status_paid",
             fresh.status == OrderStatus.PAID,
-            f"exchange status {int(fresh.status)} ({fresh.status.label}), need 20 (paid)",
+            f"exchange status {int(fresh.status)} ({fresh.status.label}), need 20 (paid)"
+            + (f"; read {inputs.fresh_age:.2f} s before" if inputs.fresh_age else ""),
         ),
         GuardResult(
             "amount_unchanged",

@@ -31,6 +31,7 @@ from p2pilot.store.order_views import (
     side_name,
     status_name,
 )
+from p2pilot.store.releases import release_state
 from p2pilot.store.types import decimal_text
 
 __all__ = [
@@ -281,8 +282,12 @@ def apply_order(
     so rules do not greet or notify about months-old orders.
     """
     account = _cached_account_name(session, account_id)
+    # Locked (PostgreSQL; SQLite write transactions are serial anyway): the orders tick
+    # and a release recording its completion may write the same order at once.
     row = session.scalars(
-        select(OrderRow).where(OrderRow.account_id == account_id, OrderRow.exchange_id == order.id)
+        select(OrderRow)
+        .where(OrderRow.account_id == account_id, OrderRow.exchange_id == order.id)
+        .with_for_update()
     ).one_or_none()
 
     if row is None:
@@ -300,6 +305,8 @@ def apply_order(
 
     reported = int(order.status)
     if row.status in FINAL_CODES and reported != row.status:
+        if _read_before_our_release(session, row, reported):
+            return []
         return _anomaly(session, account, account_id, row, reported, now)
 
     values = _merged(row, order, now)
@@ -316,6 +323,15 @@ def apply_order(
     if row.status in ALIAS_EVENTS:
         types.append(ALIAS_EVENTS[row.status])
     return _write(session, account_id, row, types, payload, now)
+
+
+def _read_before_our_release(session: Session, row: OrderRow, reported: int) -> bool:
+    """A "paid" read that crossed our own release, which already recorded the completion."""
+    return (
+        row.status == int(OrderStatus.COMPLETED)
+        and reported == int(OrderStatus.PAID)
+        and release_state(session, row.id) == "succeeded"
+    )
 
 
 def _anomaly(

@@ -1,0 +1,69 @@
+"""The last ``order/info`` answers, so a decision made a moment later need not ask again.
+
+When the orders tick reads a sell order's detail and finds it paid, the release rule
+runs within milliseconds of that read; a second ``order/info`` then tells nothing the
+first did not. A caller that accepts an answer up to ``max_age`` seconds old takes it
+from here. Ages are measured from when the request was sent, so they never flatter.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from p2pilot.exchange.records import OrderDetail
+
+MAX_ENTRIES = 256  # orders read within one tick or two; older answers are useless anyway
+
+
+@dataclass(frozen=True, slots=True)
+class RecentDetail:
+    """One order/info answer and how old it is."""
+
+    detail: OrderDetail
+    age: float  # seconds since the request that returned it was sent
+
+
+class RecentDetails:
+    """A small, thread-safe store of the newest order/info answer per order."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        # order id -> (when the request was sent, its answer); None: forgotten then
+        self._entries: OrderedDict[str, tuple[float, OrderDetail | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        """The clock ``put`` expects its ``sent_at`` from."""
+        return self._clock()
+
+    def put(self, detail: OrderDetail, sent_at: float) -> None:
+        """Keep ``detail``, read by a request sent at ``sent_at`` (unless a newer one is kept)."""
+        with self._lock:
+            kept = self._entries.get(detail.id)
+            if kept is not None and kept[0] > sent_at:
+                return  # a newer answer, or a forget after this request left
+            self._keep(detail.id, sent_at, detail)
+
+    def get(self, order_id: str, max_age: float) -> RecentDetail | None:
+        """The newest answer for ``order_id`` if at most ``max_age`` seconds old."""
+        with self._lock:
+            kept = self._entries.get(order_id)
+        if kept is None or kept[1] is None:
+            return None
+        age = self._clock() - kept[0]
+        return RecentDetail(kept[1], age) if 0 <= age <= max_age else None
+
+    def forget(self, order_id: str) -> None:
+        """Drop what is kept for an order, and any answer to a request sent before now."""
+        with self._lock:
+            self._keep(order_id, self._clock(), None)
+
+    def _keep(self, order_id: str, sent_at: float, detail: OrderDetail | None) -> None:
+        self._entries[order_id] = (sent_at, detail)
+        self._entries.move_to_end(order_id)
+        while len(self._entries) > MAX_ENTRIES:
+            self._entries.popitem(last=False)
