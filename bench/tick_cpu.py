@@ -1,8 +1,9 @@
 """CPU of one orders tick with 1,000 active orders: nothing changed, then 100 changed.
 
-The simulator runs in this process (rate limits off); the orders job runs in the
-main thread against it over loopback HTTP, so ``time.thread_time()`` around
-``tick()`` counts the daemon's side only: pybit, parsing, the store. The per-tick
+The simulator runs in a child process (rate limits off), so it neither shares this
+process's GIL nor its caches; the orders job runs in the main thread against it over
+loopback HTTP, and ``time.thread_time()`` around ``tick()`` counts the daemon's side
+only: pybit, parsing, the store. The per-tick
 detail cap is lifted here so that one tick takes all 100 changes (the daemon
 spreads them over ticks of 8). Prints figures; asserts nothing.
 
@@ -13,15 +14,18 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import multiprocessing
 import pstats
 import statistics
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from desk import Desk
+import requests
+from desk import Desk, free_port
 from sqlalchemy import create_engine, make_url, text
 
 from p2pilot.exchange.budget import RequestBudget
@@ -53,6 +57,25 @@ class Clock:
         return self.now
 
 
+def serve(port: int) -> None:
+    """The simulator, in the child process, until terminated."""
+    server = SimulatorServer(port=port, accounts={"tick": "tick-secret"}, enforce_limits=False)
+    server.start()
+    threading.Event().wait()
+
+
+def wait_until_up(url: str) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/_sim/health", timeout=0.5).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"the simulator at {url} did not come up")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
@@ -60,10 +83,14 @@ def main() -> None:
     parser.add_argument("--changed", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="print the top of a cProfile")
+    parser.add_argument("--profile-sort", default="tottime", help="pstats sort key")
     args = parser.parse_args()
     orders_job.MAX_DETAILS_PER_TICK = 1_000_000  # one tick takes every change (see above)
-    sim = SimulatorServer(port=0, accounts={"tick": "tick-secret"}, enforce_limits=False)
+    port = free_port()
+    sim = multiprocessing.get_context("fork").Process(target=serve, args=(port,), daemon=True)
     sim.start()
+    sim_url = f"http://127.0.0.1:{port}"
+    wait_until_up(sim_url)
     store = Store(database(args.db))
     upgrade(store)
     with store.transaction() as session:
@@ -72,7 +99,7 @@ def main() -> None:
         account="tick",
         api_key="tick",
         api_secret="tick-secret",
-        base_url=sim.url,
+        base_url=sim_url,
         budget=RequestBudget(reads_per_second=100_000, writes_per_second=100_000),
     )
     clock = Clock()
@@ -84,7 +111,7 @@ def main() -> None:
         sweep_every=timedelta(hours=1),  # the measured ticks read the pending list only
         clock=clock,
     )
-    desk = Desk(sim.url)
+    desk = Desk(sim_url)
     try:
         ids = [desk.new_order(f"{1000 + i}.00")[0] for i in range(args.orders)]
         job.tick()  # stores all of them (and runs the first sweep)
@@ -107,13 +134,17 @@ def main() -> None:
                 desk.act(order_id, "pay")
             changed.append(measured(f"{args.changed} paid")[0])
         if args.profile:
-            clock.now += timedelta(seconds=1)
-            profile = cProfile.Profile()
-            profile.runcall(job.tick)
-            print("profile of an unchanged tick (in this thread; the simulator's not shown):")
-            pstats.Stats(profile).sort_stats("tottime").print_stats(20)
+            for label, moved in (("an unchanged tick", []), ("a tick with changes", ids[-50:])):
+                for order_id in moved:
+                    desk.act(order_id, "pay")
+                clock.now += timedelta(seconds=1)
+                profile = cProfile.Profile()
+                profile.runcall(job.tick)
+                print(f"profile of {label} (in this thread; the simulator's not shown):")
+                pstats.Stats(profile).sort_stats(args.profile_sort).print_stats(30)
     finally:
-        sim.stop()
+        sim.terminate()
+        sim.join()
         store.dispose()
     print(
         f"{args.db}: one tick, {args.orders} active orders: nothing changed "

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from p2pilot.exchange import parse
-from p2pilot.exchange.recent import MAX_ENTRIES, RecentDetails
-from p2pilot.exchange.records import OrderDetail
+from p2pilot.exchange.recent import MAX_ENTRIES, ParsedRows, RecentDetails
+from p2pilot.exchange.records import OrderDetail, OrderSummary
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reference_payloads.json"
 
@@ -69,3 +69,25 @@ def test_only_the_newest_orders_are_kept() -> None:
         recent.put(detail(str(n)), sent_at=clock.now)
     assert recent.get("0", max_age=10) is None
     assert recent.get(str(MAX_ENTRIES + 9), max_age=10) is not None
+
+
+def test_an_unchanged_list_row_is_not_parsed_again() -> None:
+    payloads = json.loads(FIXTURES.read_text())
+    page = payloads["orders"]
+    rows: ParsedRows[OrderSummary] = ParsedRows()
+    rows.new_pass()
+    first = parse.parse_order_page(page, reuse=rows).items
+    rows.new_pass()
+    again = parse.parse_order_page(json.loads(json.dumps(page)), reuse=rows).items
+    assert [a is b for a, b in zip(first, again, strict=True)] == [True] * len(first)
+
+    moved = json.loads(json.dumps(page))
+    moved["result"]["items"][0]["status"] = 50
+    rows.new_pass()
+    changed = parse.parse_order_page(moved, reuse=rows).items
+    assert changed[0] is not first[0] and int(changed[0].status) == 50
+    assert all(a is b for a, b in zip(first[1:], changed[1:], strict=True))
+
+    rows.new_pass()
+    rows.new_pass()  # two passes without the rows: forgotten
+    assert parse.parse_order_page(page, reuse=rows).items[0] is not first[0]

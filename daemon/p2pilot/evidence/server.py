@@ -114,6 +114,8 @@ class EvidenceServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms wait
+
             def do_POST(self) -> None:
                 owner._handle(self)
 

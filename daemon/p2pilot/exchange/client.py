@@ -32,7 +32,7 @@ from p2pilot.exchange import requests as req
 from p2pilot.exchange.budget import RequestBudget
 from p2pilot.exchange.errors import RateLimited
 from p2pilot.exchange.failures import exchange_error, header
-from p2pilot.exchange.recent import RecentDetails
+from p2pilot.exchange.recent import ParsedRows, RecentDetails
 from p2pilot.exchange.records import (
     Ad,
     AdSide,
@@ -127,6 +127,9 @@ class ExchangeClient:
         self.timeout = timeout
         self.budget = budget or RequestBudget()
         self.recent_details = RecentDetails()
+        # Not locked: a hit needs an identical row, so a race can only cost a parse.
+        self._pending_rows: ParsedRows[OrderSummary] = ParsedRows()
+        self._order_rows: ParsedRows[OrderSummary] = ParsedRows()
         self._secrets = (api_key, api_secret)
         self._on_call = on_call
         self._session = _new_session(
@@ -247,11 +250,13 @@ class ExchangeClient:
     def pending_orders(self, *, page: int = 1, size: int = 30) -> Page[OrderSummary]:
         """One page of non-final orders (``order/pending/simplifyList``)."""
         body = req.orders_body(page=page, size=size)
+        if page == 1:
+            self._pending_rows.new_pass()
         return self._call(
             req.PENDING_ORDERS,
             "read",
             lambda: self._session.get_pending_orders(**body),
-            lambda payload: parse.parse_order_page(payload, req.PENDING_ORDERS),
+            lambda payload: parse.parse_order_page(payload, req.PENDING_ORDERS, self._pending_rows),
         )
 
     def orders(
@@ -265,11 +270,13 @@ class ExchangeClient:
     ) -> Page[OrderSummary]:
         """One page of all orders (``order/simplifyList``), optionally filtered."""
         body = req.orders_body(page=page, size=size, status=status, begin=begin, end=end)
+        if page == 1:
+            self._order_rows.new_pass()
         return self._call(
             req.ORDERS,
             "read",
             lambda: self._session.get_orders(**body),
-            parse.parse_order_page,
+            lambda payload: parse.parse_order_page(payload, req.ORDERS, self._order_rows),
         )
 
     def order_detail(self, order_id: str) -> OrderDetail:

@@ -18,6 +18,7 @@ from p2pilot.exchange.errors import MalformedResponse
 from p2pilot.exchange.fields import Reader, is_unset
 from p2pilot.exchange.fields import malformed as malformed  # re-exported
 from p2pilot.exchange.fields import unwrap as unwrap  # re-exported: envelope unwrapping
+from p2pilot.exchange.recent import ParsedRows
 from p2pilot.exchange.records import (
     Ad,
     AdSide,
@@ -47,14 +48,26 @@ def _result_object(payload: object, endpoint: str) -> Reader:
     return Reader(unwrap(payload, endpoint), endpoint, "result")
 
 
-def _page(payload: object, endpoint: str, item: Callable[[Reader], T]) -> Page[T]:
+def _page(
+    payload: object,
+    endpoint: str,
+    item: Callable[[Reader], T],
+    reuse: ParsedRows[T] | None = None,
+) -> Page[T]:
     result = _result_object(payload, endpoint)
     count = result.integer("count")
     items: list[T] = []
     unreadable: list[str] = []
     for row in result.items("items"):
+        known = reuse.get(row.data) if reuse is not None else None
+        if known is not None:
+            items.append(known)
+            continue
         try:
-            items.append(item(row))
+            parsed = item(row)
+            items.append(parsed)
+            if reuse is not None:
+                reuse.put(row.data, parsed)
         except MalformedResponse as exc:
             row_id = row.data.get("id")
             unreadable.append(f"{exc.message} (id {row_id!r})" if row_id else exc.message)
@@ -208,9 +221,13 @@ def order_detail(r: Reader) -> OrderDetail:
     )
 
 
-def parse_order_page(payload: object, endpoint: str = paths.ORDERS) -> Page[OrderSummary]:
+def parse_order_page(
+    payload: object,
+    endpoint: str = paths.ORDERS,
+    reuse: ParsedRows[OrderSummary] | None = None,
+) -> Page[OrderSummary]:
     """``order/simplifyList`` or ``order/pending/simplifyList``."""
-    return _page(payload, endpoint, order_summary)
+    return _page(payload, endpoint, order_summary, reuse)
 
 
 def parse_order_detail(payload: object, endpoint: str = paths.ORDER_DETAIL) -> OrderDetail:

@@ -1,9 +1,12 @@
-"""The last ``order/info`` answers, so a decision made a moment later need not ask again.
+"""What the exchange said a moment ago, so it need not be asked, or parsed, again.
 
-When the orders tick reads a sell order's detail and finds it paid, the release rule
-runs within milliseconds of that read; a second ``order/info`` then tells nothing the
-first did not. A caller that accepts an answer up to ``max_age`` seconds old takes it
-from here. Ages are measured from when the request was sent, so they never flatter.
+``RecentDetails``: when the orders tick reads a sell order's detail and finds it
+paid, the release rule runs within milliseconds of that read; a second
+``order/info`` then tells nothing the first did not. A caller that accepts an
+answer up to ``max_age`` seconds old takes it from here. Ages are measured from
+when the request was sent, so they never flatter.
+
+``ParsedRows``: the list rows parsed last time, so an unchanged row is not parsed again.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from p2pilot.exchange.records import OrderDetail
+
+T = TypeVar("T")
 
 MAX_ENTRIES = 256  # orders read within one tick or two; older answers are useless anyway
 
@@ -67,3 +73,37 @@ class RecentDetails:
         self._entries.move_to_end(order_id)
         while len(self._entries) > MAX_ENTRIES:
             self._entries.popitem(last=False)
+
+
+class ParsedRows(Generic[T]):
+    """One list endpoint's rows as last parsed: a row equal to last pass's is not re-parsed.
+
+    A desk with a thousand open orders reads the same thousand pending rows every
+    second; comparing a row with its previous copy costs a fraction of parsing it.
+    Two generations are kept (this pass and the last), so the memory is bounded by
+    the list's length. A hit needs the whole row equal, so it is never stale.
+    """
+
+    def __init__(self) -> None:
+        self._current: dict[str, tuple[dict[str, Any], T]] = {}
+        self._previous: dict[str, tuple[dict[str, Any], T]] = {}
+
+    def new_pass(self) -> None:
+        """Page one is being read again: what is not seen in this pass is dropped after it."""
+        self._previous, self._current = self._current, {}
+
+    def get(self, row: dict[str, Any]) -> T | None:
+        """The record parsed from an identical row last time, if any."""
+        key = row.get("id")
+        if not isinstance(key, str):
+            return None
+        hit = self._current.get(key) or self._previous.get(key)
+        if hit is None or hit[0] != row:
+            return None
+        self._current[key] = hit
+        return hit[1]
+
+    def put(self, row: dict[str, Any], record: T) -> None:
+        key = row.get("id")
+        if isinstance(key, str):
+            self._current[key] = (row, record)
