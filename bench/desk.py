@@ -91,7 +91,12 @@ class Daemon:
             [sys.executable, "-m", "p2pilot", "--config", str(self.config), "run"],
             stdout=subprocess.DEVNULL,
             stderr=self.stderr,
-            env={**os.environ, "P2PILOT_EVIDENCE_SECRET": EVIDENCE_SECRET},
+            # As systemd/p2pilot.service runs it (MALLOC_ARENA_MAX: see the unit).
+            env={
+                **os.environ,
+                "P2PILOT_EVIDENCE_SECRET": EVIDENCE_SECRET,
+                "MALLOC_ARENA_MAX": "2",
+            },
         )
 
     def rss_mb(self) -> float:

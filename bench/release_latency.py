@@ -68,6 +68,15 @@ def report(label: str, values: list[float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=30, help="orders per scenario")
+    parser.add_argument(
+        "--evidence-after",
+        type=float,
+        nargs=2,
+        default=(0.0, 0.5),
+        metavar=("MIN", "MAX"),
+        help="seconds between the order stored as paid and the evidence (scenario 1); "
+        "over a second, the release re-reads the order instead of using the tick's read",
+    )
     args = parser.parse_args()
     sim = SimulatorServer(port=0, accounts={"bench": "bench-secret"})
     sim.start()
@@ -89,7 +98,7 @@ def main() -> None:
             order_id, payer = desk.new_order(amount)
             desk.act(order_id, "pay")
             wait_until(lambda oid=order_id: stored_status(store, oid) == 20)
-            time.sleep(rng.uniform(0.0, 0.5))
+            time.sleep(rng.uniform(*args.evidence_after))
             since = desk.log()[-1]["seq"]
             sent = time.time()
             post_evidence(evidence, amount=amount, payer=payer, reference=f"a-{n}")
