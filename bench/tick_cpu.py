@@ -24,7 +24,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import requests
 from desk import Desk, free_port
 from sqlalchemy import create_engine, make_url, text
 
@@ -32,6 +31,7 @@ from p2pilot.exchange.budget import RequestBudget
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.jobs import orders as orders_job
 from p2pilot.simulator.server import SimulatorServer
+from p2pilot.simulator.wait import wait_until_up
 from p2pilot.store import accounts
 from p2pilot.store.engine import Store
 from p2pilot.store.migrate import upgrade
@@ -64,18 +64,6 @@ def serve(port: int) -> None:
     threading.Event().wait()
 
 
-def wait_until_up(url: str) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/_sim/health", timeout=0.5).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"the simulator at {url} did not come up")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
@@ -90,7 +78,8 @@ def main() -> None:
     sim = multiprocessing.get_context("fork").Process(target=serve, args=(port,), daemon=True)
     sim.start()
     sim_url = f"http://127.0.0.1:{port}"
-    wait_until_up(sim_url)
+    if not wait_until_up(sim_url, 15):
+        raise SystemExit(f"the simulator at {sim_url} did not come up")
     store = Store(database(args.db))
     upgrade(store)
     with store.transaction() as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
@@ -21,9 +22,13 @@ class Clock:
         return self.now
 
 
+@functools.cache
+def reference_detail() -> OrderDetail:
+    return parse.parse_order_detail(json.loads(FIXTURES.read_text())["order_detail"])
+
+
 def detail(order_id: str = "1001") -> OrderDetail:
-    payloads = json.loads(FIXTURES.read_text())
-    return dataclasses.replace(parse.parse_order_detail(payloads["order_detail"]), id=order_id)
+    return dataclasses.replace(reference_detail(), id=order_id)
 
 
 def test_an_answer_is_given_back_only_while_young_enough() -> None:

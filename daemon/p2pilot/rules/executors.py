@@ -72,6 +72,7 @@ ATTACHMENT_KINDS = {".jpg": "pic", ".jpeg": "pic", ".png": "pic", ".pdf": "pdf",
 # A paid order/info answer younger than this stands in for the release's own re-read:
 # the tick that read it decides within milliseconds, and a second read would say the same.
 REREAD_MAX_AGE = 1.0
+ALREADY_CLAIMED = "this order's release was already claimed"
 OPEN_ORDER_STATUSES = (int(OrderStatus.AWAITING_PAYMENT), int(OrderStatus.PAID))
 
 
@@ -448,7 +449,7 @@ class Executor:
             self._settle(
                 record,
                 ActionState.SKIPPED,
-                error="this order's release was already claimed",
+                error=ALREADY_CLAIMED,
                 detail={"guards": table, "decision": "duplicate"},
             )
             bound.warning("release.duplicate_refused")
@@ -468,7 +469,7 @@ class Executor:
         with self.store.transaction(read_only=True) as session:
             claimed = releases.release_state(session, order.pk)
         if claimed in ("sent", "succeeded"):
-            error, decision = "this order's release was already claimed", "duplicate"
+            error, decision = ALREADY_CLAIMED, "duplicate"
         elif order.status in FINAL_CODES:
             label = OrderStatus(order.status).label
             error, decision = f"order is {order.status} ({label}): nothing to release", "finished"
@@ -497,25 +498,32 @@ class Executor:
             self._outcome(record, exc, bound)
             return
         crash_point("release.after_call")
-        with self.store.transaction() as session:
-            releases.settle_release(session, order.pk, "succeeded", at=self.clock())
-            ledger.transition(session, record.id, ActionState.SUCCEEDED, at=self.clock())
-            # The exchange said the release went through: that is the completion, and
-            # reading the order again only to learn it would cost a call per order.
-            # The snapshot kept is the last one read; a sweep that ever finds another
-            # final status records it as an anomaly.
-            stored_orders.apply_order(
-                session,
-                account.id,
-                dataclasses.replace(fresh, status=OrderStatus.COMPLETED),
-                now=self.clock(),
-            )
-        count_action(record.kind, ActionState.SUCCEEDED)
+        # The exchange said the release went through: that is the completion, and
+        # reading the order again only to learn it would cost a call per order. The
+        # snapshot kept is the last one read; a sweep that ever finds another final
+        # status records it as an anomaly.
+        self._record_released(
+            record, order, account, dataclasses.replace(fresh, status=OrderStatus.COMPLETED)
+        )
         if trigger is not None:
             TRIGGER_TO_RELEASE.labels(trigger[0]).observe(
                 max(0.0, (self.clock() - trigger[1]).total_seconds())
             )
         bound.info("release.done", amount=str(order.amount), currency=order.currency)
+
+    def _record_released(
+        self,
+        record: ActionRecord,
+        order: OrderFacts,
+        account: AccountBinding,
+        completed: OrderDetail,
+    ) -> None:
+        """The release took effect: claim, ledger row and the completed order, at once."""
+        with self.store.transaction() as session:
+            releases.settle_release(session, order.pk, "succeeded", at=self.clock())
+            ledger.transition(session, record.id, ActionState.SUCCEEDED, at=self.clock())
+            stored_orders.apply_order(session, account.id, completed, now=self.clock())
+        count_action(record.kind, ActionState.SUCCEEDED)
 
     def _reconcile_release(
         self,
@@ -541,11 +549,7 @@ class Executor:
             bound.warning("release.reconcile_failed", error=str(exc))
             return
         if fresh.status == OrderStatus.COMPLETED:
-            with self.store.transaction() as session:
-                releases.settle_release(session, order.pk, "succeeded", at=self.clock())
-                ledger.transition(session, record.id, ActionState.SUCCEEDED, at=self.clock())
-                stored_orders.apply_order(session, account.id, fresh, now=self.clock())
-            count_action(record.kind, ActionState.SUCCEEDED)
+            self._record_released(record, order, account, fresh)
             bound.info("release.confirmed_by_status")
             return
         guards_still_hold = (
