@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 import structlog
+from sqlalchemy import update
 
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.jobs.orders import OrdersJob
@@ -16,6 +18,7 @@ from p2pilot.store import accounts
 from p2pilot.store import orders as stored_orders
 from p2pilot.store.engine import Store
 from p2pilot.store.events import pending_events
+from p2pilot.store.models import AccountRow
 
 from .simdesk import control, running_simulator
 
@@ -145,12 +148,28 @@ def test_history_before_first_sweep_is_stored_quietly(
 ) -> None:
     done = str(control(sim, "orders", side="sell", amount="300.00", price="81.00")["id"])
     control(sim, f"orders/{done}/cancel")
+    # p2pilot first runs on the account just after `done` opened: that one is history.
+    opened = requests.get(f"{sim.url}/_sim/orders/{done}", timeout=5).json()["createDate"]
+    first_run = datetime.fromtimestamp((int(opened) + 1) / 1000, UTC)
+    with store.transaction() as session:
+        session.execute(
+            update(AccountRow).where(AccountRow.id == job.account_id).values(created_at=first_run)
+        )
+    deadline = time.monotonic() + 5
+    while datetime.now(UTC) <= first_run and time.monotonic() < deadline:
+        pass  # the next order must open after the first run, to the millisecond
+    # Opened and finished since p2pilot first ran, but before its first sweep ended
+    # (an outage, a kill): a real order the rules must hear about.
+    missed = str(control(sim, "orders", side="sell", amount="350.00", price="81.00")["id"])
+    control(sim, f"orders/{missed}/cancel")
     live = str(control(sim, "orders", side="sell", amount="400.00", price="81.00")["id"])
 
     job.tick()
 
     assert stored_status(store, done) == 40
-    assert {oid for _, oid in event_types(store)} == {live}
+    assert stored_status(store, missed) == 40
+    assert {oid for _, oid in event_types(store)} == {live, missed}
+    assert ("order.cancelled", missed) in event_types(store)
 
 
 def test_final_status_is_never_overwritten(

@@ -24,8 +24,8 @@ from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import MalformedResponse, TransientError
 from p2pilot.exchange.records import OrderDetail, OrderSummary, Page
 from p2pilot.logging import get_logger
+from p2pilot.store import accounts, poll_state
 from p2pilot.store import orders as stored_orders
-from p2pilot.store import poll_state
 from p2pilot.store.engine import Store
 
 log = get_logger(__name__)
@@ -60,6 +60,8 @@ class OrdersJob:
     # After this long, a tick reads no more details (at least one): the rest wait a tick.
     time_box: timedelta | None = None
     _sweep_loaded: bool = field(default=False, repr=False)
+    # When p2pilot first ran on the account (loaded with the sweep state).
+    _watched_since: datetime | None = field(default=None, repr=False)
 
     def __call__(self) -> None:
         self.tick()
@@ -161,9 +163,17 @@ class OrdersJob:
         written: list[str] = []
         with self.store.transaction() as session:
             for record in records:
-                # History that had already finished before this account's first
-                # sweep is stored quietly: no rule should fire for it.
-                quiet = backfill and record.status.is_final and record.id not in known
+                # History found by the account's first sweep is stored quietly, so no
+                # rule fires for months-old orders; only orders opened before p2pilot
+                # first ran count as history: one that opened and finished since (an
+                # outage, or a kill before the first sweep ended) is announced.
+                quiet = (
+                    backfill
+                    and record.status.is_final
+                    and record.id not in known
+                    and self._watched_since is not None
+                    and record.created_at < self._watched_since
+                )
                 written.extend(
                     stored_orders.apply_order(
                         session, self.account_id, record, now=now, announce_new=not quiet
@@ -181,6 +191,7 @@ class OrdersJob:
         if not self._sweep_loaded:
             with self.store.transaction() as session:
                 state = poll_state.get_state(session, self.account_id, "orders")
+                self._watched_since = accounts.watched_since(session, self.account_id)
             self.last_sweep_at = state.last_sweep_at if state is not None else None
             self._sweep_loaded = True
         return self.last_sweep_at is None or now - self.last_sweep_at >= self.sweep_every

@@ -23,6 +23,11 @@ def ensure_account(session: Session, name: str) -> int:
     return session.scalars(select(AccountRow.id).where(AccountRow.name == name)).one()
 
 
+def watched_since(session: Session, account_id: int) -> datetime:
+    """When p2pilot first ran on the account: orders opened before then are history."""
+    return session.scalars(select(AccountRow.created_at).where(AccountRow.id == account_id)).one()
+
+
 def set_identity(session: Session, account_id: int, *, user_id: str, nickname: str) -> None:
     """Record the exchange's user id and nickname for the account."""
     session.execute(
