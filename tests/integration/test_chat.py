@@ -8,7 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from p2pilot.chat.channel import ChatChannel, ChatTarget
 from p2pilot.config import Config, parse_config
+from p2pilot.exchange.client import ExchangeClient
+from p2pilot.exchange.records import ChatApi
 from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store.models import AccountRow, ChatMessageRow, OrderEventRow
@@ -195,3 +198,23 @@ def test_forced_order_api_does_not_switch(sim: SimulatorServer, db_url: str) -> 
     assert calls(sim, SESSION_LIST) == [] and chat_events(daemon) == []
     with daemon.store.transaction(read_only=True) as session:
         assert session.scalar(select(AccountRow.chat_api)) is None
+
+
+def test_session_chat_reaches_an_order_known_only_from_its_list_row(
+    sim: SimulatorServer,
+) -> None:
+    # An order whose detail read failed is stored from its list row, which names no
+    # counterparty mask id: the greeting must not wait for the next detail read.
+    order_id = control(
+        sim, "orders", side="sell", amount="500.00", price="81.00", counterparty="irina_k"
+    )["id"]
+    client = ExchangeClient(account="desk", api_key=KEY, api_secret=SECRET, base_url=sim.url)
+    channel = ChatChannel(client, account="desk", mode="session")
+    target = ChatTarget(order_id, counterparty_mask_id="", counterparty_nickname="irina_k")
+
+    assert channel.send(target, text="Hello, irina_k", msg_uuid="greet-1") is ChatApi.SESSION
+
+    paths = [e["path"] for e in request_log(sim)]
+    assert paths[-3:] == ["/v5/p2p/order/info", "/v5/p2p/chat/session/getSessionId", SESSION_SEND]
+    (sent,) = calls(sim, SESSION_SEND)
+    assert sent["body"]["orderId"] == order_id and sent["body"]["message"] == "Hello, irina_k"

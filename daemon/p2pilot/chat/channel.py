@@ -110,20 +110,30 @@ class ChatChannel:
         return bool(already)
 
     def _session_id(self, target: ChatTarget) -> str:
-        if not target.counterparty_mask_id:
-            # Known once the order's detail is read: a later pass can do it.
-            raise TransientError(
-                f"order {target.order_id} has no counterparty mask id yet",
-                endpoint=paths.CHAT_SESSION_ID,
-            )
+        mask_id = target.counterparty_mask_id or self._read_mask_id(target.order_id)
         with self._lock:
-            cached = self._sessions.get(target.counterparty_mask_id)
+            cached = self._sessions.get(mask_id)
         if cached is not None:
             return cached
-        session_id = self.client.chat_session_id(target.counterparty_mask_id)
+        session_id = self.client.chat_session_id(mask_id)
         with self._lock:
-            self._sessions[target.counterparty_mask_id] = session_id
+            self._sessions[mask_id] = session_id
         return session_id
+
+    def _read_mask_id(self, order_id: str) -> str:
+        """The counterparty's mask id from ``order/info``, for an order stored from a list row.
+
+        Only the detail names it; the orders job reads (and stores) that detail soon,
+        but a greeting or a chat read should not wait for it. Not cached: once stored,
+        the target carries it.
+        """
+        mask_id = self.client.order_detail(order_id).counterparty_mask_id
+        if not mask_id:
+            raise TransientError(
+                f"order {order_id} names no counterparty mask id",
+                endpoint=paths.ORDER_DETAIL,
+            )
+        return mask_id
 
     # -- writing -------------------------------------------------------------------
 
