@@ -117,6 +117,7 @@ class Daemon:
             release_limits(config),
             clock,
             stopping=self.stopping.wait,
+            policy=config.evidence.match_policy,
         )
         self.dispatcher = EventDispatcher(
             self.store, clock, handlers=[self.engine], accounts=self._owned_accounts
@@ -453,7 +454,9 @@ class Daemon:
             return False
         add_secrets(fresh.secret_values())  # a rotated webhook URL is redacted too
         with self.dispatcher.exclusive():
-            self.engine.replace_rules(compile_rules(fresh), release_limits(fresh))
+            self.engine.replace_rules(
+                compile_rules(fresh), release_limits(fresh), fresh.evidence.match_policy
+            )
         changed = [
             job
             for runtime in self.accounts
@@ -534,9 +537,7 @@ class Daemon:
             clock=self.clock,
             # New evidence is acted on at once, not at the next events run.
             on_recorded=lambda _result: self._drain(),
-            name_threshold=settings.name_threshold,
-            tolerance=settings.amount_tolerance,
-            tolerance_percent=settings.amount_tolerance_percent,
+            policy=settings.match_policy,
         )
         server.start()
         return server

@@ -25,7 +25,7 @@ from p2pilot.rules.engine import RETRY_AFTER
 from p2pilot.service import Daemon
 from p2pilot.signing import verify
 from p2pilot.simulator.server import SimulatorServer
-from p2pilot.store import ledger
+from p2pilot.store import ledger, payments
 from p2pilot.store import orders as stored_orders
 from p2pilot.store.ledger import ActionState
 
@@ -496,3 +496,51 @@ def test_a_paid_order_is_released_on_the_reads_the_tick_already_made(
             == []
         )
     daemon.close()
+
+
+def test_evidence_that_came_first_is_bound_with_the_configured_tolerance(
+    sim: SimulatorServer, db_url: str
+) -> None:
+    config = make_config(db_url, sim, rules=[RELEASE], evidence={"amount_tolerance": "1.00"})
+    daemon = run_daemon(config)
+    order_id = control(
+        sim,
+        "orders",
+        side="sell",
+        amount="3000.00",
+        price="81.00",
+        counterparty="anna_k",
+        counterparty_real_name="ANNA K",
+    )["id"]
+
+    def report(amount: str, payer: str, reference: str) -> str | None:
+        now = datetime.now(UTC)
+        return record_evidence(
+            daemon.store,
+            amount=Decimal(amount),
+            currency="RUB",
+            payer_name=payer,
+            reference=reference,
+            received_at=now,
+            source="test",
+            now=now,
+            policy=config.evidence.match_policy,
+        ).order_id
+
+    # The bank is quicker than the next poll: the order is not stored yet.
+    assert report("2999.50", "Anna K", "bank-early") is None
+    assert report("123.00", "Someone Else", "bank-stray") is None  # no order's money
+    control(sim, f"orders/{order_id}/pay")
+    assert daemon.run_once() == 0
+    assert daemon.run_once() == 0
+    daemon.close()
+
+    # Bound within the configured tolerance (not the default, exact), then released.
+    assert sim_status(sim, order_id) == 50
+    assert len(served(sim, FINISH)) == 1
+    with daemon.store.transaction(read_only=True) as session:
+        view = stored_orders.get_order(session, order_id)
+        stray = [p.reference for p in payments.unmatched(session)]
+    assert view is not None and view.evidence is not None
+    assert view.evidence["reference"] == "bank-early"
+    assert stray == ["bank-stray"]

@@ -42,6 +42,7 @@ from p2pilot.config.values import (
     one_of,
     toml_type,
 )
+from p2pilot.evidence.matching import MatchPolicy
 
 STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -237,6 +238,15 @@ class EvidenceConfig(BaseModel):
     amount_tolerance: Money = Decimal("0")  # absolute, in the order's fiat
     amount_tolerance_percent: Percent = Decimal("0")
     name_threshold: Annotated[float, Field(ge=0, le=1)] = 0.8  # 1.0: names must be equal
+
+    @property
+    def match_policy(self) -> MatchPolicy:
+        """The settings that say how strictly evidence must fit an order."""
+        return MatchPolicy(
+            name_threshold=self.name_threshold,
+            tolerance=self.amount_tolerance,
+            tolerance_percent=self.amount_tolerance_percent,
+        )
 
     @model_validator(mode="after")
     def _secret_with_listen(self) -> EvidenceConfig:

@@ -69,8 +69,7 @@ def register(
                     now=now,
                     account=order["account"],
                     order_id=order_id,
-                    tolerance=config.evidence.amount_tolerance,
-                    tolerance_percent=config.evidence.amount_tolerance_percent,
+                    policy=config.evidence.match_policy,
                 )
             except EvidenceError as exc:
                 fail(str(exc))

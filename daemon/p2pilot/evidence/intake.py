@@ -16,8 +16,8 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from p2pilot.evidence.matching import Evidence, amount_matches, best_match
-from p2pilot.rules.executors import open_candidates
+from p2pilot.evidence.candidates import open_candidates
+from p2pilot.evidence.matching import DEFAULT_POLICY, Evidence, MatchPolicy, best_match
 from p2pilot.store import payments as stored_payments
 from p2pilot.store.accounts import account_ids
 from p2pilot.store.engine import Store
@@ -55,9 +55,7 @@ def record_evidence(
     now: datetime,
     account: str | None = None,
     order_id: str | None = None,
-    name_threshold: float = 0.8,
-    tolerance: Decimal = Decimal(0),
-    tolerance_percent: Decimal = Decimal(0),
+    policy: MatchPolicy = DEFAULT_POLICY,
 ) -> IntakeResult:
     """Store evidence and match it; ``order_id`` binds it to that order directly (the operator)."""
     with store.transaction() as session:
@@ -71,7 +69,7 @@ def record_evidence(
         if target is not None:
             # The operator names the order, but the money must still fit it: the
             # release guard trusts that every matched piece of evidence was checked.
-            _check_fits(target, amount, currency, tolerance, tolerance_percent)
+            _check_fits(target, amount, currency, policy)
         payment = stored_payments.add_payment(
             session,
             amount=amount,
@@ -97,13 +95,7 @@ def record_evidence(
                 received_at=received_at,
                 account=names.get(account_id) if account_id is not None else None,
             )
-            result = best_match(
-                evidence,
-                candidates,
-                name_threshold=name_threshold,
-                tolerance=tolerance,
-                tolerance_percent=tolerance_percent,
-            )
+            result = best_match(evidence, candidates, policy)
             if result.order_id is None:
                 return IntakeResult(True, payment.id, None, result.reason)
             target = session.scalars(
@@ -142,20 +134,12 @@ def record_evidence(
         return IntakeResult(True, payment.id, target.exchange_id, reason)
 
 
-def _check_fits(
-    order: OrderRow,
-    amount: Decimal,
-    currency: str,
-    tolerance: Decimal,
-    tolerance_percent: Decimal,
-) -> None:
+def _check_fits(order: OrderRow, amount: Decimal, currency: str, policy: MatchPolicy) -> None:
     if currency.upper() != order.currency.upper():
         raise EvidenceError(
             f"evidence is in {currency.upper()}, order {order.exchange_id} is in {order.currency}"
         )
-    if not amount_matches(
-        order.amount, amount, tolerance=tolerance, tolerance_percent=tolerance_percent
-    ):
+    if not policy.amount_fits(order.amount, amount):
         raise EvidenceError(
             f"evidence amount {amount} {currency.upper()} does not fit order"
             f" {order.exchange_id} ({order.amount} {order.currency})"

@@ -95,6 +95,27 @@ def amount_matches(
 
 
 @dataclass(frozen=True, slots=True)
+class MatchPolicy:
+    """How strictly evidence must fit an order: the ``[evidence]`` settings."""
+
+    name_threshold: float = 0.8
+    tolerance: Decimal = Decimal(0)
+    tolerance_percent: Decimal = Decimal(0)
+
+    def amount_fits(self, expected: Decimal, received: Decimal) -> bool:
+        """``received`` pays an order of ``expected`` within the tolerances."""
+        return amount_matches(
+            expected,
+            received,
+            tolerance=self.tolerance,
+            tolerance_percent=self.tolerance_percent,
+        )
+
+
+DEFAULT_POLICY = MatchPolicy()
+
+
+@dataclass(frozen=True, slots=True)
 class EvidenceCandidate:
     order_id: str
     account: str
@@ -126,10 +147,7 @@ class MatchResult:
 def best_match(
     evidence: Evidence,
     candidates: Sequence[EvidenceCandidate],
-    *,
-    name_threshold: float = 0.8,
-    tolerance: Decimal = Decimal(0),
-    tolerance_percent: Decimal = Decimal(0),
+    policy: MatchPolicy = DEFAULT_POLICY,
 ) -> MatchResult:
     """The single order this evidence pays, or why there is none."""
     fitting = [
@@ -138,14 +156,12 @@ def best_match(
         if c.currency.upper() == evidence.currency.upper()
         and (evidence.account is None or evidence.account == c.account)
         and evidence.received_at >= c.created_at - CLOCK_SKEW
-        and amount_matches(
-            c.amount, evidence.amount, tolerance=tolerance, tolerance_percent=tolerance_percent
-        )
+        and policy.amount_fits(c.amount, evidence.amount)
     ]
     if not fitting:
         return MatchResult(None, None, "no open order with this amount")
     scored = [(name_similarity(evidence.payer_name, c.payer_name), c) for c in fitting]
-    passing = [(score, c) for score, c in scored if score >= name_threshold]
+    passing = [(score, c) for score, c in scored if score >= policy.name_threshold]
     if not passing:
         best = max(score for score, _ in scored)
         return MatchResult(None, None, f"payer name does not match (best {best:.2f})", best)

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from p2pilot.evidence.intake import EvidenceError, IntakeResult, record_evidence
+from p2pilot.evidence.matching import DEFAULT_POLICY, MatchPolicy
 from p2pilot.logging import get_logger
 from p2pilot.signing import SignatureError, verify
 from p2pilot.store.engine import Store
@@ -106,9 +107,7 @@ class EvidenceServer:
         store: Store,
         clock: Callable[[], datetime],
         on_recorded: Callable[[IntakeResult], None],
-        name_threshold: float = 0.8,
-        tolerance: Decimal = Decimal(0),
-        tolerance_percent: Decimal = Decimal(0),
+        policy: MatchPolicy = DEFAULT_POLICY,
     ) -> None:
         host, _, port = listen.rpartition(":")
         owner = self
@@ -128,9 +127,7 @@ class EvidenceServer:
         self._store = store
         self._clock = clock
         self._on_recorded = on_recorded
-        self._name_threshold = name_threshold
-        self._tolerance = tolerance
-        self._tolerance_percent = tolerance_percent
+        self._policy = policy
         self._thread: threading.Thread | None = None
 
     @property
@@ -179,9 +176,7 @@ class EvidenceServer:
                 account=fields.account,
                 source="http",
                 now=now,
-                name_threshold=self._name_threshold,
-                tolerance=self._tolerance,
-                tolerance_percent=self._tolerance_percent,
+                policy=self._policy,
             )
         except (BadPayment, EvidenceError) as exc:
             self._reply(request, HTTPStatus.BAD_REQUEST, {"error": str(exc)})

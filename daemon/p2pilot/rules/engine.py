@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from p2pilot.chat.channel import ChatChannel
+from p2pilot.evidence.matching import DEFAULT_POLICY, MatchPolicy
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.logging import get_logger
 from p2pilot.rules.context import EventContext, OrderFacts, unmet_condition
@@ -64,21 +65,25 @@ class RuleEngine:
         *,
         local_tz: tzinfo | None = None,
         stopping: Callable[[float], bool] | None = None,
+        policy: MatchPolicy = DEFAULT_POLICY,
     ) -> None:
         self.store = store
         self.rules = list(rules)
         self.accounts = accounts
         self.clock = clock
         self.local_tz = local_tz
-        self.executor = Executor(store, limits, clock, stopping=stopping)
+        self.executor = Executor(store, limits, clock, stopping=stopping, policy=policy)
         self._last_retry: datetime | None = None
         # Whether this daemon acts for an account now (its lease, on PostgreSQL).
         self.owns: Callable[[int], bool] = lambda _account_id: True
 
-    def replace_rules(self, rules: Sequence[Rule], limits: ReleaseLimits) -> None:
+    def replace_rules(
+        self, rules: Sequence[Rule], limits: ReleaseLimits, policy: MatchPolicy
+    ) -> None:
         """Swap in newly loaded rules (SIGHUP); in-flight events finish with the old ones."""
         self.rules = list(rules)
         self.executor.limits = limits
+        self.executor.policy = policy
 
     def handle(self, event: EventRecord) -> None:
         listening = [rule for rule in self.rules if event.type in rule.on]

@@ -17,10 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from p2pilot.crashpoints import crash_point
-from p2pilot.evidence.matching import Evidence, EvidenceCandidate, best_match
+from p2pilot.evidence.candidates import OPEN_ORDER_STATUSES, open_candidates
+from p2pilot.evidence.matching import CLOCK_SKEW, DEFAULT_POLICY, Evidence, MatchPolicy, best_match
 from p2pilot.exchange.ad_editing import AdCheckError, edited, explain
 from p2pilot.exchange.errors import ExchangeError, RateLimited, Rejected, TransientError
 from p2pilot.exchange.records import OrderDetail, OrderStatus, Side
@@ -57,7 +56,6 @@ from p2pilot.store import orders as stored_orders
 from p2pilot.store import payments as stored_payments
 from p2pilot.store.engine import Store
 from p2pilot.store.ledger import ActionRecord, ActionState
-from p2pilot.store.models import OrderRow
 from p2pilot.store.orders import FINAL_CODES
 from p2pilot.store.payments import PaymentRecord
 
@@ -73,7 +71,6 @@ ATTACHMENT_KINDS = {".jpg": "pic", ".jpeg": "pic", ".png": "pic", ".pdf": "pdf",
 # the tick that read it decides within milliseconds, and a second read would say the same.
 REREAD_MAX_AGE = 1.0
 ALREADY_CLAIMED = "this order's release was already claimed"
-OPEN_ORDER_STATUSES = (int(OrderStatus.AWAITING_PAYMENT), int(OrderStatus.PAID))
 
 
 def msg_uuid_for(key: str) -> str:
@@ -95,13 +92,13 @@ class Executor:
         clock: Callable[[], datetime],
         *,
         stopping: Callable[[float], bool] | None = None,
-        name_threshold: float = 0.8,
+        policy: MatchPolicy = DEFAULT_POLICY,
     ) -> None:
         self.store = store
         self.limits = limits
         self.clock = clock
         self.stopping = stopping
-        self.name_threshold = name_threshold
+        self.policy = policy
 
     # -- entry points ----------------------------------------------------------------
 
@@ -643,16 +640,24 @@ class Executor:
         if order.side != Side.SELL or order.status not in OPEN_ORDER_STATUSES:
             return None
         with self.store.transaction() as session:
-            waiting = stored_payments.unmatched(session, currency=order.currency)
-            for payment in waiting:
-                if payment.account_id not in (None, account.id):
-                    continue
-                candidates = open_candidates(session, payment.currency)
-                result = best_match(
-                    _evidence(payment, account_name=None),
-                    candidates,
-                    name_threshold=self.name_threshold,
+            # Only evidence that could pay this order: fiat does not arrive before the
+            # order exists, and the amount must fit. Unmatched evidence piles up (a
+            # transfer that is no order's), so this must not cost more as it grows.
+            waiting = [
+                payment
+                for payment in stored_payments.unmatched(
+                    session,
+                    currency=order.currency,
+                    received_since=order.created_at - CLOCK_SKEW,
                 )
+                if payment.account_id in (None, account.id)
+                and self.policy.amount_fits(order.amount, payment.amount)
+            ]
+            if not waiting:
+                return None
+            candidates = open_candidates(session, order.currency)
+            for payment in waiting:
+                result = best_match(_evidence(payment, account_name=None), candidates, self.policy)
                 if result.order_id == order.id and stored_payments.match(
                     session, payment.id, order.pk, at=self.clock()
                 ):
@@ -922,34 +927,6 @@ class Executor:
             error=result.error,
             detail={"exit_code": result.exit_code, "timed_out": result.timed_out},
         )
-
-
-def open_candidates(session: Any, currency: str) -> list[EvidenceCandidate]:
-    """Our sell orders that may still receive fiat and have no evidence yet."""
-    from p2pilot.store.models import AccountRow, PaymentRow
-
-    taken = select(PaymentRow.order_id).where(PaymentRow.order_id.is_not(None))
-    rows = session.execute(
-        select(OrderRow, AccountRow.name)
-        .join(AccountRow, AccountRow.id == OrderRow.account_id)
-        .where(
-            OrderRow.side == int(Side.SELL),
-            OrderRow.status.in_(OPEN_ORDER_STATUSES),
-            OrderRow.currency == currency,
-            OrderRow.id.not_in(taken),
-        )
-    )
-    return [
-        EvidenceCandidate(
-            order_id=row.exchange_id,
-            account=name,
-            amount=row.amount,
-            currency=row.currency,
-            payer_name=row.counterparty_real_name or "",
-            created_at=row.created_at,
-        )
-        for row, name in rows
-    ]
 
 
 def _evidence(payment: PaymentRecord, account_name: str | None) -> Evidence:

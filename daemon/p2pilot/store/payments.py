@@ -95,10 +95,15 @@ def add_payment(
     return PaymentRecord.from_row(row)
 
 
-def unmatched(session: Session, *, currency: str | None = None) -> list[PaymentRecord]:
+def unmatched(
+    session: Session, *, currency: str | None = None, received_since: datetime | None = None
+) -> list[PaymentRecord]:
+    """Evidence bound to no order yet, oldest first."""
     statement = select(PaymentRow).where(PaymentRow.order_id.is_(None))
     if currency is not None:
         statement = statement.where(PaymentRow.currency == currency)
+    if received_since is not None:
+        statement = statement.where(PaymentRow.received_at >= received_since)
     rows = session.scalars(statement.order_by(PaymentRow.received_at, PaymentRow.id))
     return [PaymentRecord.from_row(row) for row in rows]
 
