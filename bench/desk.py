@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,7 @@ class Daemon:
         self.config = self.workdir / f"{name}.toml"
         self.config.write_text(config_text.replace("{workdir}", str(self.workdir)))
         self.stderr = (self.workdir / "daemon.err").open("w")
+        self.started = time.monotonic()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "p2pilot", "--config", str(self.config), "run"],
             stdout=subprocess.DEVNULL,
@@ -99,6 +101,11 @@ class Daemon:
             },
         )
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the daemon has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -107,7 +114,12 @@ class Daemon:
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
-        self.process.wait(30)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            print("  the daemon did not stop within 30 s of SIGTERM: killed", flush=True)
+            self.process.kill()
+            self.process.wait()
         self.stderr.close()
 
 

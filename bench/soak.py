@@ -63,12 +63,18 @@ def main() -> None:
         started = time.monotonic()
         while created < args.orders and time.monotonic() - started < args.minutes * 60:
             now = time.monotonic() - started
-            if now < created * gap:
+            if now >= created * gap:  # on schedule: the next order arrives
+                amount = f"{rng.randint(10_000, 900_000) / 100:.2f}"
+                order_id, payer = desk.new_order(amount)
+                waiting.append((time.monotonic(), order_id, amount, payer))
+                created += 1
+                if created % 1000 == 0 and samples:
+                    print(
+                        f"  {created} orders at {now / 60:.1f} min, RSS {samples[-1][1]:.1f} MB",
+                        flush=True,
+                    )
+            else:
                 time.sleep(min(created * gap - now, 0.05))
-            amount = f"{rng.randint(10_000, 900_000) / 100:.2f}"
-            order_id, payer = desk.new_order(amount)
-            waiting.append((time.monotonic(), order_id, amount, payer))
-            created += 1
             # Buyers act a second or two after their order appears; the bank reports
             # the fiat of those who paid.
             while waiting and time.monotonic() - waiting[0][0] > 1.5:
@@ -84,13 +90,11 @@ def main() -> None:
                 else:
                     desk.act(order_id, "cancel")
                     cancelled += 1
-            if created % 1000 == 0 and samples:
-                print(
-                    f"  {created} orders at {now / 60:.1f} min, RSS {samples[-1][1]:.1f} MB",
-                    flush=True,
-                )
         time.sleep(30)  # let it finish the last ones
-        statuses = [o["status"] for o in desk.session.get(f"{sim.url}/_sim/orders").json()]
+        answer = desk.session.get(f"{sim.url}/_sim/orders", timeout=120)
+        statuses = [o["status"] for o in answer.json()]
+        cpu_seconds = daemon.cpu_seconds()
+        elapsed = time.monotonic() - daemon.started
         completed = statuses.count(50)
     finally:
         stop.set()
@@ -107,6 +111,7 @@ def main() -> None:
         f"RSS: start {samples[0][1]:.1f} MB, half-way {half:.1f} MB, end {end:.1f} MB, "
         f"peak {peak:.1f} MB; growth over the second half {100 * (end - half) / half:+.1f}%"
     )
+    print(f"daemon CPU: {cpu_seconds:.0f} s, {100 * cpu_seconds / (elapsed or 1):.0f}% of one core")
     print(f"work dir: {daemon.workdir}")
 
 

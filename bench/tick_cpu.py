@@ -73,7 +73,6 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print the top of a cProfile")
     parser.add_argument("--profile-sort", default="tottime", help="pstats sort key")
     args = parser.parse_args()
-    orders_job.MAX_DETAILS_PER_TICK = 1_000_000  # one tick takes every change (see above)
     port = free_port()
     sim = multiprocessing.get_context("fork").Process(target=serve, args=(port,), daemon=True)
     sim.start()
@@ -98,6 +97,7 @@ def main() -> None:
         client=client,
         store=store,
         sweep_every=timedelta(hours=1),  # the measured ticks read the pending list only
+        max_details=1_000_000,  # one tick takes every change (see above)
         clock=clock,
     )
     desk = Desk(sim_url)

@@ -283,6 +283,10 @@ class Daemon:
             clock=self.clock,
             # Detail reads stop here: the next tick must not be skipped for this one.
             time_box=polling.orders * 0.7,
+            # A tick's share of the read budget: what the exchange allows per interval.
+            max_details=max(
+                1, int(runtime.config.reads_per_second * polling.orders.total_seconds())
+            ),
         )
 
         chat = ChatJob(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 import structlog
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.jobs.orders import OrdersJob
@@ -18,7 +18,7 @@ from p2pilot.store import accounts
 from p2pilot.store import orders as stored_orders
 from p2pilot.store.engine import Store
 from p2pilot.store.events import pending_events
-from p2pilot.store.models import AccountRow
+from p2pilot.store.models import AccountRow, OrderRow
 
 from .simdesk import control, running_simulator
 
@@ -273,3 +273,33 @@ def test_a_sweep_records_every_change_at_once_and_details_a_few(
     assert served_paths(sim).count("/v5/p2p/order/info") == 6
     cancelled = [oid for kind, oid in event_types(store) if kind == "order.cancelled"]
     assert sorted(cancelled) == sorted(ids)
+
+
+def stored_ids(store: Store) -> set[str]:
+    with store.transaction(read_only=True) as session:
+        return set(session.scalars(select(OrderRow.exchange_id)))
+
+
+def test_a_burst_is_read_oldest_first_within_the_tick_budget(
+    sim: SimulatorServer, job: OrdersJob, store: Store
+) -> None:
+    job.tick()  # the first sweep, on an empty desk
+    job.max_details = 4
+    burst = [
+        str(control(sim, "orders", side="sell", amount=f"{100 + n}.00", price="81.00")["id"])
+        for n in range(7)
+    ]
+    clear_log(sim)
+    job.clock.advance(seconds=1)  # type: ignore[attr-defined]
+    job.tick()
+    assert served_paths(sim).count("/v5/p2p/order/info") == 4
+    assert stored_ids(store) == set(burst[:4])
+
+    # Newer orders keep arriving: the ones deferred last tick go first, none starve.
+    later = [
+        str(control(sim, "orders", side="sell", amount=f"{200 + n}.00", price="81.00")["id"])
+        for n in range(3)
+    ]
+    job.clock.advance(seconds=1)  # type: ignore[attr-defined]
+    job.tick()
+    assert stored_ids(store) == set(burst) | {later[0]}

@@ -7,7 +7,7 @@ Each tick:
    were created and finished between two ticks,
 3. reads ``order/info`` only for orders that are new, changed status, or still
    lack detail, and for stored open orders that left the pending list — at most
-   ``MAX_DETAILS_PER_TICK`` a tick, pending ones first; the rest wait a tick,
+   a tick's share of the read budget, pending ones first; the rest wait a tick,
 4. writes, in one transaction, the new snapshots and one outbox event per change.
 
 An unchanged order costs no detail call and no write.
@@ -36,13 +36,20 @@ MAX_SWEEP_PAGES_FIRST = 100  # first sweep on a new database: the whole 90-day w
 # Later sweeps reach back this far past the previous one (its start is stored, so a
 # restart's sweep covers the downtime too); more only re-reads pages already seen.
 SWEEP_OVERLAP = timedelta(minutes=2)
-# Detail reads per tick: about a second of the default read budget, so that after
-# an outage or a burst the pending list is still read every tick or two.
+# Detail reads per tick: about a second of the default read budget (the daemon sets
+# it from the account's), so that after an outage or a burst the pending list is
+# still read every tick or two.
 MAX_DETAILS_PER_TICK = 8
-# Of those, at most this many for orders off the pending list (finished ones found by the
-# sweep, or stored open ones that left the list): after an outage there may be
-# hundreds, and a tick that reads them all keeps the pending list unread for minutes.
-MAX_BACKGROUND_DETAILS = 6
+
+
+def background_share(details: int) -> int:
+    """Of a tick's detail reads, how many may go to orders off the pending list.
+
+    Finished ones found by the sweep, or stored open ones that left the list:
+    after an outage there may be hundreds, and a tick that reads them all keeps
+    the pending list unread for minutes.
+    """
+    return max(1, details * 3 // 4)
 
 
 @dataclass
@@ -59,6 +66,7 @@ class OrdersJob:
     unread: dict[str, int] | None = None  # pending orders' unread chat counters, last tick
     # After this long, a tick reads no more details (at least one): the rest wait a tick.
     time_box: timedelta | None = None
+    max_details: int = MAX_DETAILS_PER_TICK
     _sweep_loaded: bool = field(default=False, repr=False)
     # When p2pilot first ran on the account (loaded with the sweep state).
     _watched_since: datetime | None = field(default=None, repr=False)
@@ -75,7 +83,7 @@ class OrdersJob:
         def may_read(left: int) -> bool:
             if left <= 0:
                 return False
-            if box is None or left == MAX_DETAILS_PER_TICK:
+            if box is None or left == self.max_details:
                 return True  # every tick makes progress, however slow the exchange
             return time.monotonic() - started < box
 
@@ -96,8 +104,8 @@ class OrdersJob:
             known.update(stored_orders.load_known(session, self.account_id, rest))
 
         records: list[OrderSummary | OrderDetail] = []
-        reads = MAX_DETAILS_PER_TICK
-        spare = MAX_BACKGROUND_DETAILS
+        reads = self.max_details
+        spare = background_share(self.max_details)
         deferred = 0
 
         def consider(summary: OrderSummary, pending: bool) -> None:
@@ -127,7 +135,10 @@ class OrdersJob:
                 # when a later sweep meets the order again (has_detail stays false).
                 records.append(summary)
 
-        for summary in seen.values():
+        # Changed orders first (a paid one may be released), then new ones oldest
+        # first: when a burst defers some, the newest wait, not the same old ones
+        # every tick while newer keep arriving.
+        for summary in sorted(seen.values(), key=lambda s: (s.id not in known, s.created_at, s.id)):
             consider(summary, pending=True)
 
         # The sweep comes after the pending orders' details, and waits a tick when
