@@ -26,6 +26,9 @@ def open_candidates(session: Session, currency: str) -> list[EvidenceCandidate]:
         )
         .join(AccountRow, AccountRow.id == OrderRow.account_id)
         .where(
+            # Spelled out so the (account_id, status) index is used: without it SQLite
+            # scans every order ever stored, on each piece of evidence.
+            OrderRow.account_id.in_(select(AccountRow.id)),
             OrderRow.side == int(Side.SELL),
             OrderRow.status.in_(OPEN_ORDER_STATUSES),
             OrderRow.currency == currency,

@@ -34,7 +34,7 @@ from p2pilot.store import chat as stored_chat
 from p2pilot.store.engine import Store
 from p2pilot.store.events import append_event
 from p2pilot.store.models import AccountRow, OrderRow
-from p2pilot.store.orders import FINAL_CODES, event_payload
+from p2pilot.store.orders import FINAL_CODES, OPEN_CODES, event_payload
 
 log = get_logger(__name__)
 
@@ -43,6 +43,18 @@ SLOW_RECHECK = timedelta(minutes=1)
 # Messages written this long before the daemon first saw their order are history.
 HISTORY_MARGIN = timedelta(minutes=10)
 ATTRIBUTION_SKEW = timedelta(seconds=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """What the chat job needs of an order to decide whether its chat is due."""
+
+    pk: int
+    exchange_id: str
+    status: int
+    updated_at: datetime
+    mask_id: str
+    nickname: str
 
 
 @dataclass
@@ -64,16 +76,17 @@ class ChatJob:
     def tick(self) -> int:
         """Run one tick; returns how many new messages were stored."""
         now = self.clock()
-        rows, identity = self._candidates(now)
-        due = [row for row in rows if self._is_due(row, now)]
+        watched, identity = self._candidates(now)
+        groups: dict[str, list[Watched]] = {}
+        for order in watched:
+            if order.mask_id:
+                groups.setdefault(order.mask_id, []).append(order)
         stored = 0
         done: set[str] = set()
-        for row in due:
-            if row.exchange_id in done:
+        for order in watched:
+            if order.exchange_id in done or not self._is_due(order, now):
                 continue
-            target = ChatTarget(
-                row.exchange_id, row.counterparty_mask_id or "", row.counterparty_nickname or ""
-            )
+            target = ChatTarget(order.exchange_id, order.mask_id, order.nickname)
             try:
                 messages = self.channel.new_messages(target, self._known)
             except (AuthError, RateLimited):
@@ -82,12 +95,14 @@ class ChatJob:
                 log.warning(
                     "chat.read_failed",
                     account=self.account,
-                    order_id=row.exchange_id,
+                    order_id=order.exchange_id,
                     error=str(exc),
                 )
                 continue
-            group = self._session_group(row, rows)
-            stored += self._write(messages, row, group, identity, now)
+            # On session chat one read covered every order with this counterparty.
+            session_api = self.channel.api == "session" and order.mask_id
+            group = groups[order.mask_id] if session_api else [order]
+            stored += self._write(messages, order.pk, identity, now)
             for member in group:
                 self._checked[member.exchange_id] = now
                 done.add(member.exchange_id)
@@ -95,44 +110,50 @@ class ChatJob:
 
     # -- which chats ----------------------------------------------------------------
 
-    def _candidates(self, now: datetime) -> tuple[list[OrderRow], tuple[str, str]]:
+    def _candidates(self, now: datetime) -> tuple[list[Watched], tuple[str, str]]:
+        """Open orders and those finished within ``linger``, as a few columns each.
+
+        On a busy desk that is thousands of orders every tick, of which a handful
+        are due: full rows are loaded only for chats that brought messages. Two
+        queries, so each uses its index (an OR of both reads every order).
+        """
+        columns = select(
+            OrderRow.id,
+            OrderRow.exchange_id,
+            OrderRow.status,
+            OrderRow.updated_at,
+            OrderRow.counterparty_mask_id,
+            OrderRow.counterparty_nickname,
+        ).where(OrderRow.account_id == self.account_id)
+        found: dict[int, Watched] = {}
         with self.store.transaction(read_only=True) as session:
-            rows = list(
-                session.scalars(
-                    # Not the raw snapshots: on a busy desk this is thousands of rows
-                    # every few seconds, and the chat needs none of them.
-                    select(OrderRow)
-                    .options(defer(OrderRow.raw))
-                    .where(
-                        OrderRow.account_id == self.account_id,
-                        OrderRow.status.not_in(FINAL_CODES)
-                        | (OrderRow.updated_at >= now - self.linger),
+            for statement in (
+                columns.where(OrderRow.status.in_(OPEN_CODES)),
+                columns.where(OrderRow.updated_at >= now - self.linger),
+            ):
+                for pk, exchange_id, status, updated_at, mask_id, nickname in session.execute(
+                    statement
+                ):
+                    found[pk] = Watched(
+                        pk, exchange_id, status, updated_at, mask_id or "", nickname or ""
                     )
-                )
-            )
             account = session.get(AccountRow, self.account_id)
             identity = (account.user_id or "", account.nickname or "") if account else ("", "")
-            session.expunge_all()
+        watched = sorted(found.values(), key=lambda w: w.pk)
         # Forget orders that left the window: the map would otherwise grow forever.
-        current = {row.exchange_id for row in rows}
+        current = {w.exchange_id for w in watched}
         self._checked = {k: v for k, v in self._checked.items() if k in current}
-        return rows, identity
+        return watched, identity
 
-    def _is_due(self, row: OrderRow, now: datetime) -> bool:
-        checked = self._checked.get(row.exchange_id)
-        if row.status in FINAL_CODES:
-            return checked is None or checked < row.updated_at  # one read after it finished
+    def _is_due(self, order: Watched, now: datetime) -> bool:
+        checked = self._checked.get(order.exchange_id)
+        if order.status in FINAL_CODES:
+            return checked is None or checked < order.updated_at  # one read after it finished
         counters = self.unread()
-        if counters is not None and row.exchange_id in counters:
+        if counters is not None and order.exchange_id in counters:
             # The pending list's counter is the cheapest truth: nothing unread, no call.
-            return counters[row.exchange_id] > 0
+            return counters[order.exchange_id] > 0
         return checked is None or now - checked >= SLOW_RECHECK
-
-    def _session_group(self, row: OrderRow, rows: list[OrderRow]) -> list[OrderRow]:
-        """The orders one read covered: on session chat, all with this counterparty."""
-        if self.channel.api != "session" or not row.counterparty_mask_id:
-            return [row]
-        return [r for r in rows if r.counterparty_mask_id == row.counterparty_mask_id]
 
     def _known(self, ids: list[str]) -> set[str]:
         with self.store.transaction(read_only=True) as session:
@@ -141,20 +162,18 @@ class ChatJob:
     # -- storing --------------------------------------------------------------------
 
     def _write(
-        self,
-        messages: list[ChatMessage],
-        polled: OrderRow,
-        group: list[OrderRow],
-        identity: tuple[str, str],
-        now: datetime,
+        self, messages: list[ChatMessage], polled_pk: int, identity: tuple[str, str], now: datetime
     ) -> int:
         if not messages:
             return 0
         with self.store.transaction() as session:
+            polled = session.get(OrderRow, polled_pk, options=[defer(OrderRow.raw)])
+            if polled is None:
+                return 0
             orders = self._session_orders(session, polled) if self.channel.api == "session" else []
             attributed = [_attribute(m, polled, orders) for m in messages]
             inserted = stored_chat.store_messages(session, self.account_id, attributed)
-            by_id = {r.exchange_id: r for r in [*orders, *group, polled]}
+            by_id = {r.exchange_id: r for r in [*orders, polled]}
             for message in inserted:
                 order = by_id.get(message.order_id)
                 if order is None or not _from_counterparty(message, identity):
@@ -192,7 +211,9 @@ class ChatJob:
         if not polled.counterparty_mask_id:
             return []
         rows = session.scalars(
-            select(OrderRow).where(
+            select(OrderRow)
+            .options(defer(OrderRow.raw))
+            .where(
                 OrderRow.account_id == self.account_id,
                 OrderRow.counterparty_mask_id == polled.counterparty_mask_id,
             )

@@ -72,6 +72,10 @@ class OrderRow(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "exchange_id"),
         Index("ix_orders_account_id_status", "account_id", "status"),
+        # The chat job's "finished lately", and its session chat's "every order with
+        # this counterparty": without them, every order ever stored is read.
+        Index("ix_orders_account_id_updated_at", "account_id", "updated_at"),
+        Index("ix_orders_account_id_counterparty_mask_id", "account_id", "counterparty_mask_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

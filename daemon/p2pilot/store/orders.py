@@ -68,6 +68,9 @@ ALIAS_EVENTS: dict[int, str] = {
     OrderStatus.COMPLETED: "order.completed",
 }
 FINAL_CODES = frozenset(int(status) for status in FINAL_STATUSES)
+# Spelled out rather than "not final", so the (account_id, status) index finds them
+# without reading every finished order (parsing admits known codes only).
+OPEN_CODES = tuple(sorted(int(status) for status in OrderStatus if not status.is_final))
 
 # Fields whose change is worth a write. Counters that tick on every poll
 # (seconds left to pay, unread counts) are deliberately absent.
@@ -149,7 +152,7 @@ def load_known(
         OrderRow.counterparty_nickname,
     ).where(OrderRow.account_id == account_id)
     if ids is None:
-        statements = [columns.where(OrderRow.status.not_in(sorted(FINAL_CODES)))]
+        statements = [columns.where(OrderRow.status.in_(OPEN_CODES))]
     else:
         statements = [columns.where(OrderRow.exchange_id.in_(chunk)) for chunk in _chunks(ids)]
     known: dict[str, KnownOrder] = {}
@@ -368,7 +371,11 @@ def oldest_awaiting_release(session: Session) -> AwaitingRelease | None:
     row = session.execute(
         select(OrderRow.exchange_id, AccountRow.name, OrderRow.paid_at, OrderRow.created_at)
         .join(AccountRow, AccountRow.id == OrderRow.account_id)
-        .where(OrderRow.status == int(OrderStatus.PAID), OrderRow.side == int(Side.SELL))
+        .where(
+            OrderRow.account_id.in_(select(AccountRow.id)),  # so the status index is used
+            OrderRow.status == int(OrderStatus.PAID),
+            OrderRow.side == int(Side.SELL),
+        )
         .order_by(func.coalesce(OrderRow.paid_at, OrderRow.created_at))
         .limit(1)
     ).first()
