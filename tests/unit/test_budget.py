@@ -23,15 +23,24 @@ class FakeTime:
         self.t += seconds
 
 
-@given(st.lists(st.floats(min_value=0, max_value=0.5), min_size=1, max_size=60))
-def test_no_rolling_second_ever_holds_more_than_the_rate(gaps: list[float]) -> None:
+@given(
+    st.lists(
+        st.tuples(st.floats(min_value=0, max_value=0.5), st.floats(min_value=0, max_value=0.4)),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_no_rolling_second_ever_holds_more_than_the_rate(steps: list[tuple[float, float]]) -> None:
     clock = FakeTime()
     window = RollingWindow(4, clock=clock)
     sent: list[float] = []
-    for gap in gaps:
+    for gap, late in steps:
         clock.t += gap
-        clock.sleep(window.take())  # the caller waits as told, then calls
+        slot, wait = window.take()
+        clock.sleep(wait + late)  # the caller waits as told, and may wake up late
+        window.leaving(slot)
         sent.append(clock.t)
+    sent.sort()
     for i, at in enumerate(sent):
         assert sum(1 for other in sent[i:] if other < at + 1.0) <= 4
 
@@ -39,8 +48,17 @@ def test_no_rolling_second_ever_holds_more_than_the_rate(gaps: list[float]) -> N
 def test_a_burst_goes_at_once_then_waits() -> None:
     clock = FakeTime()
     window = RollingWindow(8, clock=clock)
-    assert [window.take() for _ in range(8)] == [0.0] * 8
-    assert window.take() == pytest.approx(1.1)  # a second, and room for jitter
+    assert [window.take()[1] for _ in range(8)] == [0.0] * 8
+    assert window.take()[1] == pytest.approx(1.1)  # a second, and room for jitter
+
+
+def test_a_call_that_leaves_late_is_counted_from_when_it_left() -> None:
+    clock = FakeTime()
+    window = RollingWindow(1, clock=clock)
+    slot, _ = window.take()
+    clock.t += 0.3  # the thread was not scheduled for 300 ms
+    window.leaving(slot)
+    assert window.take()[1] == pytest.approx(1.1)  # from the send, not from the slot
 
 
 def rate_limited(reset_at: datetime, *, ip_ban: bool = False) -> RateLimited:

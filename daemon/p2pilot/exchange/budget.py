@@ -18,9 +18,9 @@ limit only extends it.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -58,18 +58,32 @@ class RollingWindow:
             raise ValueError("rate must be at least 1")
         self.rate = rate
         self.clock = clock
-        self._slots: deque[float] = deque()
+        self._slots: list[float] = []  # sorted
         self._lock = threading.Lock()
 
-    def take(self) -> float:
-        """Reserve the next free slot; the seconds to wait before using it."""
+    def take(self) -> tuple[float, float]:
+        """Reserve the next free slot: its time, and the seconds to wait before using it."""
         with self._lock:
             now = self.clock()
-            while self._slots and self._slots[0] <= now - WINDOW_S:
-                self._slots.popleft()
+            stale = bisect.bisect_right(self._slots, now - WINDOW_S)
+            del self._slots[:stale]
             start = now if len(self._slots) < self.rate else self._slots[-self.rate] + WINDOW_S
-            self._slots.append(start)
-            return max(0.0, start - now)
+            bisect.insort(self._slots, start)
+            return start, max(0.0, start - now)
+
+    def leaving(self, slot: float) -> None:
+        """The call of ``slot`` leaves now: count it from now if that is later.
+
+        A thread that slept past its slot (a busy machine) would otherwise send
+        later than counted, and the next call, counted from the slot, could reach
+        the exchange within its second of this one.
+        """
+        with self._lock:
+            now = self.clock()
+            at = bisect.bisect_left(self._slots, slot)
+            if now > slot and at < len(self._slots) and self._slots[at] == slot:
+                del self._slots[at]
+                bisect.insort(self._slots, now)
 
 
 class HostPause:
@@ -143,14 +157,20 @@ class RequestBudget:
                 endpoint=endpoint,
                 code=10006,
             )
+        taken: list[tuple[RollingWindow, float]] = []
         if kind == "read" and endpoint in BACKGROUND_READS:
             # Queue for a background slot first: only then compete for a read slot.
-            wait = self.background.take()
+            slot, wait = self.background.take()
+            taken.append((self.background, slot))
             if wait > 0:
                 self.sleep(wait)
-        wait = (self.writes if kind == "write" else self.reads).take()
+        window = self.writes if kind == "write" else self.reads
+        slot, wait = window.take()
+        taken.append((window, slot))
         if wait > 0:
             self.sleep(wait)
+        for used, slot in taken:
+            used.leaving(slot)
 
     def after(self, error: ExchangeError) -> None:
         """Learn from a failure: a rate limit pauses the account, an IP ban the host."""
