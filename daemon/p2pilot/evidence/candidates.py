@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from p2pilot.evidence.matching import EvidenceCandidate
 from p2pilot.exchange.records import OrderStatus, Side
 from p2pilot.store.models import AccountRow, OrderRow, PaymentRow
+from p2pilot.store.orders import of_any_account
 
 OPEN_ORDER_STATUSES = (int(OrderStatus.AWAITING_PAYMENT), int(OrderStatus.PAID))
 
@@ -26,9 +27,7 @@ def open_candidates(session: Session, currency: str) -> list[EvidenceCandidate]:
         )
         .join(AccountRow, AccountRow.id == OrderRow.account_id)
         .where(
-            # Spelled out so the (account_id, status) index is used: without it SQLite
-            # scans every order ever stored, on each piece of evidence.
-            OrderRow.account_id.in_(select(AccountRow.id)),
+            of_any_account(),  # on each piece of evidence: through the index
             OrderRow.side == int(Side.SELL),
             OrderRow.status.in_(OPEN_ORDER_STATUSES),
             OrderRow.currency == currency,

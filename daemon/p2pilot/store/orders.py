@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from p2pilot.exchange.records import FINAL_STATUSES, OrderDetail, OrderStatus, OrderSummary, Side
@@ -366,13 +366,21 @@ class AwaitingRelease:
     since: datetime  # when it was paid (its creation time if the exchange gave none)
 
 
+def of_any_account() -> ColumnElement[bool]:
+    """Orders of every account, spelled so that the ``(account_id, status)`` index serves.
+
+    Without an account term SQLite scans every order ever stored to find a status.
+    """
+    return OrderRow.account_id.in_(select(AccountRow.id))
+
+
 def oldest_awaiting_release(session: Session) -> AwaitingRelease | None:
     """The oldest paid sell order on any account, or None when none waits."""
     row = session.execute(
         select(OrderRow.exchange_id, AccountRow.name, OrderRow.paid_at, OrderRow.created_at)
         .join(AccountRow, AccountRow.id == OrderRow.account_id)
         .where(
-            OrderRow.account_id.in_(select(AccountRow.id)),  # so the status index is used
+            of_any_account(),
             OrderRow.status == int(OrderStatus.PAID),
             OrderRow.side == int(Side.SELL),
         )
