@@ -135,7 +135,13 @@ def check_config() -> None:
         config = load_config(config_path_from(state.config_path))
     except ConfigError as err:
         fail_config(err)
+    from p2pilot.evidence.server import exposure_warning
+
     print_json(config.redacted())
+    if config.evidence.listen is not None:
+        warning = exposure_warning(config.evidence.listen)
+        if warning is not None:
+            typer.echo(f"p2pilot: warning: {warning}", err=True)
     typer.echo(f"p2pilot: {config.source}: ok", err=True)
 
 

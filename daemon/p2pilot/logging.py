@@ -46,6 +46,7 @@ QUIET_LOGGERS = {
     "sqlalchemy.engine": logging.WARNING,
     "sqlalchemy.pool": logging.WARNING,
     "urllib3": logging.WARNING,
+    "uvicorn": logging.WARNING,  # "Started server process", "Uvicorn running on ..."
 }
 # "Running job ..." / "... executed successfully" at INFO on every tick.
 SCHEDULER_LOGGER = "apscheduler"

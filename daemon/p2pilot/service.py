@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -31,7 +31,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 from p2pilot import metrics
 from p2pilot.chat.channel import ChatChannel
 from p2pilot.config import AccountConfig, Config, ConfigError, load_config
-from p2pilot.evidence.server import EvidenceServer
 from p2pilot.exchange.budget import RequestBudget
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import AdvertiserRequired, AuthError, ExchangeError
@@ -52,6 +51,9 @@ from p2pilot.store.alerts import raise_alert
 from p2pilot.store.engine import Store
 from p2pilot.store.lock import DaemonLock
 from p2pilot.store.migrate import ensure_schema
+
+if TYPE_CHECKING:
+    from p2pilot.evidence.server import EvidenceServer
 
 log = get_logger(__name__)
 
@@ -531,11 +533,15 @@ class Daemon:
         self.dispatcher.drain(wait=False, retries=False, for_seconds=1.0)
 
     def _start_evidence_server(self) -> EvidenceServer | None:
+        # Imported here: the CLI commands that only need make_client skip the web stack.
+        from p2pilot.evidence.payment_hook import PaymentHook
+        from p2pilot.evidence.routes import evidence_routes
+        from p2pilot.evidence.server import EvidenceServer
+
         settings = self.config.evidence
         if settings.listen is None or settings.secret is None:
             return None
-        server = EvidenceServer(
-            settings.listen,
+        payments = PaymentHook(
             secret=settings.secret.get_secret_value(),
             store=self.store,
             clock=self.clock,
@@ -543,6 +549,7 @@ class Daemon:
             on_recorded=lambda _result: self._drain(),
             policy=settings.match_policy,
         )
+        server = EvidenceServer(settings.listen, evidence_routes(payments=payments))
         server.start()
         return server
 

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Mapping
 
 TIMESTAMP_HEADER = "X-P2pilot-Timestamp"
 SIGNATURE_HEADER = "X-P2pilot-Signature"
 REPLAY_WINDOW = 300.0
+# Checked before any conversion: "²³".isdigit() is true and int() refuses it; a
+# 5000-digit stamp exceeds int()'s limit; compare_digest raises on non-ASCII text.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
+_SIGNATURE = re.compile(r"v1=[0-9a-fA-F]{64}", re.ASCII)
 
 
 class SignatureError(ValueError):
@@ -52,13 +57,15 @@ def verify(
     signature = _header(headers, SIGNATURE_HEADER)
     if not stamp or not signature:
         raise SignatureError(f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER} header")
-    if not stamp.isdigit():
-        raise SignatureError("malformed timestamp")
+    if not _TIMESTAMP.fullmatch(stamp):
+        raise SignatureError("malformed timestamp (Unix seconds, ASCII digits)")
     current = time.time() if now is None else now
     if abs(current - int(stamp)) > window:
         raise SignatureError(f"timestamp outside the {int(window)} s replay window")
     if not signature.startswith("v1="):
         raise SignatureError("unsupported signature version (expected v1=...)")
+    if not _SIGNATURE.fullmatch(signature):
+        raise SignatureError("malformed signature (expected v1= and 64 hex digits)")
     expected = sign(secret, int(stamp), body)
-    if not hmac.compare_digest(expected, signature[3:]):
+    if not hmac.compare_digest(expected, signature[3:].lower()):
         raise SignatureError("signature does not match")

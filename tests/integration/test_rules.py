@@ -343,6 +343,8 @@ def test_webhook_command_and_notify_reach_real_receivers(
 
 
 def test_posted_evidence_is_matched_and_released_at_once(sim: SimulatorServer, db_url: str) -> None:
+    from p2pilot.evidence.payment_hook import PaymentHook
+    from p2pilot.evidence.routes import evidence_routes
     from p2pilot.evidence.server import EvidenceServer
     from p2pilot.rules.actions.webhook import encode
     from p2pilot.signing import signature_headers
@@ -358,13 +360,13 @@ def test_posted_evidence_is_matched_and_released_at_once(sim: SimulatorServer, d
     )["id"]
     control(sim, f"orders/{order_id}/pay")
     daemon = run_daemon(make_config(db_url, sim, rules=[RELEASE]))
-    server = EvidenceServer(
-        "127.0.0.1:0",
+    hook = PaymentHook(
         secret="hook-key-123",
         store=daemon.store,
         clock=daemon.clock,
         on_recorded=lambda _result: daemon.dispatcher.drain(),
     )
+    server = EvidenceServer("127.0.0.1:0", evidence_routes(payments=hook))
     server.start()
     try:
         payment = {

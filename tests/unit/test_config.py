@@ -351,7 +351,33 @@ ERRORS = [
     (
         section("safety", 'release_daily_limit = "5,000"\n'),
         "safety.release_daily_limit",
-        'invalid number \'5,000\' (write e.g. "5000" or "0.5")',
+        "'5,000' is not a decimal number (write e.g. \"8145.00\")",
+    ),
+    (
+        section("safety", 'release_daily_limit = "1e999999999"\n'),
+        "safety.release_daily_limit",
+        "number is too large (at most 18 digits)",
+    ),
+    (
+        section("safety", 'release_daily_limit = "sNaN"\n'),
+        "safety.release_daily_limit",
+        "'sNaN' is not a decimal number (write e.g. \"8145.00\")",
+    ),
+    (
+        section("safety", 'release_daily_limit = "0e-99999999"\n'),
+        "safety.release_daily_limit",
+        "too many decimal places (at most 18)",
+    ),
+    (
+        section("safety", "release_daily_limit = 9223372036854775807\n"),
+        "safety.release_daily_limit",
+        "number is too large (at most 18 digits)",
+    ),
+    (
+        section("evidence", 'listen = "127.0.0.1:8766"\nsecret = "x"\n'),
+        "evidence.secret",
+        "the hook secret must be at least 16 characters"
+        ' (e.g. the output of "openssl rand -hex 32")',
     ),
     (
         section("safety", 'auto_release = "yes"\n'),

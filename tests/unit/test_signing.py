@@ -37,3 +37,21 @@ def test_tampering_and_replays_are_refused(secret: str, body: bytes, now: int, r
 def test_missing_headers_are_refused() -> None:
     with pytest.raises(SignatureError, match="missing"):
         verify(SECRET, {}, BODY)
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "reason"),
+    [
+        ("X-P2pilot-Timestamp", "²³", "malformed timestamp"),
+        ("X-P2pilot-Timestamp", "9" * 5000, "malformed timestamp"),
+        ("X-P2pilot-Timestamp", "-5", "malformed timestamp"),
+        ("X-P2pilot-Signature", "v1=" + "é" * 64, "malformed signature"),
+        ("X-P2pilot-Signature", "v1=abc", "malformed signature"),
+    ],
+)
+def test_malformed_headers_are_a_signature_error_not_a_crash(
+    header: str, value: str, reason: str
+) -> None:
+    headers = {**signature_headers(SECRET, BODY, now=1_764_000_000), header: value}
+    with pytest.raises(SignatureError, match=reason):
+        verify(SECRET, headers, BODY, now=1_764_000_000)

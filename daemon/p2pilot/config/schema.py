@@ -21,6 +21,7 @@ from pydantic import (
     SecretStr,
     ValidationInfo,
     field_serializer,
+    field_validator,
     model_validator,
 )
 from sqlalchemy.engine import URL, make_url
@@ -50,6 +51,7 @@ DEFAULT_DATABASE_URL = "sqlite:///var/lib/p2pilot/p2pilot.db"
 DATABASE_HINT = "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
 SQLITE_DRIVERS = ("sqlite", "sqlite+pysqlite")
 POSTGRES_DRIVER = "postgresql+psycopg"
+MIN_HOOK_SECRET = 16
 
 
 def parse_database_url(value: object, info: ValidationInfo) -> str:
@@ -233,7 +235,7 @@ class EvidenceConfig(BaseModel):
     model_config = STRICT
 
     # Loopback by default: put a TLS proxy in front if the bank hook is remote.
-    listen: Annotated[str, PlainValidator(parse_listen)] | None = None
+    listen: Annotated[str, PlainValidator(parse_listen)] | None = None  # see exposure_warning
     secret: Secret | None = None  # HMAC key the poster signs with; required with listen
     amount_tolerance: Money = Decimal("0")  # absolute, in the order's fiat
     amount_tolerance_percent: Percent = Decimal("0")
@@ -247,6 +249,17 @@ class EvidenceConfig(BaseModel):
             tolerance=self.amount_tolerance,
             tolerance_percent=self.amount_tolerance_percent,
         )
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_long_enough(cls, value: Secret | None) -> Secret | None:
+        # Anyone who can reach the listener can try keys: a short one is guessed.
+        if value is not None and len(value.get_secret_value()) < MIN_HOOK_SECRET:
+            invalid(
+                f"the hook secret must be at least {MIN_HOOK_SECRET} characters"
+                ' (e.g. the output of "openssl rand -hex 32")'
+            )
+        return value
 
     @model_validator(mode="after")
     def _secret_with_listen(self) -> EvidenceConfig:

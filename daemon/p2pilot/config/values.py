@@ -11,17 +11,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, NoReturn
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError
 
+from p2pilot.numbers import NumberError, exact_decimal
+
 CONFIG_ERROR = "p2pilot_config"
 MAX_ECHO = 40  # longest bad value quoted back in a message
 MAX_DURATION = timedelta(days=30)
-MAX_MONEY_CHARS = 40
 
 
 def invalid(message: str) -> NoReturn:
@@ -130,26 +131,15 @@ Duration = Annotated[
 
 
 def parse_decimal(value: object) -> Decimal:
-    """An exact decimal from a string or an int; floats are refused, never rounded."""
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, float):
+    """An exact, bounded decimal from a string or an int; floats are refused, never rounded."""
+    if isinstance(value, float):
         invalid('write amounts as strings, e.g. "5000" (a TOML float is not exact)')
-    elif isinstance(value, bool) or not isinstance(value, int | str):
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
         invalid(f'expected a decimal string such as "5000", got {toml_type(value)}')
-    elif isinstance(value, int):
-        number = Decimal(value)
-    else:
-        text = value.strip()
-        if len(text) > MAX_MONEY_CHARS:
-            invalid("number is too long")
-        try:
-            number = Decimal(text)
-        except (InvalidOperation, ValueError):
-            invalid(f'invalid number {echo(value)} (write e.g. "5000" or "0.5")')
-    if not number.is_finite():
-        invalid("number must be finite")
-    return number
+    try:
+        return exact_decimal(value)
+    except NumberError as exc:
+        invalid(str(exc))
 
 
 def non_negative(value: Decimal) -> Decimal:

@@ -1,215 +1,196 @@
-"""``POST /v1/payments``: a bank hook reports fiat that arrived.
+"""The evidence listener: a Starlette app served by uvicorn in a thread of the daemon.
 
-Signed like our webhooks (HMAC-SHA256 over ``timestamp.body``, 5-minute replay
-window, see ``p2pilot.signing``), stored with its unique reference, matched to
-an order, and acted on at once: the server drains the outbox itself instead of
-waiting for the next poll.
+Uvicorn parses HTTP (h11: a bad ``Content-Length`` or request line is answered
+400 before any of our code runs), caps concurrent connections (the excess is
+answered 503) and logs through the stdlib logger, which the daemon routes into
+its redacting JSON pipeline. Two limits are ours:
+
+- a deadline per request: a client has ``request_timeout`` seconds from
+  connecting (or from its previous answer, on a kept-alive connection) to send
+  the whole request, headers and body; one that stalls or drips is cut off;
+- the routes (``evidence/routes.py``) answer every mistake with a 4xx and one
+  log line, and any failure with a 500 and one log line.
+
+The server runs in a thread with its own event loop and installs no signal
+handlers: the daemon owns SIGTERM/SIGHUP and stops it with :meth:`stop`.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import ipaddress
+import socket
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+import time
+from collections.abc import Sequence
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from p2pilot.evidence.intake import EvidenceError, IntakeResult, record_evidence
-from p2pilot.evidence.matching import DEFAULT_POLICY, MatchPolicy
+import h11
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from p2pilot.evidence.http import refusal
 from p2pilot.logging import get_logger
-from p2pilot.signing import SignatureError, verify
-from p2pilot.store.engine import Store
 
-log = get_logger(__name__)
+log = get_logger("p2pilot.evidence.server")
 
-MAX_BODY = 64 * 1024
-PATH = "/v1/payments"
-
-
-class BadPayment(ValueError):
-    """The posted document is not a payment we can take."""
+REQUEST_TIMEOUT = 10.0  # seconds to send one whole request
+MAX_CONNECTIONS = 64  # open at once; the next is answered 503
+STOP_TIMEOUT = 5.0
 
 
-@dataclass(frozen=True, slots=True)
-class PostedPayment:
-    amount: Decimal
-    currency: str
-    reference: str
-    payer_name: str
-    received_at: datetime
-    account: str | None
-
-
-def parse_payment(body: bytes) -> PostedPayment:
-    """Validate the JSON document; amounts must be strings or integers, never floats."""
+def is_loopback(listen: str) -> bool:
+    """Whether ``HOST:PORT`` is reachable only from this machine."""
+    host = listen.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
     try:
-        document = json.loads(body, parse_float=lambda text: float(text))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadPayment(f"body is not JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise BadPayment("body must be a JSON object")
-    amount = document.get("amount")
-    if isinstance(amount, bool) or not isinstance(amount, (str, int)):
-        raise BadPayment('amount must be a decimal string such as "8145.00"')
-    try:
-        value = Decimal(str(amount))
-    except InvalidOperation as exc:
-        raise BadPayment(f"amount {amount!r} is not a number") from exc
-    if not value.is_finite() or value <= 0:
-        raise BadPayment("amount must be positive")
-    fields: dict[str, Any] = {"amount": value}
-    for key in ("currency", "reference"):
-        text = document.get(key)
-        if not isinstance(text, str) or not text.strip():
-            raise BadPayment(f"{key} is required")
-        fields[key] = text.strip()
-    payer = document.get("payer_name", "")
-    if not isinstance(payer, str):
-        raise BadPayment("payer_name must be a string")
-    fields["payer_name"] = payer
-    received = document.get("received_at")
-    try:
-        at = datetime.fromisoformat(received) if isinstance(received, str) else None
-    except ValueError as exc:
-        raise BadPayment("received_at must be ISO 8601") from exc
-    if at is None:
-        raise BadPayment("received_at is required (ISO 8601)")
-    fields["received_at"] = at if at.tzinfo else at.replace(tzinfo=UTC)
-    account = document.get("account")
-    if account is not None and not isinstance(account, str):
-        raise BadPayment("account must be a string")
-    fields["account"] = account
-    unknown = set(document) - {
-        "amount",
-        "currency",
-        "payer_name",
-        "reference",
-        "received_at",
-        "account",
-    }
-    if unknown:
-        raise BadPayment(f"unknown keys: {', '.join(sorted(unknown))}")
-    return PostedPayment(**fields)
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def exposure_warning(listen: str) -> str | None:
+    """What to tell the operator when the listener is reachable beyond this machine."""
+    if is_loopback(listen):
+        return None
+    return (
+        f"[evidence] listen = {listen!r} is reachable from other machines; bind it to"
+        " 127.0.0.1 and put a TLS proxy in front of it"
+    )
+
+
+def build_app(routes: Sequence[BaseRoute]) -> Starlette:
+    """The ASGI app: ``routes``, and a JSON 4xx with one log line for unknown paths/methods."""
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return refusal(request, HTTPStatus(exc.status_code), str(exc.detail))
+
+    return Starlette(routes=list(routes), exception_handlers={HTTPException: http_error})
+
+
+def _deadline_protocol(seconds: float) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with a deadline on receiving each request.
+
+    uvicorn times out only idle kept-alive connections, and every byte restarts
+    that timer: a client dripping headers or a body holds its connection (and a
+    slot under the cap) forever. This deadline is not restarted by data.
+    """
+
+    class DeadlineProtocol(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()  # the next request on this connection gets its own deadline
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._deadline = self.loop.call_later(seconds, self._expired)
+
+        def _expired(self) -> None:
+            if self.transport.is_closing():
+                return
+            if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
+                self._arm()  # the request is in: our side is still answering it
+                return
+            log.warning(
+                "evidence.refused",
+                status=int(HTTPStatus.REQUEST_TIMEOUT),
+                reason=f"request not received within {seconds:g} s: connection cut off",
+                peer=self.client[0] if self.client else None,
+            )
+            self.transport.close()
+
+    return DeadlineProtocol
 
 
 class EvidenceServer:
-    """A small HTTP server in a background thread, inside the daemon."""
+    """Serves ``routes`` on ``listen`` from a background thread, inside the daemon."""
 
     def __init__(
         self,
         listen: str,
+        routes: Sequence[BaseRoute],
         *,
-        secret: str,
-        store: Store,
-        clock: Callable[[], datetime],
-        on_recorded: Callable[[IntakeResult], None],
-        policy: MatchPolicy = DEFAULT_POLICY,
+        request_timeout: float = REQUEST_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         host, _, port = listen.rpartition(":")
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms wait
-
-            def do_POST(self) -> None:
-                owner._handle(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return  # requests are logged by _handle, as structured lines
-
-        self._server = ThreadingHTTPServer((host.strip("[]"), int(port)), Handler)
-        self._server.daemon_threads = True
-        self._secret = secret
-        self._store = store
-        self._clock = clock
-        self._on_recorded = on_recorded
-        self._policy = policy
+        host = host.strip("[]")
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # Bound here, so a port in use fails the daemon's start, and port 0 is known at once.
+        self._socket = socket.create_server((host, int(port)), family=family)
+        self._listen = listen
+        config = uvicorn.Config(
+            build_app(routes),
+            http=_deadline_protocol(request_timeout),
+            loop="asyncio",
+            lifespan="off",
+            log_config=None,  # records go to the root logger: the daemon's JSON pipeline
+            access_log=False,
+            server_header=False,
+            limit_concurrency=max_connections,
+            timeout_keep_alive=5,
+            timeout_graceful_shutdown=int(STOP_TIMEOUT),
+        )
+        self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
     @property
     def address(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        """``http://HOST:PORT`` as bound."""
+        host, port = self._socket.getsockname()[:2]
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
     def start(self) -> None:
+        """Serve from a daemon thread; returns once the server accepts connections."""
+        warning = exposure_warning(self._listen)
+        if warning is not None:
+            log.warning("evidence.exposed", listen=self._listen, hint=warning)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="evidence-http", daemon=True
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name="evidence-http",
+            daemon=True,
         )
         self._thread.start()
-        log.info("evidence.listening", url=f"{self.address}{PATH}")
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while not self._server.started and self._thread.is_alive():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the evidence server did not start")
+            time.sleep(0.01)
+        if not self._server.started:
+            raise RuntimeError("the evidence server did not start")
+        log.info("evidence.listening", url=self.address)
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        """Stop accepting, let running requests finish (bounded), close the socket."""
+        self._server.should_exit = True
         if self._thread is not None:
-            self._thread.join(5)
+            self._thread.join(STOP_TIMEOUT * 2)
+        self._socket.close()
 
-    def _handle(self, request: BaseHTTPRequestHandler) -> None:
-        if request.path != PATH:
-            self._reply(request, HTTPStatus.NOT_FOUND, {"error": "not found"})
-            return
-        length = int(request.headers.get("Content-Length") or 0)
-        if length <= 0 or length > MAX_BODY:
-            self._reply(request, HTTPStatus.BAD_REQUEST, {"error": "body missing or too large"})
-            return
-        body = request.rfile.read(length)
-        try:
-            verify(self._secret, dict(request.headers.items()), body)
-        except SignatureError as exc:
-            log.warning("evidence.refused", reason=str(exc), peer=request.client_address[0])
-            self._reply(request, HTTPStatus.UNAUTHORIZED, {"error": str(exc)})
-            return
-        try:
-            fields = parse_payment(body)
-            now = self._clock()
-            result = record_evidence(
-                self._store,
-                amount=fields.amount,
-                currency=fields.currency,
-                payer_name=fields.payer_name,
-                reference=fields.reference,
-                received_at=fields.received_at,
-                account=fields.account,
-                source="http",
-                now=now,
-                policy=self._policy,
-            )
-        except (BadPayment, EvidenceError) as exc:
-            self._reply(request, HTTPStatus.BAD_REQUEST, {"error": str(exc)})
-            return
-        except Exception:
-            log.exception("evidence.failed")
-            self._reply(request, HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "not stored"})
-            return
-        log.info(
-            "payment.received" if result.order_id else "payment.unmatched",
-            order_id=result.order_id,
-            reference=fields.reference,
-            reason=result.reason,
-            stored=result.stored,
-        )
-        if result.order_id is not None:
-            # Act before answering: when the poster hears back, the rules have run.
-            try:
-                self._on_recorded(result)
-            except Exception:
-                log.exception("evidence.dispatch_failed", order_id=result.order_id)
-        status = HTTPStatus.CREATED if result.stored else HTTPStatus.CONFLICT
-        self._reply(
-            request,
-            status,
-            {"stored": result.stored, "order_id": result.order_id, "reason": result.reason},
-        )
+    def __enter__(self) -> EvidenceServer:
+        self.start()
+        return self
 
-    @staticmethod
-    def _reply(request: BaseHTTPRequestHandler, status: HTTPStatus, document: Any) -> None:
-        payload = json.dumps(document).encode()
-        request.send_response(status)
-        request.send_header("Content-Type", "application/json")
-        request.send_header("Content-Length", str(len(payload)))
-        request.end_headers()
-        request.wfile.write(payload)
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

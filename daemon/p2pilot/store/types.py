@@ -25,6 +25,11 @@ def decimal_text(value: Decimal) -> str:
     """Plain decimal text (never exponent notation) that keeps the value's scale."""
     if not value.is_finite():
         raise ValueError(f"not a finite decimal: {value}")
+    exponent = value.as_tuple().exponent
+    # Read off the representation before formatting: "1e50000000" would format
+    # as a 50-million-character string.
+    if value.adjusted() >= DECIMAL_TEXT_LENGTH or int(exponent) < -DECIMAL_TEXT_LENGTH:
+        raise ValueError("decimal too long to store")
     return format(value, "f")
 
 
