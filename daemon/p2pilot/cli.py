@@ -72,13 +72,21 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def load(*, logs_to_stderr: bool) -> Config:
-    """Load the config and set up logging from it; exit 78 on a bad config."""
+    """Load the config and set up logging from it; exit 78 on a bad config.
+
+    ``logs_to_stderr`` marks a command that prints an answer (every command but
+    ``run``): its terminal shows that answer and warnings only, whatever level
+    the daemon logs at.
+    """
     try:
         config = load_config(config_path_from(state.config_path))
     except ConfigError as err:
         fail_config(err)
+    level = config.logging.level
+    if logs_to_stderr and level in ("debug", "info"):
+        level = "warning"
     configure_logging(
-        level=config.logging.level,
+        level=level,
         fmt=config.logging.format,
         secrets=config.secret_values(),
         stream=sys.stderr if logs_to_stderr else sys.stdout,

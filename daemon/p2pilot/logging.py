@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import os
 import re
 import sys
 import threading
@@ -48,8 +49,10 @@ QUIET_LOGGERS = {
     "urllib3": logging.WARNING,
     "uvicorn": logging.WARNING,  # "Started server process", "Uvicorn running on ..."
 }
-# "Running job ..." / "... executed successfully" at INFO on every tick.
-SCHEDULER_LOGGER = "apscheduler"
+# Libraries that narrate their work at INFO: "Running job ...", "Context impl
+# SQLiteImpl.", "setup plugin ...". Their INFO lines are chatter to an operator, so
+# they show only when the operator asks for debug.
+CHATTY_LOGGERS = ("apscheduler", "alembic", "pybit")
 
 
 class SecretRedactor:
@@ -185,13 +188,26 @@ def _with_account(_logger: WrappedLogger, _method: str, event_dict: EventDict) -
     return event_dict
 
 
+def _without_empty(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    # A console line is read by eye: `account=None order_id=` is noise there. JSON
+    # lines keep every key, so filters never guess.
+    return {
+        k: v for k, v in event_dict.items() if v is not None and v != "" and v != [] and v != {}
+    }
+
+
+def _colors(stream: TextIO) -> bool:
+    return _is_tty(stream) and not os.environ.get("NO_COLOR")
+
+
 def _formatter(fmt: str, stream: TextIO) -> structlog.stdlib.ProcessorFormatter:
     renderer: Processor
-    if fmt == "json" or (fmt == "auto" and not _is_tty(stream)):
+    console = not (fmt == "json" or (fmt == "auto" and not _is_tty(stream)))
+    if not console:
         renderer = structlog.processors.JSONRenderer(serializer=_json_dumps)
     else:
         renderer = structlog.dev.ConsoleRenderer(
-            colors=_is_tty(stream),
+            colors=_colors(stream),
             exception_formatter=structlog.dev.plain_traceback,
         )
     return structlog.stdlib.ProcessorFormatter(
@@ -201,7 +217,7 @@ def _formatter(fmt: str, stream: TextIO) -> structlog.stdlib.ProcessorFormatter:
             # Tracebacks become plain text (no locals) here, *before* redaction, so
             # a secret in an exception message or a source line is scrubbed too.
             structlog.processors.format_exc_info,
-            _with_account,
+            _without_empty if console else _with_account,
             _redactor,
             renderer,
         ],
@@ -239,8 +255,9 @@ def configure_logging(
         root.setLevel(LEVELS[level])
         for name, quiet in QUIET_LOGGERS.items():
             logging.getLogger(name).setLevel(quiet)
-        scheduler = logging.DEBUG if level == "debug" else logging.WARNING
-        logging.getLogger(SCHEDULER_LOGGER).setLevel(scheduler)
+        chatty = logging.DEBUG if level == "debug" else logging.WARNING
+        for name in CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(chatty)
 
 
 def add_secrets(values: Iterable[str]) -> None:

@@ -97,20 +97,23 @@ def test_foreign_stdlib_records_go_through_the_same_pipeline() -> None:
     logging.getLogger("apscheduler.executors.default").info('Running job "orders"')
     logging.getLogger("sqlalchemy.engine.Engine").info("SELECT 1")
     logging.getLogger("urllib3.connectionpool").info("Starting new HTTPS connection")
-    pybit, alembic = records(stream)
+    logging.getLogger("alembic.runtime.migration").warning("no revision here")
+    pybit, alembic = records(stream)  # the libraries' INFO chatter stays out at "info"
     assert pybit["logger"] == "pybit._http_manager"
     assert (pybit["level"], pybit["event"]) == ("warning", "retrying /v5/p2p/x in 2s")
     assert pybit["account"] == "ctx-account"  # context binds reach foreign lines too
     assert "timestamp" in pybit
-    assert (alembic["logger"], alembic["level"]) == ("alembic.runtime.migration", "info")
+    assert (alembic["logger"], alembic["level"]) == ("alembic.runtime.migration", "warning")
 
 
-def test_scheduler_chatter_returns_at_debug() -> None:
+def test_library_chatter_returns_at_debug() -> None:
     stream = setup(level="debug")
     logging.getLogger("apscheduler.executors.default").info('Running job "orders"')
+    logging.getLogger("alembic.runtime.migration").info("Context impl SQLiteImpl.")
+    logging.getLogger("pybit._http_manager").debug("Request -> GET")
     logging.getLogger("sqlalchemy.engine.Engine").info("SELECT 1")  # still tamed
-    (record,) = records(stream)
-    assert record["event"] == 'Running job "orders"'
+    events = [record["event"] for record in records(stream)]
+    assert events == ['Running job "orders"', "Context impl SQLiteImpl.", "Request -> GET"]
 
 
 # -- redaction ---------------------------------------------------------------------------
@@ -232,6 +235,32 @@ def test_console_format_is_human_readable_with_plain_tracebacks() -> None:
 class FakeTerminal(io.StringIO):
     def isatty(self) -> bool:
         return True
+
+
+def test_console_lines_leave_empty_fields_out_and_json_keeps_them() -> None:
+    stream = setup(fmt="console")
+    get_logger("p2pilot.test").info("daemon.started", order_id=None, note="", jobs=4)
+    (line,) = stream.getvalue().splitlines()
+    assert "jobs=4" in line
+    assert "account=" not in line and "order_id" not in line and "note" not in line
+    piped = setup(fmt="json")
+    get_logger("p2pilot.test").info("daemon.started", order_id=None)
+    (record,) = records(piped)
+    assert record["account"] is None and record["order_id"] is None  # the JSON contract
+
+
+def test_console_colours_only_on_a_terminal_without_no_color(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    terminal = FakeTerminal()
+    configure_logging(level="info", fmt="console", stream=terminal)
+    get_logger().warning("job.failed")
+    assert "\x1b[" in terminal.getvalue()
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = FakeTerminal()
+    configure_logging(level="info", fmt="console", stream=plain)
+    get_logger().warning("job.failed")
+    assert "job.failed" in plain.getvalue() and "\x1b[" not in plain.getvalue()
 
 
 def test_auto_format_follows_the_stream() -> None:
