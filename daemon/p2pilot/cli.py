@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -24,7 +24,7 @@ app = typer.Typer(
     name="p2pilot",
     help="Autopilot for Bybit P2P desks.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     # Rich tracebacks print local variables, which may hold secrets.
     pretty_exceptions_enable=False,
 )
@@ -234,24 +234,10 @@ def orders_list(
     if as_json:
         print_json(rows)
         return
-    if not rows:
-        typer.echo("no orders stored")
-        return
-    header = ("ID", "ACCOUNT", "SIDE", "STATUS", "AMOUNT", "PRICE", "COUNTERPARTY", "CREATED")
-    table = [
-        (
-            r["id"],
-            r["account"],
-            r["side"],
-            f"{r['status']} {r['status_name']}",
-            f"{r['amount']} {r['currency']}",
-            f"{r['price']}",
-            r["counterparty"] or "",
-            r["created_at"],
-        )
-        for r in rows
-    ]
-    print_table(header, table)
+    from p2pilot.render.console import make_console
+    from p2pilot.render.orders import orders_list as render_orders
+
+    render_orders(make_console(), rows, datetime.now(UTC))
 
 
 @orders_app.command("show")
@@ -277,25 +263,10 @@ def orders_show(
     if as_json:
         print_json(document)
         return
-    for key in ("id", "account", "side", "status", "status_name", "token", "currency"):
-        typer.echo(f"{key:>14}: {document.get(key)}")
-    for key in ("amount", "price", "quantity", "counterparty", "created_at", "updated_at"):
-        typer.echo(f"{key:>14}: {document.get(key)}")
-    typer.echo("\nhistory:")
-    for entry in document.get("history", []):
-        typer.echo(f"  {entry.get('at')}  {entry.get('type')}  {entry.get('detail', '')}")
-    typer.echo("\nchat:")
-    for message in document.get("chat", []):
-        typer.echo(f"  {message.get('created_at')}  {message.get('sender')}: {message.get('text')}")
-    typer.echo("\nactions:")
-    for action in document.get("actions", []):
-        typer.echo(f"  {action}")
+    from p2pilot.render.console import make_console
+    from p2pilot.render.orders import order_detail
 
-
-def print_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=False)]
-    for row in (header, *rows):
-        typer.echo("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=False)))
+    order_detail(make_console(), document, datetime.now(UTC))
 
 
 # -- account -----------------------------------------------------------------------

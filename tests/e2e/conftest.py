@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +66,13 @@ class SimProcess:
 @pytest.fixture
 def simulator() -> Iterator[SimProcess]:
     """``p2pilot simulate`` as a process, with no scenario so tests script every order."""
+    with running_simulator() as sim:
+        yield sim
+
+
+@contextmanager
+def running_simulator() -> Iterator[SimProcess]:
+    """The ``simulator`` fixture's process, for fixtures of a wider scope."""
     port = free_port()
     process = subprocess.Popen(
         [

@@ -125,27 +125,18 @@ def register(
         now = datetime.now(UTC)
         jobs, waiting = health(config, now)
         healthy = all(not j.stale for j in jobs)
+        document = {
+            "healthy": healthy,
+            "jobs": [j.to_json() for j in jobs],
+            "oldest_awaiting_release": waiting,
+        }
         if as_json:
-            print_json(
-                {
-                    "healthy": healthy,
-                    "jobs": [j.to_json() for j in jobs],
-                    "oldest_awaiting_release": waiting,
-                }
-            )
+            print_json(document)
         else:
-            for j in jobs:
-                lag = f"{j.lag.total_seconds():.0f}s ago" if j.lag is not None else "never"
-                state = "STALE" if j.stale else "ok"
-                line = f"{state:5}  {j.account}:{j.job:6}  last success {lag}"
-                if j.consecutive_failures:
-                    line += f", {j.consecutive_failures} failure(s) in a row: {j.last_error}"
-                typer.echo(line)
-            if waiting is not None:
-                typer.echo(
-                    f"oldest paid order awaiting release: {waiting['order_id']}"
-                    f" ({waiting['account']}), paid {waiting['age_seconds']:.0f}s ago"
-                )
+            from p2pilot.render.console import make_console
+            from p2pilot.render.health import status as render_status
+
+            render_status(make_console(), document, now)
         if not healthy:
             raise typer.Exit(1)
 

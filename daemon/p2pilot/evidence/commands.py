@@ -112,11 +112,7 @@ def register(
         if as_json:
             print_json(documents)
             return
-        if not documents:
-            typer.echo("no payment evidence stored")
-        for d in documents:
-            target = d["order_id"] or "unmatched"
-            typer.echo(
-                f"{d['received_at']}  {d['amount']} {d['currency']}  {d['payer_name']!r}"
-                f"  ref {d['reference']}  -> {target}"
-            )
+        from p2pilot.render.console import make_console
+        from p2pilot.render.payments import payments_list as render_payments
+
+        render_payments(make_console(), documents, datetime.now(UTC), unmatched=unmatched)
