@@ -316,17 +316,10 @@ def account(
     if as_json:
         print_json(documents)
     else:
-        for doc in documents:
-            if "error" in doc:
-                typer.echo(f"{doc['account']}: error: {doc['error']}")
-                continue
-            typer.echo(
-                f"{doc['account']}: {doc['nickname']} (uid {doc['user_id']}), "
-                f"KYC {doc['kyc_level']}, {doc['total_finish_count']} orders, "
-                f"30-day rate {doc['recent_rate']}%"
-            )
-            for m in doc["payment_methods"]:
-                typer.echo(f"    payment method {m['id']}: {m['name']} (type {m['type']})")
+        from p2pilot.render.console import make_console
+        from p2pilot.render.desk import accounts as render_accounts
+
+        render_accounts(make_console(), documents)
     if failed:
         raise typer.Exit(1)
 

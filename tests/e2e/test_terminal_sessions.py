@@ -91,6 +91,9 @@ COMMANDS = (
     ("orders", "show", "PAID"),
     ("orders", "show", "HOSTILE"),
     ("payments", "list"),
+    ("rates",),
+    ("ads", "list"),
+    ("account",),
 )
 
 

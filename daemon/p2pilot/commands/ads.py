@@ -102,14 +102,10 @@ def register(
         if as_json:
             print_json([ad_json(ad) for ad in ads])
             return
-        if not ads:
-            typer.echo("no ads")
-        for ad in ads:
-            typer.echo(
-                f"{ad.id}  {ad.side.label:4} {ad.token}/{ad.currency}  {ad.price}"
-                f"  left {ad.last_quantity} {ad.token}  {ad.min_amount}-{ad.max_amount}"
-                f" {ad.currency}  {ad.status.name.lower()}"
-            )
+        from p2pilot.render.console import make_console
+        from p2pilot.render.desk import ads as render_ads
+
+        render_ads(make_console(), [ad_json(ad) for ad in ads])
 
     @ads_app.command("create")
     def ads_create(

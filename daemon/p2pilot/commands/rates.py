@@ -57,17 +57,10 @@ def register(
         if as_json:
             print_json(documents)
             return
-        if not documents:
-            typer.echo(
-                "no rates stored yet (is a [[rates]] entry configured and the daemon running?)"
-            )
-        for d in documents:
-            typer.echo(
-                f"{d['token']}/{d['currency']} {d['side']:4}  best {d['best']}"
-                f"  reference {d['reference']}  ({d['offers']} offers, {d['observed_at']})"
-            )
-            for h in d.get("history", []):
-                typer.echo(f"    {h['observed_at']}  best {h['best']}  reference {h['reference']}")
+        from p2pilot.render.console import make_console
+        from p2pilot.render.desk import rates as render_rates
+
+        render_rates(make_console(), documents, datetime.now(UTC))
 
 
 def thin(points: list[Any], keep: int = HISTORY_POINTS) -> list[Any]:
