@@ -20,19 +20,19 @@ complete_words() {{
 }}
 complete_words p2pilot ord
 complete_words p2pilot orders s
-complete_words p2pilot init --non
+complete_words p2pilot payments list --unm
 """
     done = subprocess.run(
-        ["bash", "-c", script], capture_output=True, text=True, timeout=60, check=False
+        ["bash", "-c", script], capture_output=True, text=True, timeout=300, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["orders", "show", "--non-interactive"]
+    assert done.stdout.splitlines() == ["orders", "show", "--unmatched"]
 
 
 def test_zsh_completion_protocol_answers_with_descriptions() -> None:
     env = {**os.environ, "_P2PILOT_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "p2pilot pay"}
     done = subprocess.run(
-        [P2PILOT], capture_output=True, text=True, timeout=60, env=env, check=False
+        [P2PILOT], capture_output=True, text=True, timeout=300, env=env, check=False
     )
     assert done.returncode == 0, done.stderr
     assert '"payments":"Payment evidence."' in done.stdout
