@@ -152,4 +152,5 @@ def test_rates_command_shows_latest_and_history(
         env=dict(os.environ),
         check=False,
     ).stdout
-    assert "USDT/RUB sell" in text and "reference 81.70" in text
+    (row,) = [line for line in text.splitlines() if line.startswith("USDT/RUB")]
+    assert row.split()[:6] == ["USDT/RUB", "sell", "81.60", "RUB", "81.70", "RUB"]
