@@ -48,4 +48,5 @@ def test_confirm_payment_checks_the_amount_and_payments_list_shows_it(
     assert payment["amount"] == "8145.00" and payment["reference"] == "bank-1"
     text = cli(*args, "payments", "list", env=SECRET_ENV).stdout
     (row,) = [line for line in text.splitlines() if "bank-1" in line]
-    assert row.split()[:3] == ["8145.00", "RUB", order_id]  # amount first, then what it paid
+    # The id (for `payments attach`), the amount, then what it paid.
+    assert row.split()[:4] == [str(payment["id"]), "8145.00", "RUB", order_id]

@@ -80,7 +80,7 @@ def order_detail(console: Console, document: Document, now: datetime) -> None:
         console.print()
         console.print(_release(action, document, now))
     sections = (
-        ("Evidence", _evidence(document.get("evidence"), now)),
+        ("Evidence", _evidence(document.get("evidence"), document.get("held_evidence"), now)),
         ("Timeline", _timeline(document.get("history", []), now)),
         ("Chat", _chat(document, now)),
         ("Actions", _actions(document.get("actions", []), now, console.width - INDENT[3])),
@@ -183,12 +183,29 @@ def _error(action: Document) -> list[RenderableType]:
     return [Padding(Text.assemble(("why: ", "dim"), outside(error)), INDENT, expand=False)]
 
 
-def _evidence(evidence: Document | None, now: datetime) -> RenderableType:
-    if not evidence:
-        return Text("none matched", style="dim")
+def _evidence(
+    evidence: Document | None, held: Sequence[Document] | None, now: datetime
+) -> RenderableType:
+    lines: list[RenderableType] = []
+    if evidence:
+        lines.append(_payment_line(evidence, now))
+    for piece in held or ():
+        # Fits this order but kept from binding by itself: `payments attach` decides.
+        line = Text.assemble(("held ", "bold yellow"), _payment_line(piece, now))
+        reason = piece.get("hold_reason")
+        if reason:
+            line.append_text(Text.assemble(": ", outside(reason, "yellow")))
+        if piece.get("note"):
+            line.append_text(outside(f" ({piece['note']})", "dim"))
+        lines.append(line)
+    return Group(*lines) if lines else Text("none matched", style="dim")
+
+
+def _payment_line(evidence: Document, now: datetime) -> Text:
     received = times.parse(evidence.get("received_at"))
     payer = evidence.get("payer_name")
     return Text.assemble(
+        outside(f"#{evidence.get('id')} ", "dim"),
         money(evidence.get("amount"), evidence.get("currency")),
         " from ",
         outside(payer, "bold") if payer else Text("an unnamed payer", style="dim"),

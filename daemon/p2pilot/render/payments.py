@@ -24,10 +24,10 @@ def payments_list(
         )
         return
     wide = console.width >= WIDE
-    headers = ["AMOUNT", "PAYER", "ORDER", "RECEIVED" if wide else "AGE", "REFERENCE"]
+    headers = ["ID", "AMOUNT", "PAYER", "ORDER", "RECEIVED" if wide else "AGE", "REFERENCE"]
     if wide:
         headers += ["SOURCE", "NOTE"]
-    grid = table(*headers, right=("AMOUNT", "AGE"))
+    grid = table(*headers, right=("ID", "AMOUNT", "AGE"))
     rows: list[list[Text]] = []
     for document in documents:
         received = times.parse(document.get("received_at"))
@@ -36,6 +36,8 @@ def payments_list(
         if received is not None:
             when = times.both(received, now) if wide else times.relative(received, now)
         cells = [
+            # The id is what `payments attach PAYMENT_ID ORDER_ID` takes.
+            outside(document.get("id")),
             money(document.get("amount"), document.get("currency")),
             outside(document.get("payer_name") or "", "bold"),
             outside(order, "green") if order else _why_unmatched(document),
@@ -46,12 +48,14 @@ def payments_list(
             cells += [outside(document.get("source")), outside(document.get("note") or "")]
         rows.append(cells)
     # The payer and the reference fold on a narrow terminal; amounts and orders never do.
-    for index in (1, 4):
+    for index in (2, 5):
         grid.columns[index].overflow = "fold"
-    console.print(fill(grid, rows, console.width, flexible={1, 4}))
+    console.print(fill(grid, rows, console.width, flexible={2, 5}))
 
 
 def _why_unmatched(document: Mapping[str, Any]) -> Text:
-    # Issue 11 adds a reason (ambiguous, possible duplicate, ...) to held evidence.
-    reason = document.get("reason") or document.get("hold_reason")
-    return Text.assemble(("unmatched", "yellow"), outside(f" ({reason})" if reason else ""))
+    """Evidence bound to no order: held back (and why), or waiting for its order."""
+    reason = document.get("hold_reason") or document.get("reason")
+    if reason:
+        return Text.assemble(("held: ", "bold yellow"), outside(reason, "yellow"))
+    return Text("unmatched", style="yellow")
