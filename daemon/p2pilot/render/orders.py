@@ -157,9 +157,13 @@ def _decision(decision: object, guards: Sequence[Document]) -> Text:
 
 
 def guard_table(guards: Sequence[Document]) -> Table:
-    """Guard, value, limit, result: whatever the stored table carries, in its order."""
+    """Guard, value, limit, result: whatever the stored table carries, in its order.
+
+    A guard that compares a figure with a bound stores ``value`` and ``limit``;
+    the others say what they checked in ``detail``, shown where there is no pair.
+    """
     extra = [key for key in ("value", "limit") if any(key in g for g in guards)]
-    with_detail = any(g.get("detail") for g in guards)
+    with_detail = any(g.get("detail") and not _has_pair(g) for g in guards)
     headers = ["GUARD", *(key.upper() for key in extra), "RESULT"]
     if with_detail:
         headers.append("DETAIL")
@@ -171,9 +175,13 @@ def guard_table(guards: Sequence[Document]) -> Table:
         cells += [outside(guard.get(key, "")) for key in extra]
         cells.append(Text("ok", style="green") if ok else Text("NO", style="bold red"))
         if with_detail:
-            cells.append(outside(guard.get("detail") or ""))
+            cells.append(outside("" if _has_pair(guard) else guard.get("detail") or ""))
         grid.add_row(*cells)
     return grid
+
+
+def _has_pair(guard: Document) -> bool:
+    return "value" in guard and "limit" in guard
 
 
 def _error(action: Document) -> list[RenderableType]:
