@@ -352,9 +352,11 @@ def _register_feature_commands() -> None:
     from p2pilot.commands.logs import register as register_logs
     from p2pilot.commands.rates import register as register_rates
     from p2pilot.commands.status import register as register_status
+    from p2pilot.commands.templates import register as register_templates
     from p2pilot.evidence.commands import register as register_evidence
 
     register_evidence(orders_app, app, load, fail, print_json)
+    register_templates(app, load, fail, print_json)
     register_rates(app, load, fail, print_json)
     register_ads(app, load, fail, print_json)
     register_status(app, load, fail, print_json)

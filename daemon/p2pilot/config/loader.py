@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from p2pilot.config.errors import ConfigError, ConfigIssue
+from p2pilot.config.intake import intake_issues
 from p2pilot.config.schema import Config
 from p2pilot.config.values import CONFIG_ERROR, toml_type
 
@@ -177,6 +178,7 @@ def cross_checks(config: Config) -> list[ConfigIssue]:
             issues.append(
                 ConfigIssue(f"rules[{index}].if.account", f"no account named {account!r}")
             )
+    issues.extend(intake_issues(config.evidence, set(seen)))
     return issues
 
 
@@ -193,6 +195,11 @@ def key_path(loc: Sequence[int | str]) -> str:
         text = part if _KEY.fullmatch(part) else json.dumps(part, ensure_ascii=False)
         out += f".{text}" if out else text
     return out
+
+
+def validation_issues(exc: ValidationError) -> tuple[ConfigIssue, ...]:
+    """Each of pydantic's errors as a ``key: problem`` the operator can act on."""
+    return tuple(_issue(error) for error in exc.errors(include_url=False))
 
 
 def _issue(error: ErrorDetails) -> ConfigIssue:

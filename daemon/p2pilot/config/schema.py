@@ -26,6 +26,7 @@ from pydantic import (
 )
 from sqlalchemy.engine import URL, make_url
 
+from p2pilot.config.intake import MailboxConfig, SourceConfig, TemplateConfig
 from p2pilot.config.rules import RuleConfig
 from p2pilot.config.secrets import Secret, remember_secret, resolve_secret
 from p2pilot.config.values import (
@@ -240,6 +241,13 @@ class EvidenceConfig(BaseModel):
     amount_tolerance: Money = Decimal("0")  # absolute, in the order's fiat
     amount_tolerance_percent: Percent = Decimal("0")
     name_threshold: Annotated[float, Field(ge=0, le=1)] = 0.8  # 1.0: names must be equal
+    # Bank texts without signed JSON: forwarder apps, bank message templates, mailboxes.
+    sources: list[SourceConfig] = Field(default_factory=list)
+    templates: list[TemplateConfig] = Field(default_factory=list)
+    mailboxes: list[MailboxConfig] = Field(default_factory=list)
+    # Reports of the same amount, payer and currency this close together are one
+    # transfer told twice (the SMS and the push of one payment, a forwarder's retry).
+    same_transfer_window: Annotated[Duration, at_least("0s")] = timedelta(minutes=10)
 
     @property
     def match_policy(self) -> MatchPolicy:
@@ -263,8 +271,11 @@ class EvidenceConfig(BaseModel):
 
     @model_validator(mode="after")
     def _secret_with_listen(self) -> EvidenceConfig:
-        if self.listen is not None and self.secret is None:
-            raise ValueError("[evidence] listen needs a secret to check signatures")
+        if self.listen is not None and self.secret is None and not self.sources:
+            raise ValueError(
+                "[evidence] listen needs a secret to check signatures"
+                " or [[evidence.sources]] with tokens"
+            )
         return self
 
 

@@ -1,0 +1,132 @@
+"""``p2pilot payments test-template FILE``: what the bank message templates read from a text."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from p2pilot.config import Config
+
+LoadConfig = Callable[..., Config]
+Fail = Callable[..., NoReturn]
+MAX_SAMPLE_BYTES = 256 * 1024
+
+
+def payments_group(app: typer.Typer) -> typer.Typer:
+    """The ``payments`` command group (created with the evidence commands)."""
+    for group in app.registered_groups:
+        if group.name == "payments" and group.typer_instance is not None:
+            return group.typer_instance
+    raise RuntimeError("the payments command group is not registered yet")
+
+
+def register(
+    app: typer.Typer, load: LoadConfig, fail: Fail, print_json: Callable[[Any], None]
+) -> None:
+    """Attach ``payments test-template`` to the CLI."""
+    payments_app = payments_group(app)
+
+    @payments_app.command("test-template")
+    def test_template(
+        file: Annotated[str, typer.Argument(help="A sample message text, or - for stdin.")],
+        sender: Annotated[
+            str | None,
+            typer.Option("--from", help="The sender, as the forwarder reports it."),
+        ] = None,
+        templates_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--templates", help="Read [[evidence.templates]] from this file, not the config."
+            ),
+        ] = None,
+        name: Annotated[
+            str | None, typer.Option("--template", help="Try only the template with this name.")
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    ) -> None:
+        """Show what each template extracts from a sample text (exit 1 if none reads it)."""
+        from p2pilot.config import ConfigError
+        from p2pilot.config.intake import load_templates
+        from p2pilot.evidence.templates import attempts
+        from p2pilot.terminal import printable
+
+        text = _read_sample(file, fail)
+        if templates_file is not None:
+            try:
+                configs = load_templates(templates_file)
+            except ConfigError as err:
+                fail(str(err), code=78)
+        else:
+            configs = load(logs_to_stderr=True).evidence.templates
+        if name is not None:
+            configs = [c for c in configs if c.name == name]
+            if not configs:
+                fail(f"--template: no template named {name!r}", code=2)
+        if not configs:
+            fail("no [[evidence.templates]] configured (or pass --templates FILE)")
+        tried = attempts(
+            [c.compiled() for c in configs], text, sender=sender, check_sender=sender is not None
+        )
+        winner = next((a for a in tried if a.reading is not None), None)
+        if as_json:
+            print_json(
+                {
+                    "sender": sender,
+                    "matched": winner.template if winner else None,
+                    "attempts": [
+                        {
+                            "template": a.template,
+                            "problem": a.problem,
+                            "reading": _reading_json(a.reading) if a.reading else None,
+                        }
+                        for a in tried
+                    ],
+                }
+            )
+        else:
+            for attempt in tried:
+                if attempt.reading is None:
+                    typer.echo(f"{attempt.template}: no ({printable(attempt.problem or '')})")
+                    continue
+                reading = attempt.reading
+                typer.echo(f"{attempt.template}: reads")
+                typer.echo(f"  amount     {reading.amount}")
+                typer.echo(f"  currency   {reading.currency}")
+                typer.echo(f"  payer      {printable(reading.payer)}")
+                typer.echo(f"  reference  {printable(reading.reference or '-')}")
+            if sender is None:
+                typer.echo("(sender not checked: pass --from SENDER to check it too)")
+            if winner is not None:
+                typer.echo(f"used: {winner.template} (the first that reads it)")
+        if winner is None:
+            raise typer.Exit(1)
+
+
+def _read_sample(file: str, fail: Fail) -> str:
+    try:
+        if file == "-":
+            data = sys.stdin.buffer.read(MAX_SAMPLE_BYTES + 1)
+        else:
+            with open(file, "rb") as handle:
+                data = handle.read(MAX_SAMPLE_BYTES + 1)
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror or type(exc).__name__}", code=2)
+    if len(data) > MAX_SAMPLE_BYTES:
+        fail(f"{file} is too large for a message", code=2)
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        fail(f"{file} is not UTF-8 text", code=2)
+
+
+def _reading_json(reading: Any) -> dict[str, Any]:
+    return {
+        "amount": str(reading.amount),
+        "currency": reading.currency,
+        "payer": reading.payer,
+        "reference": reading.reference,
+    }
