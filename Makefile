@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_PORT ?= 8765
 
-.PHONY: demo test lint format bench soak clean venv
+.PHONY: demo test test-packages lint format bench soak clean venv
 
 venv: $(STAMP)
 
@@ -28,8 +28,12 @@ demo: $(STAMP)
 	$(BIN)/p2pilot --config config/demo.toml run
 
 ## The whole test suite (SQLite and PostgreSQL).
-test: $(STAMP)
+test: $(STAMP) test-packages
 	$(BIN)/python -m pytest -q
+
+## System packages the tests run for real: Dovecot (the receipt-mailbox tests start their own).
+test-packages:
+	@test -x /usr/sbin/dovecot || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dovecot-imapd; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -411,6 +411,12 @@ class Daemon:
         every(scheduler, "heartbeat", HEARTBEAT_INTERVAL, self.heartbeat.touch)
         scheduler.start()
         evidence = self._start_evidence_server()
+        from p2pilot.evidence.sources import TextSources  # the mail stack, for `run` only
+
+        texts = TextSources(
+            self.config, store=self.store, clock=self.clock, on_recorded=lambda _r: self._drain()
+        )
+        texts.start()
         stop_metrics = (
             metrics.serve(self.config.metrics.listen, self._oldest_paid)
             if self.config.metrics.enabled
@@ -441,6 +447,7 @@ class Daemon:
         self.stopping.set()  # webhook backoffs and other waits end now
         if evidence is not None:
             evidence.stop()
+        texts.stop()
         if stop_metrics is not None:
             stop_metrics()
         return self._shutdown(scheduler)

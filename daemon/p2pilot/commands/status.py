@@ -54,6 +54,44 @@ def job_intervals(config: Config) -> dict[str, timedelta]:
     return intervals
 
 
+def mailbox_health(config: Config, now: datetime) -> list[JobHealth]:
+    """Each receipt mailbox as a job of the pseudo-account "mailbox"; a failing one is stale."""
+    from p2pilot.store import mailboxes
+    from p2pilot.store.engine import Store
+    from p2pilot.store.migrate import is_current
+
+    if not config.evidence.mailboxes:
+        return []
+    store = Store(config.database.url)
+    try:
+        states = {}
+        if is_current(store.engine):
+            with store.transaction(read_only=True) as session:
+                states = {m.name: m for m in mailboxes.all_mailboxes(session)}
+    finally:
+        store.dispose()
+    found = []
+    for mailbox in config.evidence.mailboxes:
+        state = states.get(mailbox.name)
+        last = state.last_success_at if state else None
+        lag = now - last if last is not None else None
+        failures = state.failures if state else 0
+        stale = failures > 0 or lag is None or lag > max(3 * mailbox.poll, MIN_STALE_AFTER)
+        found.append(
+            JobHealth(
+                account="mailbox",
+                job=mailbox.name,
+                last_success_at=last,
+                last_error_at=state.last_error_at if state else None,
+                last_error=state.last_error if state else None,
+                consecutive_failures=failures,
+                lag=lag,
+                stale=stale,
+            )
+        )
+    return found
+
+
 def health(config: Config, now: datetime) -> tuple[list[JobHealth], dict[str, Any] | None]:
     """Every expected (account, job) with its state, and the oldest order awaiting release."""
     from p2pilot.store import orders as stored_orders
@@ -124,10 +162,12 @@ def register(
         config = load(logs_to_stderr=True)
         now = datetime.now(UTC)
         jobs, waiting = health(config, now)
-        healthy = all(not j.stale for j in jobs)
+        boxes = mailbox_health(config, now)
+        healthy = all(not j.stale for j in jobs + boxes)
         document = {
             "healthy": healthy,
             "jobs": [j.to_json() for j in jobs],
+            "mailboxes": [m.to_json() for m in boxes],
             "oldest_awaiting_release": waiting,
         }
         if as_json:
@@ -136,7 +176,9 @@ def register(
             from p2pilot.render.console import make_console
             from p2pilot.render.health import status as render_status
 
-            render_status(make_console(), document, now)
+            # For a person, a receipt mailbox is one more job: account "mailbox".
+            shown = {**document, "jobs": document["jobs"] + document["mailboxes"]}
+            render_status(make_console(), shown, now)
         if not healthy:
             raise typer.Exit(1)
 

@@ -1,9 +1,14 @@
-"""``p2pilot payments test-template FILE``: what the bank message templates read from a text."""
+"""Bank texts from the operator's side.
+
+``payments test-template FILE``: what the templates read from a sample text.
+``payments record ID``: a text no template read becomes evidence, as the operator reads it.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -27,7 +32,7 @@ def payments_group(app: typer.Typer) -> typer.Typer:
 def register(
     app: typer.Typer, load: LoadConfig, fail: Fail, print_json: Callable[[Any], None]
 ) -> None:
-    """Attach ``payments test-template`` to the CLI."""
+    """Attach ``payments test-template`` and ``payments record`` to the CLI."""
     payments_app = payments_group(app)
 
     @payments_app.command("test-template")
@@ -104,6 +109,58 @@ def register(
                 typer.echo(f"used: {winner.template} (the first that reads it)")
         if winner is None:
             raise typer.Exit(1)
+
+    @payments_app.command("record")
+    def record(
+        notification_id: Annotated[int, typer.Argument(help="The unparsed text's id.")],
+        amount: Annotated[str, typer.Option(help="Fiat received, as the text says.")],
+        payer: Annotated[str, typer.Option(help="Payer name, as the text says.")],
+        currency: Annotated[
+            str | None, typer.Option(help="Currency (default: the one the text names).")
+        ] = None,
+        reference: Annotated[
+            str | None, typer.Option(help="Bank reference (default: text-ID).")
+        ] = None,
+        order: Annotated[
+            str | None, typer.Option("--order", help="Bind it to this order directly.")
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    ) -> None:
+        """Turn an unparsed bank text (see `payments list`) into payment evidence."""
+        from p2pilot.evidence.unparsed import UnparsedError, record_unparsed
+
+        try:
+            value = Decimal(amount)
+        except InvalidOperation:
+            fail(f"--amount {amount!r} is not a number", code=2)
+        if not value.is_finite() or value <= 0:
+            fail("--amount must be positive", code=2)
+        config = load(logs_to_stderr=True)
+        try:
+            result = record_unparsed(
+                config,
+                notification_id,
+                amount=value,
+                payer=payer,
+                currency=currency,
+                reference=reference,
+                order_id=order,
+            )
+        except UnparsedError as exc:
+            fail(str(exc))
+        document = {
+            "notification_id": notification_id,
+            "payment_id": result.payment_id,
+            "order_id": result.order_id,
+            "reason": result.reason,
+        }
+        if as_json:
+            print_json(document)
+        else:
+            target = result.order_id or "no order yet"
+            typer.echo(
+                f"text #{notification_id}: recorded as evidence -> {target} ({result.reason})"
+            )
 
 
 def _read_sample(file: str, fail: Fail) -> str:

@@ -96,7 +96,7 @@ def register(
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     ) -> None:
         """Stored payment evidence, newest first, with the order each one paid."""
-        from p2pilot.store import payments
+        from p2pilot.store import notifications, payments
         from p2pilot.store.engine import Store
 
         config = load(logs_to_stderr=True)
@@ -104,15 +104,35 @@ def register(
         try:
             with store.transaction(read_only=True) as session:
                 rows = payments.all_payments(session, limit=limit)
+                # Bank texts no template read: evidence only once the operator says so.
+                unread = notifications.unparsed(session, limit=limit)
         finally:
             store.dispose()
         documents = [p.to_json(order_id) for p, order_id in rows]
         if unmatched:
             documents = [d for d in documents if d["order_id"] is None]
+        texts = [n.to_json() | {"kind": "unparsed"} for n in unread]
         if as_json:
-            print_json(documents)
+            print_json(documents + texts)
             return
-        from p2pilot.render.console import make_console
+        from rich.text import Text
+
+        from p2pilot.render.console import make_console, outside
         from p2pilot.render.payments import payments_list as render_payments
 
-        render_payments(make_console(), documents, datetime.now(UTC), unmatched=unmatched)
+        console = make_console()
+        if documents or not texts:
+            render_payments(console, documents, datetime.now(UTC), unmatched=unmatched)
+        for t in texts:
+            console.print(
+                Text.assemble(
+                    ("UNPARSED", "bold yellow"),
+                    f" #{t['id']} {t['received_at']} from ",
+                    outside(t["source"]),
+                    " (",
+                    outside(t["sender"] or "?"),
+                    "): ",
+                    outside(repr(t["text"])),
+                    f"  record it: p2pilot payments record {t['id']} --amount A --payer NAME",
+                )
+            )

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -292,3 +293,54 @@ class PaymentRow(Base):
     matched_at: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class NotificationRow(Base):
+    """A bank text as it arrived (an SMS or push forwarded by a phone, a receipt mail).
+
+    Kept whatever became of it: the evidence it turned into, the earlier report
+    of the same transfer it repeats, or unparsed, waiting for the operator.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_digest_received_at", "digest", "received_at"),
+        Index("ix_notifications_status_received_at", "status", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(100))  # the source's or the mailbox's name
+    channel: Mapped[str] = mapped_column(String(16))  # "notification" or "mail"
+    # Where exactly it came from, when that is known and unique (a mailbox message).
+    origin: Mapped[str | None] = mapped_column(String(200), unique=True)
+    sender: Mapped[str | None] = mapped_column(NAME)
+    text: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(64))  # of the text, to know a retry
+    received_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    template: Mapped[str | None] = mapped_column(String(100))
+    amount: Mapped[Decimal | None]
+    currency: Mapped[str | None] = mapped_column(CODE)
+    payer_name: Mapped[str | None] = mapped_column(NAME)
+    reference: Mapped[str | None] = mapped_column(String(200))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class MailboxRow(Base):
+    """Where the reader of one receipt mailbox is, and how its last tries went."""
+
+    __tablename__ = "mailboxes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # IMAP's UIDVALIDITY and the highest UID read under it: a restart reads from there.
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime]
