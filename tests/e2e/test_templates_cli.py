@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .conftest import cli
+from .conftest import SECRET_ENV, cli, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 BANKS = ROOT / "config" / "templates" / "banks.toml"
@@ -53,3 +53,35 @@ def test_test_template_exit_codes(tmp_path: Path) -> None:
     broken = cli("payments", "test-template", str(unreadable), "--templates", str(bad))
     assert broken.returncode == 78
     assert f"{bad}: evidence.templates[0].pattern:" in broken.stderr
+
+
+def test_check_config_never_shows_source_tokens_or_mailbox_passwords(tmp_path: Path) -> None:
+    token, password = "src-TOKEN-81f2c0d9e4", "imap-PASSWORD-0c9d17"
+    extra = f"""
+[evidence]
+listen = "127.0.0.1:0"
+
+[[evidence.sources]]
+name = "phone"
+token = "{token}"
+
+[[evidence.templates]]
+name = "sms"
+pattern = '(?P<amount>\\d+ RUB) от (?P<payer>\\w+)'
+
+[[evidence.mailboxes]]
+name = "receipts"
+host = "imap.example.org"
+user = "desk"
+password = {{ env = "E2E_IMAP_PASSWORD" }}
+"""
+    config = write_config(
+        tmp_path / "p.toml", db_url="sqlite:///x.db", base_url="http://127.0.0.1:1", extra=extra
+    )
+    shown = cli(
+        "--config", str(config), "check-config", env={**SECRET_ENV, "E2E_IMAP_PASSWORD": password}
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert token not in shown.stdout + shown.stderr
+    assert password not in shown.stdout + shown.stderr
+    assert shown.stdout.count("***") >= 2

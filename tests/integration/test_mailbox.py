@@ -15,6 +15,8 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
+from p2pilot.commands.status import mailbox_health
+from p2pilot.config import Config, parse_config
 from p2pilot.config.intake import MailboxConfig, load_templates
 from p2pilot.evidence.mailbox import MailboxReader, retry_delays
 from p2pilot.evidence.texts import TextIntake
@@ -171,6 +173,28 @@ def test_idle_wakes_the_reader_when_mail_arrives(
         subject.stop()
 
 
+def status_config(db_url: str, port: int) -> Config:
+    return parse_config(
+        {
+            "database": {"url": db_url},
+            "accounts": [{"name": "desk", "api_key": "k", "api_secret": "s"}],
+            "evidence": {
+                "templates": [{"name": "r", "pattern": r"(?P<amount>\d+ RUB) (?P<payer>\w+)"}],
+                "mailboxes": [
+                    {
+                        "name": "receipts",
+                        "host": "127.0.0.1",
+                        "port": port,
+                        "security": "none",
+                        "user": USER,
+                        "password": PASSWORD,
+                    }
+                ],
+            },
+        }
+    )
+
+
 def _state(store: Store) -> mailboxes.MailboxState | None:
     with store.transaction(read_only=True) as session:
         found = mailboxes.all_mailboxes(session)
@@ -178,7 +202,7 @@ def _state(store: Store) -> mailboxes.MailboxState | None:
 
 
 def test_a_mailbox_that_is_down_is_retried_with_backoff_and_shown(
-    store: Store, intake: TextIntake
+    store: Store, intake: TextIntake, db_url: str
 ) -> None:
     port = free_port()  # nothing listens here yet
     subject = reader(
@@ -190,6 +214,11 @@ def test_a_mailbox_that_is_down_is_retried_with_backoff_and_shown(
             state = wait_for(lambda: (s := _state(store)) is not None and s.failures >= 3 and s)
             assert state and state.last_error and "Connection refused" in state.last_error
             assert state.last_success_at is None
+            (shown,) = mailbox_health(status_config(db_url, port), datetime.now(UTC))
+            assert shown.stale and shown.consecutive_failures >= 3
+            assert (
+                shown.to_json()["job"] == "receipts" and "refused" in shown.to_json()["last_error"]
+            )
             with running_dovecot(port) as server:
                 server.deliver(receipt_mail((SAMPLES / "ru-receipt-sbp.txt").read_text("utf-8")))
                 wait_for(lambda: len(stored(store)[0]) == 1)

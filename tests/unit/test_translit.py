@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from p2pilot.evidence.translit import has_cyrillic, latin_variants, same_word, to_latin
+from p2pilot.evidence.translit import has_cyrillic, latin_key, latin_variants, same_word, to_latin
 
 
 @pytest.mark.parametrize(
@@ -64,3 +64,49 @@ def test_every_variant_is_plain_latin_letters(word: str) -> None:
     for variant in latin_variants(word):
         assert variant.isascii() and variant.isalpha() and variant == variant.lower()
     assert not has_cyrillic(to_latin(word))
+
+
+# Common Russian first names and surnames (a sample written for this test).
+NAME_TEXT = (
+    "Юлия Алексей Наталья Евгений Ксения Олег Иван Мария Дмитрий Андрей Сергей Юрий Татьяна"
+    " Фёдор Пётр Семён Екатерина Елена Ольга Анастасия Наталия Виктория Валерий Григорий"
+    " Георгий Илья Николай Михаил Владимир Вячеслав Ярослав Людмила Любовь Зоя Майя Яна"
+    " Айгерим Щербакова Ёлкин Смирнов Кузнецов Попова Соколов Лебедев Соловьёв Васильев"
+    " Зайцев Семёнов Воробьёв Фёдоров Беляев Киселёв Андреев Ковалёв Алексеев Сергеев"
+    " Королёв Пономарёв Григорьев Журавлёв Николаев Матвеев Ширяев Афанасьев Аксёнов Зуев"
+    " Елисеев Исаев Муравьёв Гурьев Гуляев Евсеев Бобылёв Белозёров Сысоев Кондратьев"
+    " Хрущёв Цой Чернышёв Шевчук Жуков Ефимов Яковлев Юдин Щукин Эрдниев"
+)
+NAMES = tuple(NAME_TEXT.split())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_accepted_spelling_of_a_name_has_one_key(name: str) -> None:
+    keys = {latin_key(spelling) for spelling in latin_variants(name)} | {latin_key(name)}
+    assert len(keys) == 1, (name, sorted(latin_variants(name)), keys)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("IULIIA", "YULIYA"),
+        ("YULIA", "Юлия"),
+        ("ALEXEI", "ALEKSEY"),
+        ("MARIA", "Мария"),
+        ("YEVGENIY", "EVGENII"),
+        ("FYODOR", "FEDOR"),
+        ("A****", "a****"),
+    ],
+)
+def test_spellings_of_one_name_share_a_key(a: str, b: str) -> None:
+    assert latin_key(a) == latin_key(b)
+
+
+def test_different_names_keep_different_keys() -> None:
+    by_key: dict[str, set[str]] = {}
+    for name in NAMES:
+        by_key.setdefault(latin_key(name), set()).add(name)
+    shared = [names for names in by_key.values() if len(names) > 1]
+    # Natalya and Natalia are one name in Latin letters: the only pair that meets.
+    assert shared == [{"Наталья", "Наталия"}]
+    assert latin_key("OLGA") != latin_key("OLEG") and latin_key("IVAN") != latin_key("IVANOV")

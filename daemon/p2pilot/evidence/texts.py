@@ -21,7 +21,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -155,7 +155,10 @@ class TextIntake:
                     source=text.source,
                 )
                 return _outcome(row, None, fresh=True), None
-        reference = reading.reference or f"{text.channel}-{digest[:24]}"
+        # Without the bank's reference: the text and its time. A retry repeats both (and
+        # is refused as a replay); the same words for a second transfer later do not.
+        stamp = text.received_at.astimezone(UTC).strftime("%Y%m%d%H%M%S")
+        reference = reading.reference or f"{text.channel}-{digest[:20]}-{stamp}"
         result = record_evidence(
             self._store,
             amount=reading.amount,

@@ -79,3 +79,24 @@ def _letters(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold().replace("ё", "e"))
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return _NOT_LETTER.sub("", plain)
+
+
+_YO_YE = re.compile(r"y[oe]")
+_DOUBLE_I = re.compile(r"i+")
+
+
+def latin_key(word: str) -> str:
+    """One spelling for every accepted spelling of a name word: compare keys, not words.
+
+    ``IULIIA``, ``YULIYA``, ``YULIA`` and ``Юлия`` all give ``iulia``; ``ALEKSEY``,
+    ``ALEXEI`` and ``Алексей`` give ``aleksei``. The folds are those that tell the
+    transliteration systems apart (y/i, yo/e, ye/e, x/ks, a doubled i);
+    applied to both names, they make a Cyrillic payer and a Latin KYC name, or two
+    Latin spellings, compare equal. Bybit's ``*`` masks pass through.
+    """
+    latin = to_latin(word[:MAX_WORD]).casefold()
+    decomposed = unicodedata.normalize("NFKD", latin)
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    plain = "".join(ch for ch in plain if ch.isalpha() or ch == "*")
+    plain = _YO_YE.sub("e", plain).replace("x", "ks").replace("y", "i")
+    return _DOUBLE_I.sub("i", plain)
