@@ -20,7 +20,9 @@ $(STAMP): pyproject.toml
 ## Run the daemon against the built-in simulator (demo scenario) with SQLite in ./var.
 demo: $(STAMP)
 	@mkdir -p var
-	@$(BIN)/p2pilot simulate --port $(DEMO_PORT) --scenario demo >var/simulator.log 2>&1 & sim=$$!; \
+	@$(BIN)/p2pilot simulate --port $(DEMO_PORT) --scenario demo \
+		--notify-url http://127.0.0.1:8766/v1/notifications --notify-token demo-phone-token \
+		>var/simulator.log 2>&1 & sim=$$!; \
 	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT; \
 	trap 'exit 0' INT TERM; \
 	$(BIN)/python -m p2pilot.simulator.wait http://127.0.0.1:$(DEMO_PORT) 10 || { cat var/simulator.log; exit 1; }; \

@@ -335,16 +335,29 @@ def simulate(
     speed: Annotated[float, typer.Option(help="Time acceleration of the scenario.")] = 1.0,
     api_key: Annotated[str, typer.Option(help="API key the simulator accepts.")] = "demo",
     api_secret: Annotated[str, typer.Option(help="API secret the simulator accepts.")] = "demo",
+    notify_url: Annotated[
+        str | None,
+        typer.Option(help="Post the bank's SMS for each payment here (/v1/notifications)."),
+    ] = None,
+    notify_token: Annotated[
+        str | None,
+        typer.Option(help="Bearer token for --notify-url.", envvar="P2PILOT_SIM_NOTIFY_TOKEN"),
+    ] = None,
 ) -> None:
     """Serve the simulated Bybit P2P exchange on 127.0.0.1."""
+    from p2pilot.simulator.bank import BankNotifier
     from p2pilot.simulator.server import run as serve
 
     if scenario not in ("quiet", "demo", "busy"):
         fail(f"unknown scenario {scenario!r}: use quiet, demo or busy", code=2)
     if speed <= 0:
         fail("--speed must be positive", code=2)
-    configure_logging(level="info", fmt="auto", secrets=[api_secret], stream=sys.stderr)
-    raise typer.Exit(serve(port, scenario, seed, speed, api_key, api_secret))
+    if (notify_url is None) != (notify_token is None):
+        fail("--notify-url and --notify-token go together", code=2)
+    secrets = [api_secret, *([notify_token] if notify_token else [])]
+    configure_logging(level="info", fmt="auto", secrets=secrets, stream=sys.stderr)
+    bank = BankNotifier(notify_url, notify_token) if notify_url and notify_token else None
+    raise typer.Exit(serve(port, scenario, seed, speed, api_key, api_secret, bank))
 
 
 def _register_feature_commands() -> None:

@@ -54,6 +54,7 @@ from p2pilot.store.migrate import ensure_schema
 
 if TYPE_CHECKING:
     from p2pilot.evidence.server import EvidenceServer
+    from p2pilot.evidence.sources import TextSources
 
 log = get_logger(__name__)
 
@@ -410,13 +411,13 @@ class Daemon:
         # beating and the systemd watchdog lets the service be restarted.
         every(scheduler, "heartbeat", HEARTBEAT_INTERVAL, self.heartbeat.touch)
         scheduler.start()
-        evidence = self._start_evidence_server()
         from p2pilot.evidence.sources import TextSources  # the mail stack, for `run` only
 
         texts = TextSources(
             self.config, store=self.store, clock=self.clock, on_recorded=lambda _r: self._drain()
         )
         texts.start()
+        evidence = self._start_evidence_server(texts)
         stop_metrics = (
             metrics.serve(self.config.metrics.listen, self._oldest_paid)
             if self.config.metrics.enabled
@@ -539,24 +540,35 @@ class Daemon:
         # (that thread handles the new event too), never through the retries.
         self.dispatcher.drain(wait=False, retries=False, for_seconds=1.0)
 
-    def _start_evidence_server(self) -> EvidenceServer | None:
+    def _start_evidence_server(self, texts: TextSources) -> EvidenceServer | None:
         # Imported here: the CLI commands that only need make_client skip the web stack.
+        from p2pilot.evidence.notification_hook import NotificationHook
         from p2pilot.evidence.payment_hook import PaymentHook
         from p2pilot.evidence.routes import evidence_routes
         from p2pilot.evidence.server import EvidenceServer
 
         settings = self.config.evidence
-        if settings.listen is None or settings.secret is None:
+        if settings.listen is None or (settings.secret is None and not settings.sources):
             return None
-        payments = PaymentHook(
-            secret=settings.secret.get_secret_value(),
-            store=self.store,
-            clock=self.clock,
-            # New evidence is acted on at once, not at the next events run.
-            on_recorded=lambda _result: self._drain(),
-            policy=settings.match_policy,
+        payments = (
+            PaymentHook(
+                secret=settings.secret.get_secret_value(),
+                store=self.store,
+                clock=self.clock,
+                # New evidence is acted on at once, not at the next events run.
+                on_recorded=lambda _result: self._drain(),
+                policy=settings.match_policy,
+            )
+            if settings.secret is not None
+            else None
         )
-        server = EvidenceServer(settings.listen, evidence_routes(payments=payments))
+        notices = (
+            NotificationHook(sources=settings.sources, intake=texts.intake, clock=self.clock)
+            if settings.sources
+            else None
+        )
+        routes = evidence_routes(payments=payments, notices=notices)
+        server = EvidenceServer(settings.listen, routes)
         server.start()
         return server
 

@@ -178,10 +178,10 @@ name = "sms"
 pattern = '(?P<amount>\\d+ RUB) (?P<payer>\\w+)'
 [[evidence.sources]]
 name = "phone"
-token = "tok-0123456789"
+token = "tok-0123456789abcdef"
 [[evidence.sources]]
 name = "tablet"
-token = "tok-0123456789"
+token = "tok-0123456789abcdef"
 [[evidence.mailboxes]]
 name = "receipts"
 host = "imap.example.org"
@@ -192,7 +192,7 @@ templates = ["receipt"]
     err = load(tmp_path, body)
     problems = {issue.key: issue.problem for issue in err.issues}
     assert problems["evidence.sources[1].token"] == "same token as evidence.sources[0]"
-    assert "tok-0123456789" not in str(err.issues)  # a token is never quoted back
+    assert "tok-0123456789abcdef" not in str(err.issues)  # a token is never quoted back
     assert problems["evidence.mailboxes[0].templates[0]"] == (
         "no [[evidence.templates]] named 'receipt'"
     )
@@ -220,13 +220,13 @@ def test_sources_alone_open_the_listener_without_an_hmac_secret() -> None:
             "accounts": [{"name": "desk", "api_key": "k", "api_secret": "s"}],
             "evidence": {
                 "listen": "127.0.0.1:0",
-                "sources": [{"name": "phone", "token": "t0ken-abcdef"}],
+                "sources": [{"name": "phone", "token": "t0ken-abcdef-0123456"}],
                 "templates": [{"name": "t", "pattern": r"(?P<amount>\d+ RUB) (?P<payer>\w+)"}],
             },
         }
     )
-    assert config.evidence.sources[0].token.get_secret_value() == "t0ken-abcdef"
-    assert "t0ken-abcdef" not in str(config.redacted())
+    assert config.evidence.sources[0].token.get_secret_value() == "t0ken-abcdef-0123456"
+    assert "t0ken-abcdef-0123456" not in str(config.redacted())
     assert config.redacted()["evidence"]["templates"][0]["from"] is None
 
 

@@ -76,7 +76,7 @@ def test_demo_config_loads_without_any_environment() -> None:
     assert config.polling.chat == timedelta(seconds=2)
     assert config.polling.sweep == timedelta(seconds=10)
     assert [(r.token, r.currency) for r in config.rates] == [("USDT", "RUB")]
-    assert config.safety.auto_release is False
+    assert config.safety.auto_release is True  # the demo shows the whole loop
     assert config.safety.release_max_amount > 0 and config.safety.release_daily_limit > 0
     greet, release, answer = config.rules
     assert greet.on == ("order.created",) and greet.reply is not None
@@ -85,7 +85,11 @@ def test_demo_config_loads_without_any_environment() -> None:
     assert answer.if_.text_matches.search("I have PAID") and not answer.if_.text_matches.search(
         "unpaid?"
     )
-    assert config.secret_values() == ["demo"]
+    assert config.secret_values() == ["demo", "demo-phone-token"]
+    # The simulated bank's SMS reach the daemon like a phone forwarder's.
+    assert config.evidence.listen == "127.0.0.1:8766"
+    assert [s.name for s in config.evidence.sources] == ["phone"]
+    assert [t.name for t in config.evidence.templates] == ["ru-sms-transfer"]
 
 
 def test_example_config_loads_with_bybit_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     PlainValidator,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MIN_TOKEN = 16
 
 
 def _pattern(value: object) -> str:
@@ -68,6 +70,16 @@ class SourceConfig(BaseModel):
     name: Name
     token: Secret
     account: Name | None = None  # evidence from this source pays only this account's orders
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: Secret) -> Secret:
+        # Anyone who can reach the listener can try tokens: a short one is guessed.
+        if len(value.get_secret_value()) < MIN_TOKEN:
+            raise ValueError(
+                f"a source token must be at least {MIN_TOKEN} characters (openssl rand -hex 32)"
+            )
+        return value
 
 
 class TemplateConfig(BaseModel):

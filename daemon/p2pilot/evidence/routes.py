@@ -10,13 +10,19 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from p2pilot.evidence import payment_hook
+from p2pilot.evidence import notification_hook, payment_hook
 from p2pilot.evidence.http import endpoint
+from p2pilot.evidence.notification_hook import NotificationHook
 from p2pilot.evidence.payment_hook import PaymentHook
 
 
-def evidence_routes(*, payments: PaymentHook) -> list[BaseRoute]:
-    """The routes the evidence listener serves."""
-    return [
-        Route(payment_hook.PATH, endpoint(payments), methods=["POST"]),
-    ]
+def evidence_routes(
+    *, payments: PaymentHook | None, notices: NotificationHook | None = None
+) -> list[BaseRoute]:
+    """The routes the evidence listener serves (a hook that is not configured is absent)."""
+    routes: list[BaseRoute] = []
+    if payments is not None:
+        routes.append(Route(payment_hook.PATH, endpoint(payments), methods=["POST"]))
+    if notices is not None:
+        routes.append(Route(notification_hook.PATH, endpoint(notices), methods=["POST"]))
+    return routes

@@ -97,7 +97,9 @@ def _orders(sim: Simulator, method: str, parts: list[str], body: dict[str, Any])
             return 200, payloads.order_detail(ex, ex.order(order_id), now_ms())
     action = parts[1] if len(parts) > 1 else ""
     if action == "pay":
-        ex.counterparty_pays(order_id)
+        paid = ex.counterparty_pays(order_id)
+        if body.get("notify") and sim.bank is not None:
+            sim.bank.payment(paid.amount, paid.counterparty.real_name)  # the bank's SMS follows
     elif action == "cancel":
         ex.cancel(order_id)
     elif action == "appeal":

@@ -148,7 +148,12 @@ class Scenario:
 
     def _pay(self, order_id: str) -> None:
         ex = self.sim.exchange
-        ex.counterparty_pays(order_id)
+        paid = ex.counterparty_pays(order_id)
+        bank = self.sim.bank
+        if bank is not None:
+            # The merchant's bank texts the merchant a moment after the money moves.
+            payer = paid.counterparty.real_name
+            self._at(self.random.uniform(1, 3), lambda: bank.payment(paid.amount, payer))
         note = self.random.choice(PAID_NOTES)
         self._at(self.random.uniform(0.5, 2), lambda: ex.counterparty_says(order_id, note))
         self._at(self.profile.appeal_after, lambda: self._appeal_if_waiting(order_id))

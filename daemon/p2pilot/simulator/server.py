@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from p2pilot.simulator import api
+from p2pilot.simulator.bank import BankNotifier
 from p2pilot.simulator.control import control
 from p2pilot.simulator.faults import Fault, FaultSet, garble
 from p2pilot.simulator.limits import LIMITS, UidLimits
@@ -52,11 +53,18 @@ class RequestLog:
 class Simulator:
     """State, faults and log shared by every request thread."""
 
-    def __init__(self, accounts: dict[str, str], *, enforce_limits: bool = True) -> None:
+    def __init__(
+        self,
+        accounts: dict[str, str],
+        *,
+        enforce_limits: bool = True,
+        bank: BankNotifier | None = None,
+    ) -> None:
         self.exchange = Exchange(accounts)
         self.faults = FaultSet()
         self.log = RequestLog()
         self.limits = UidLimits(enforce=enforce_limits)
+        self.bank = bank  # the merchant's bank: sends an SMS for each payment, when set
 
     def reset(self) -> None:
         accounts = {k: m.secret for k, m in self.exchange.merchants.items()}
@@ -304,8 +312,9 @@ class SimulatorServer:
         seed: int = 0,
         speed: float = 1.0,
         enforce_limits: bool = True,
+        bank: BankNotifier | None = None,
     ) -> None:
-        self.sim = Simulator(accounts or {"demo": "demo"}, enforce_limits=enforce_limits)
+        self.sim = Simulator(accounts or {"demo": "demo"}, enforce_limits=enforce_limits, bank=bank)
         self._http = SimulatorHTTPServer((host, port), self.sim)
         self._thread: threading.Thread | None = None
         self.scenario = Scenario(self.sim, scenario, seed=seed, speed=speed) if scenario else None
@@ -341,10 +350,23 @@ class SimulatorServer:
             self._thread.join(5)
 
 
-def run(port: int, scenario: str, seed: int, speed: float, api_key: str, api_secret: str) -> int:
+def run(
+    port: int,
+    scenario: str,
+    seed: int,
+    speed: float,
+    api_key: str,
+    api_secret: str,
+    bank: BankNotifier | None = None,
+) -> int:
     """``p2pilot simulate``: serve in the foreground until SIGINT or SIGTERM."""
     server = SimulatorServer(
-        port=port, accounts={api_key: api_secret}, scenario=scenario, seed=seed, speed=speed
+        port=port,
+        accounts={api_key: api_secret},
+        scenario=scenario,
+        seed=seed,
+        speed=speed,
+        bank=bank,
     )
 
     def stop(_signum: int, _frame: object) -> None:
