@@ -164,10 +164,12 @@ def register(
         jobs, waiting = health(config, now)
         boxes = mailbox_health(config, now)
         healthy = all(not j.stale for j in jobs + boxes)
+        job_documents = [j.to_json() for j in jobs]
+        box_documents = [m.to_json() for m in boxes]
         document = {
             "healthy": healthy,
-            "jobs": [j.to_json() for j in jobs],
-            "mailboxes": [m.to_json() for m in boxes],
+            "jobs": job_documents,
+            "mailboxes": box_documents,
             "oldest_awaiting_release": waiting,
         }
         if as_json:
@@ -177,7 +179,7 @@ def register(
             from p2pilot.render.health import status as render_status
 
             # For a person, a receipt mailbox is one more job: account "mailbox".
-            shown = {**document, "jobs": document["jobs"] + document["mailboxes"]}
+            shown = {**document, "jobs": job_documents + box_documents}
             render_status(make_console(), shown, now)
         if not healthy:
             raise typer.Exit(1)
