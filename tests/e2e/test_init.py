@@ -9,6 +9,7 @@ flags and the environment, and writes nothing when the key cannot be used.
 
 from __future__ import annotations
 
+import io
 import json
 import stat
 import sys
@@ -32,7 +33,8 @@ def test_interactive_init_checks_the_keys_and_writes_a_config_that_runs(
 ) -> None:
     order = simulator.control("POST", "orders", side="sell", amount="8145.00", price="81.45")
     config = tmp_path / "etc" / "p2pilot.toml"
-    env = terminal_env()
+    # No colour here, so prompts and answers read as plain text (colour: the next test).
+    env = terminal_env(colour=False)
     env.pop("BYBIT_API_KEY", None)
     env.pop("BYBIT_API_SECRET", None)
     child = pexpect.spawn(
@@ -43,6 +45,7 @@ def test_interactive_init_checks_the_keys_and_writes_a_config_that_runs(
         encoding="utf-8",
         timeout=60,
     )
+    child.logfile_read = io.StringIO()
     _prompt(child, "Database URL", "")
     child.expect_exact("schema up to date")
     _prompt(child, "Account name", "desk")
@@ -50,6 +53,7 @@ def test_interactive_init_checks_the_keys_and_writes_a_config_that_runs(
     _prompt(child, "API key of desk", API_KEY)
     _prompt(child, "API secret of desk", API_SECRET + "-wrong")
     child.expect_exact("✗ desk:")
+    child.expect_exact("10004")
     _prompt(child, "Enter the key and secret again?", "y")
     _prompt(child, "API key of desk", API_KEY)
     _prompt(child, "API secret of desk", API_SECRET)
@@ -67,9 +71,11 @@ def test_interactive_init_checks_the_keys_and_writes_a_config_that_runs(
     _prompt(child, "Release when payment is confirmed (shadow mode)?", "")
     child.expect_exact("check-config: ok")
     child.expect(pexpect.EOF)
-    screen = (child.before or "") + (child.after if isinstance(child.after, str) else "")
+    screen = child.logfile_read.getvalue()
     child.close()
     assert child.exitstatus == 0
+    lines = SGR.sub("", screen).replace("\r\n", "\n").splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
 
     # The secrets: in their own files, owner-only, never in the config or on screen.
     text = config.read_text(encoding="utf-8")
