@@ -255,15 +255,14 @@ def show_check(console: Console, name: str, check: KeyCheck) -> None:
 
 def _write(console: Console, path: Path, starter: StarterConfig, fail: Fail) -> None:
     """Credentials first, then the config, loaded back as check-config does, then moved in place."""
-    from p2pilot.config import ConfigError, load_config
-    from p2pilot.config.starter import render, write_credentials
+    from p2pilot.config import ConfigError
+    from p2pilot.config.starter import write_credentials
 
     path.parent.mkdir(parents=True, exist_ok=True)
     files = write_credentials(path, starter.accounts)
     draft = path.with_name(f".{path.name}.init")
-    draft.write_text(render(starter), encoding="utf-8")
     try:
-        load_config(draft)
+        _draft_that_loads(draft, starter)
     except ConfigError as err:
         draft.unlink(missing_ok=True)
         fail(f"the config init wrote does not load (a bug; please report it): {err}", code=78)
@@ -281,3 +280,24 @@ def _write(console: Console, path: Path, starter: StarterConfig, fail: Fail) -> 
     console.print(f"  p2pilot {where}orders list")
     console.print(f"  p2pilot {where}run              # or the systemd unit (README)")
     console.print("Releases stay in shadow mode (auto_release = false): read `orders show` first.")
+
+
+def _draft_that_loads(draft: Path, starter: StarterConfig) -> None:
+    """Write the config to ``draft`` and load it as check-config does; ConfigError if not.
+
+    Per-currency limits are the design's (from 0.4); a p2pilot whose [safety]
+    still takes one bare amount refuses the table, and gets the bare form.
+    """
+    from dataclasses import replace
+
+    from p2pilot.config import ConfigError, load_config
+    from p2pilot.config.starter import render
+
+    draft.write_text(render(starter), encoding="utf-8")
+    try:
+        load_config(draft)
+    except ConfigError as err:
+        if not (starter.limits_as_tables and err.key.startswith("safety.release_")):
+            raise
+        draft.write_text(render(replace(starter, limits_as_tables=False)), encoding="utf-8")
+        load_config(draft)
