@@ -80,8 +80,10 @@ def test_interactive_init_checks_the_keys_and_writes_a_config_that_runs(
     # spinner) is its last drawing.
     shown = CSI.sub("", screen).replace("\r\n", "\n")
     lines = [line.rsplit("\r", 1)[-1] for line in shown.splitlines()]
-    # What init prints fits 80 columns; a prompt line is as long as its default (a path).
-    printed = [line for line in lines if "]: " not in line]
+    # What init prints fits 80 columns; a prompt line is as long as its default (a path)
+    # and a command to copy is never cut (the terminal wraps it).
+    printed = [line for line in lines if "]: " not in line and "  p2pilot " not in line]
+    assert any(line == f"  p2pilot --config {config} run --once" for line in lines)
     assert max(len(line.rstrip()) for line in printed) <= 80, printed
 
     # The secrets: in their own files, owner-only, never in the config or on screen.

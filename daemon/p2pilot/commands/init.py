@@ -275,10 +275,13 @@ def _write(console: Console, path: Path, starter: StarterConfig, fail: Fail) -> 
         )
     )
     where = f"--config {path} " if path != default_config_path() else ""
-    console.print(Text("\nNext:", style="bold"))
-    console.print(f"  p2pilot {where}run --once       # one pass: your open orders are stored")
-    console.print(f"  p2pilot {where}orders list")
-    console.print(f"  p2pilot {where}run              # or the systemd unit (README)")
+    console.print(
+        Text("\nNext: one pass that stores your open orders, a look at them, then the daemon")
+    )
+    console.print(Text('(or the systemd unit, README "Run as a service"):'))
+    for command in ("run --once", "orders list", "run"):
+        # Copied as typed: never cut inside a path.
+        console.print(Text(f"  p2pilot {where}{command}", style="bold"), soft_wrap=True)
     console.print("Releases stay in shadow mode (auto_release = false): read `orders show` first.")
 
 
