@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -14,6 +13,8 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from p2pilot.store.sqlite_files import private_file, sqlite_path, sqlite_uri_mode
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 _BEGIN_OPTION = "p2pilot_sqlite_begin"
@@ -34,12 +35,6 @@ def redact_url(url: str) -> str:
         }
         parsed = parsed.set(query=hidden)
     return parsed.render_as_string(hide_password=True)
-
-
-def _sqlite_file(database: str | None) -> Path | None:
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database)
 
 
 def _on_sqlite_connect(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
@@ -69,9 +64,10 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        path = _sqlite_file(parsed.database)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(parsed)
+        if path is not None and sqlite_uri_mode(parsed) not in ("ro", "rw"):
+            # Created here, 0600 in 0700 folders, before SQLite would make it 0644.
+            private_file(path)
         engine = create_engine(parsed, **kwargs)
         event.listen(engine, "connect", _on_sqlite_connect)
         event.listen(engine, "begin", _on_sqlite_begin)

@@ -1,19 +1,21 @@
-"""One daemon per SQLite file: an exclusive ``flock`` beside the database.
+"""One daemon per SQLite file: an exclusive ``flock`` beside the real database file.
 
 Two daemons polling the same SQLite desk would double every API call and race
 each other's writes (the ledger would still stop a double release, but nothing
 else would be right). The lock dies with the process, so a crash never leaves a
 stale lock behind. PostgreSQL deployments share accounts differently (leases).
+
+The lock is keyed on the file itself, not on how the URL names it: a symlink, a
+relative path and a ``file:`` URI reaching the same database take the same lock.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-from pathlib import Path
 from typing import IO
 
-from sqlalchemy import make_url
+from p2pilot.store.sqlite_files import FILE_MODE, private_directory, sqlite_path
 
 
 class AlreadyRunning(RuntimeError):
@@ -24,22 +26,17 @@ class DaemonLock:
     """Held for the daemon's lifetime; a no-op for databases that are not SQLite files."""
 
     def __init__(self, url: str) -> None:
-        parsed = make_url(url)
-        database = parsed.database or ""
-        is_file = (
-            parsed.get_backend_name() == "sqlite"
-            and database not in ("", ":memory:")
-            and not database.startswith("file:")
-        )
-        self.path = Path(database + ".lock") if is_file else None
+        database = sqlite_path(url)
+        self.path = database.with_name(database.name + ".lock") if database else None
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
         """Take the lock, or raise AlreadyRunning naming the holder."""
         if self.path is None or self._file is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+", encoding="utf-8")
+        private_directory(self.path.parent)
+        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        handle = os.fdopen(descriptor, "a+", encoding="utf-8")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
