@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
 import typer
 
+from p2pilot.commands.options import Limit, positive_float, whole
 from p2pilot.config import Config, ConfigError, config_path_from, load_config
 from p2pilot.logging import configure_logging, get_logger
+from p2pilot.terminal import printable
 
 EX_CONFIG = 78
 
@@ -67,7 +70,7 @@ def fail_config(err: ConfigError) -> NoReturn:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"p2pilot: {message}", err=True)
+    typer.echo(f"p2pilot: {printable(message)}", err=True)  # may quote an argument
     raise typer.Exit(code)
 
 
@@ -196,11 +199,15 @@ def db_current() -> None:
 
 def parse_status(value: str | None) -> int | None:
     from p2pilot.exchange.records import OrderStatus
+    from p2pilot.numbers import NumberError, count
 
     if value is None:
         return None
-    if value.isdigit():
-        return int(value)
+    if value.strip().lstrip("+-").isdigit():
+        try:
+            return count(value, minimum=0, maximum=1000)
+        except NumberError as exc:
+            fail(f"--status: {exc}", code=2)
     try:
         return int(OrderStatus[value.upper()])
     except KeyError:
@@ -214,7 +221,7 @@ def orders_list(
         str | None, typer.Option(help="Status code or name, e.g. 20 or paid.")
     ] = None,
     account: Annotated[str | None, typer.Option(help="Only this account.")] = None,
-    limit: Annotated[int | None, typer.Option(help="At most this many, newest first.")] = None,
+    limit: Limit = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List stored orders, newest first."""
@@ -329,10 +336,14 @@ def account(
 
 @app.command()
 def simulate(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765,
+    port: Annotated[int, typer.Option(parser=whole(0, 65535), help="Port on 127.0.0.1.")] = 8765,
     scenario: Annotated[str, typer.Option(help="quiet, demo or busy.")] = "demo",
-    seed: Annotated[int, typer.Option(help="Seed of the scenario's randomness.")] = 1,
-    speed: Annotated[float, typer.Option(help="Time acceleration of the scenario.")] = 1.0,
+    seed: Annotated[
+        int, typer.Option(parser=whole(0, 2**32 - 1), help="Seed of the scenario's randomness.")
+    ] = 1,
+    speed: Annotated[
+        float, typer.Option(parser=positive_float, help="Time acceleration of the scenario.")
+    ] = 1.0,
     api_key: Annotated[str, typer.Option(help="API key the simulator accepts.")] = "demo",
     api_secret: Annotated[str, typer.Option(help="API secret the simulator accepts.")] = "demo",
     notify_url: Annotated[
@@ -350,8 +361,6 @@ def simulate(
 
     if scenario not in ("quiet", "demo", "busy"):
         fail(f"unknown scenario {scenario!r}: use quiet, demo or busy", code=2)
-    if speed <= 0:
-        fail("--speed must be positive", code=2)
     if (notify_url is None) != (notify_token is None):
         fail("--notify-url and --notify-token go together", code=2)
     secrets = [api_secret, *([notify_token] if notify_token else [])]
@@ -381,10 +390,40 @@ def _register_feature_commands() -> None:
 _register_feature_commands()
 
 
+# Typer raises click's exceptions, from click or from its own vendored copy: take
+# them from wherever typer's BadParameter comes from.
+_errors = sys.modules[typer.BadParameter.__module__]
+_UsageError: type[Exception] = _errors.UsageError
+_ClickException: type[Exception] = _errors.ClickException
+_NoArgsIsHelp: type[Exception] | None = getattr(_errors, "NoArgsIsHelpError", None)
+
+
+def run_cli(args: Sequence[str] | None = None) -> int:
+    """Run the CLI on ``args`` (default: the process's); the exit code.
+
+    A bad command line is one line on stderr and exit 2 (click's usage box
+    spans five, and echoes whatever the argument held).
+    """
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="p2pilot", standalone_mode=False)
+    except typer.Abort:
+        return 1
+    except _ClickException as exc:
+        if _NoArgsIsHelp is not None and isinstance(exc, _NoArgsIsHelp):
+            exc.show()  # type: ignore[attr-defined]  # no arguments at all: the help answers
+            return 2
+        message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+        sys.stderr.write(f"p2pilot: {printable(message)}\n")
+        code = 2 if isinstance(exc, _UsageError) else exc.exit_code  # type: ignore[attr-defined]
+        return int(code)
+    return result if isinstance(result, int) else 0
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
-        app()
+        sys.exit(run_cli())
     except KeyboardInterrupt:
         sys.exit(0)
 

@@ -8,11 +8,12 @@ exchange or a check says no.
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from p2pilot.commands.options import amount_of, whole
 from p2pilot.config import Config
 
 if TYPE_CHECKING:
@@ -64,14 +65,6 @@ def register(
             fail(f"no account named {name!r} in {config.source}", code=2)
         return make_client(account)
 
-    def money(option: str, value: str | None) -> Decimal | None:
-        if value is None:
-            return None
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            fail(f"{option} {value!r} is not a number", code=2)
-
     def calling(action: Callable[[], Any]) -> Any:
         """Run an exchange call; a refusal or a failed check becomes one line and exit 1."""
         from p2pilot.exchange.ad_editing import AdCheckError, explain
@@ -110,16 +103,22 @@ def register(
     @ads_app.command("create")
     def ads_create(
         side: Annotated[str, typer.Option(help="sell or buy (the token, from your side).")],
-        price: Annotated[str, typer.Option(help="Fixed price in fiat.")],
-        quantity: Annotated[str, typer.Option(help="Token amount on offer.")],
-        min_amount: Annotated[str, typer.Option("--min", help="Smallest order, fiat.")],
-        max_amount: Annotated[str, typer.Option("--max", help="Largest order, fiat.")],
+        price: Annotated[Decimal, typer.Option(parser=amount_of, help="Fixed price in fiat.")],
+        quantity: Annotated[Decimal, typer.Option(parser=amount_of, help="Token amount on offer.")],
+        min_amount: Annotated[
+            Decimal, typer.Option("--min", parser=amount_of, help="Smallest order, fiat.")
+        ],
+        max_amount: Annotated[
+            Decimal, typer.Option("--max", parser=amount_of, help="Largest order, fiat.")
+        ],
         payment: Annotated[
             list[str], typer.Option(help="Your payment method id (repeat for several).")
         ],
         token: Annotated[str, typer.Option()] = "USDT",
         currency: Annotated[str, typer.Option()] = "RUB",
-        period: Annotated[int, typer.Option(help="Minutes the buyer has to pay.")] = 15,
+        period: Annotated[
+            int, typer.Option(parser=whole(1, 1440), help="Minutes the buyer has to pay.")
+        ] = 15,
         remark: Annotated[str, typer.Option()] = "",
         account: AccountOption = None,
         as_json: JsonOption = False,
@@ -140,10 +139,10 @@ def register(
                     currency=currency.upper(),
                     side=AdSide.SELL if side == "sell" else AdSide.BUY,
                     price_type=PriceType.FIXED,
-                    price=money("--price", price) or Decimal(0),
-                    quantity=money("--quantity", quantity) or Decimal(0),
-                    min_amount=money("--min", min_amount) or Decimal(0),
-                    max_amount=money("--max", max_amount) or Decimal(0),
+                    price=price,
+                    quantity=quantity,
+                    min_amount=min_amount,
+                    max_amount=max_amount,
                     payment_ids=tuple(payment),
                     payment_period=period,
                     remark=remark,
@@ -160,10 +159,12 @@ def register(
     @ads_app.command("update")
     def ads_update(
         ad_id: Annotated[str, typer.Argument(help="The ad's id.")],
-        price: Annotated[str | None, typer.Option()] = None,
-        quantity: Annotated[str | None, typer.Option(help="Token amount left on offer.")] = None,
-        min_amount: Annotated[str | None, typer.Option("--min")] = None,
-        max_amount: Annotated[str | None, typer.Option("--max")] = None,
+        price: Annotated[Decimal | None, typer.Option(parser=amount_of)] = None,
+        quantity: Annotated[
+            Decimal | None, typer.Option(parser=amount_of, help="Token amount left on offer.")
+        ] = None,
+        min_amount: Annotated[Decimal | None, typer.Option("--min", parser=amount_of)] = None,
+        max_amount: Annotated[Decimal | None, typer.Option("--max", parser=amount_of)] = None,
         payment: Annotated[list[str] | None, typer.Option(help="Replace payment ids.")] = None,
         remark: Annotated[str | None, typer.Option()] = None,
         account: AccountOption = None,
@@ -178,10 +179,10 @@ def register(
             ad = client.ad_detail(ad_id)
             params = edited(
                 ad,
-                price=money("--price", price),
-                quantity=money("--quantity", quantity),
-                min_amount=money("--min", min_amount),
-                max_amount=money("--max", max_amount),
+                price=price,
+                quantity=quantity,
+                min_amount=min_amount,
+                max_amount=max_amount,
                 remark=remark,
                 payment_ids=tuple(payment) if payment else None,
             )

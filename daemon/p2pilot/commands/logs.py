@@ -17,6 +17,8 @@ from typing import Annotated, Any, NoReturn, TextIO
 
 import typer
 
+from p2pilot.terminal import printable
+
 Fail = Callable[..., NoReturn]
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 # Shown first on a text line, in this order; the rest follow as key=value.
@@ -70,7 +72,11 @@ def read_lines(stream: Iterable[str]) -> Iterator[dict[str, Any] | None]:
 
 
 def render(line: dict[str, Any]) -> str:
-    """One readable line: time, level, event, account, order, then the rest as key=value."""
+    """One readable line: time, level, event, account, order, then the rest as key=value.
+
+    Every value is escaped (a buyer's text with a newline would otherwise print a
+    forged log line of its own); a traceback keeps its lines, each indented.
+    """
     head = [
         str(line.get("timestamp", "")),
         str(line.get("level", "")).upper().ljust(7),
@@ -85,9 +91,10 @@ def render(line: dict[str, Any]) -> str:
         for key, value in line.items()
         if key not in HEAD_KEYS and key not in QUIET_KEYS and key != "exception"
     ]
-    text = "  ".join(head + rest)
+    text = "  ".join(printable(part) for part in head + rest)
     if line.get("exception"):
-        text += "\n" + str(line["exception"]).rstrip()
+        lines = str(line["exception"]).rstrip().splitlines()
+        text += "".join(f"\n    {printable(extra)}" for extra in lines)
     return text
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any, NoReturn
 
 import typer
 
+from p2pilot.commands.options import Limit, amount_of
 from p2pilot.config import Config
+from p2pilot.terminal import printable
 
 LoadConfig = Callable[..., Config]
 Fail = Callable[..., NoReturn]
@@ -30,7 +32,8 @@ def register(
     def confirm_payment(
         order_id: Annotated[str, typer.Argument(help="The exchange's order id.")],
         amount: Annotated[
-            str | None, typer.Option(help="Fiat received (default: the order's amount).")
+            Decimal | None,
+            typer.Option(parser=amount_of, help="Fiat received (default: the order's amount)."),
         ] = None,
         reference: Annotated[
             str | None, typer.Option(help="Bank reference; unique (default: manual-ORDER).")
@@ -52,10 +55,7 @@ def register(
             if view is None:
                 fail(f"no stored order {order_id}")
             order = view.order.to_json()
-            try:
-                received = Decimal(amount) if amount is not None else Decimal(order["amount"])
-            except InvalidOperation:
-                fail(f"--amount {amount!r} is not a number", code=2)
+            received = amount if amount is not None else Decimal(order["amount"])
             now = datetime.now(UTC)
             try:
                 result = record_evidence(
@@ -85,14 +85,14 @@ def register(
             print_json(document)
         else:
             state = "recorded" if result.order_id else "not recorded"
-            typer.echo(f"{order_id}: payment {state} ({result.reason})")
+            typer.echo(printable(f"{order_id}: payment {state} ({result.reason})"))
         if result.order_id is None:
             raise typer.Exit(1)
 
     @payments_app.command("list")
     def payments_list(
         unmatched: Annotated[bool, typer.Option(help="Only evidence bound to no order.")] = False,
-        limit: Annotated[int | None, typer.Option(help="At most this many, newest first.")] = None,
+        limit: Limit = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     ) -> None:
         """Stored payment evidence, newest first, with the order each one paid."""
