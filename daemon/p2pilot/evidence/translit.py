@@ -42,6 +42,7 @@ def has_cyrillic(text: str) -> bool:
     return _CYRILLIC.search(text) is not None
 
 
+@lru_cache(maxsize=4096)
 def to_latin(text: str) -> str:
     """``text`` with its Cyrillic written as in a Russian passport (ICAO Doc 9303).
 
@@ -85,6 +86,7 @@ _YO_YE = re.compile(r"y[oe]")
 _DOUBLE_I = re.compile(r"i+")
 
 
+@lru_cache(maxsize=8192)
 def latin_key(word: str) -> str:
     """One spelling for every accepted spelling of a name word: compare keys, not words.
 
