@@ -39,6 +39,7 @@ from p2pilot.jobs.chat import ChatJob
 from p2pilot.jobs.orders import OrdersJob
 from p2pilot.jobs.rates import RatesJob
 from p2pilot.jobs.runner import JobRunner, utc_now
+from p2pilot.jobs.sync import sync_orders
 from p2pilot.logging import add_secrets, get_logger
 from p2pilot.rules.compile import compile_rules, release_limits
 from p2pilot.rules.dispatch import EventDispatcher
@@ -90,6 +91,7 @@ class AccountRuntime:
     client: ExchangeClient
     chat: ChatChannel
     runners: dict[str, JobRunner] = field(default_factory=dict)
+    orders: OrdersJob | None = None  # for ``run --once``'s full sync
     disabled_reason: str | None = None
 
     @property
@@ -340,7 +342,8 @@ class Daemon:
             runner = runtime.runners["orders"]
             runner.idle_interval = polling.orders_idle
             # Idle: the last pending list was empty. Unknown (no tick yet) is not idle.
-            runner.is_idle = lambda: orders.unread == {}
+            runner.is_idle = lambda: orders.unread == {} and orders.backlog == 0
+        runtime.orders = orders
 
     def _then_events(
         self, account: str, job: str, tick: Callable[[], object], interval: timedelta
@@ -369,12 +372,18 @@ class Daemon:
         return [a for a in self.accounts if a.disabled_reason is None]
 
     def run_once(self) -> int:
-        """Run every job one tick, drain the outbox; 0 if everything succeeded."""
+        """Sync every account's orders, run every other job one tick, drain the outbox.
+
+        0 if everything succeeded: every order the exchange reports is stored.
+        """
         ok = bool(self.accounts) and all(a.disabled_reason is None for a in self.accounts)
         self.refresh_leases()
         for runtime in self.active_accounts:
-            for runner in runtime.runners.values():
-                ok = runner() and ok
+            for job, runner in runtime.runners.items():
+                if job == "orders" and runtime.orders is not None:
+                    ok = sync_orders(runner, runtime.orders) and ok
+                else:
+                    ok = runner() and ok
         self.dispatcher.drain()
         return 0 if ok else 1
 

@@ -67,6 +67,9 @@ class OrdersJob:
     # After this long, a tick reads no more details (at least one): the rest wait a tick.
     time_box: timedelta | None = None
     max_details: int = MAX_DETAILS_PER_TICK
+    # What the last tick left for later (orders deferred, a sweep put off, open
+    # orders not read back): 0 means the store holds everything the exchange showed.
+    backlog: int = 0
     _sweep_loaded: bool = field(default=False, repr=False)
     # When p2pilot first ran on the account (loaded with the sweep state).
     _watched_since: datetime | None = field(default=None, repr=False)
@@ -146,7 +149,8 @@ class OrdersJob:
         # that are already over, while a pending one may have a buyer waiting.
         sweep_started = None
         backfill = False
-        if self._sweep_due(now) and (may_read(reads) or self._sweep_overdue(now)):
+        sweep_due = self._sweep_due(now)
+        if sweep_due and (may_read(reads) or self._sweep_overdue(now)):
             sweep_started = now
             backfill = self.last_sweep_at is None
             swept = [s for s in self._sweep(now) if s.id not in seen]
@@ -163,13 +167,16 @@ class OrdersJob:
         # the last tick: read them back so no final status is missed; any beyond
         # this tick's spare reads stay open in the store and come next tick.
         left = [oid for oid in open_known if oid not in pending_ids and oid not in seen]
+        read_back = 0
         for order_id in left[: min(spare, reads)]:
             if not may_read(reads):
                 break
             reads -= 1
+            read_back += 1
             detail = self._detail(order_id)
             if detail is not None:
                 records.append(detail)
+        self.backlog = deferred + len(left) - read_back + (sweep_due and sweep_started is None)
 
         written: list[str] = []
         with self.store.transaction() as session:
