@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-from pybit.exceptions import InvalidRequestError
+from pybit.exceptions import FailedRequestError, InvalidRequestError
 from pybit.unified_trading import HTTP
 
 from p2pilot.simulator.server import SimulatorServer
@@ -188,6 +188,109 @@ def test_order_chat_can_be_closed_like_bybit_did(sim: SimulatorServer, pybit: HT
     with pytest.raises(InvalidRequestError) as closed:
         pybit.get_chat_messages(orderId=order_id, size="30")
     assert closed.value.status_code == 912200387
+
+
+def v1(pybit: HTTP, sim: SimulatorServer, path: str, **body: object) -> dict[str, Any]:
+    """A signed call to a chat path pybit 5.17 does not wrap."""
+    answer: dict[str, Any] = pybit._submit_request(
+        method="POST", path=f"{sim.url}/v5/p2p/chat/{path}", query=body, auth=True
+    )
+    return answer
+
+
+def test_removed_order_chat_answers_404_or_an_unknown_code(
+    sim: SimulatorServer, pybit: HTTP
+) -> None:
+    order_id = control(sim, "orders", side="sell", amount="500.00", price="81.00")["id"]
+    control(sim, "chat/order_api", open=False, answer="http_404")
+    for call in (
+        lambda: pybit.get_chat_messages(orderId=order_id, size="30"),
+        lambda: pybit.send_chat_message(
+            orderId=order_id, message="hi", contentType="str", msgUuid="u1"
+        ),
+    ):
+        with pytest.raises(FailedRequestError) as gone:
+            call()
+        assert gone.value.status_code == 404
+    control(sim, "chat", order_api="unknown_code")
+    with pytest.raises(InvalidRequestError) as unknown:
+        pybit.get_chat_messages(orderId=order_id, size="30")
+    assert unknown.value.status_code == 912200999
+    assert requests.get(f"{sim.url}/_sim/chat", timeout=5).json()["order_api"] == "unknown_code"
+    # Session chat still answers, and nothing else was removed.
+    assert pybit.get_order_details(orderId=order_id)["ret_code"] == 0
+    bad = requests.post(f"{sim.url}/_sim/chat", json={"order_api": "gone"}, timeout=5)
+    assert bad.status_code == 400
+
+
+def test_session_messages_can_leave_the_order_lists_counter_alone(
+    sim: SimulatorServer, pybit: HTTP
+) -> None:
+    order_id = control(
+        sim, "orders", side="sell", amount="500.00", price="81.00", counterparty="vera_p"
+    )["id"]
+    control(sim, "chat", session_messages_on_order_list=False)
+    control(sim, f"orders/{order_id}/messages", text="in the session", session=True)
+    (row,) = pybit.get_pending_orders(page=1, size=30)["result"]["items"]
+    assert row["unreadMsgCount"] == "0"
+    assert pybit.get_order_details(orderId=order_id)["result"]["unreadMsgCount"] == "0"
+    sessions = v1(pybit, sim, "session/list_v1", size=30)["result"]["chatSession"]
+    assert [(s["sessionName"], s["unreadCount"]) for s in sessions] == [("vera_p", "1")]
+    # A message in the order's own chat still counts there.
+    control(sim, f"orders/{order_id}/messages", text="in the order chat", session=False)
+    (row,) = pybit.get_pending_orders(page=1, size=30)["result"]["items"]
+    assert row["unreadMsgCount"] == "1"
+
+
+def test_session_list_pages_filters_and_refuses_large_pages(
+    sim: SimulatorServer, pybit: HTTP
+) -> None:
+    for name in ("a_1", "b_2", "c_3"):
+        order_id = control(
+            sim, "orders", side="sell", amount="500.00", price="81.00", counterparty=name
+        )["id"]
+        if name != "b_2":
+            control(sim, f"orders/{order_id}/messages", text=f"from {name}")
+    listed = v1(pybit, sim, "session/list_v1", size=30)
+    assert set(listed) == {"ret_code", "ret_msg", "result"}
+    rows = listed["result"]["chatSession"]
+    # Latest conversation first (b_2's order notice came after a_1's words); ids and
+    # counts as strings.
+    assert [r["sessionName"] for r in rows] == ["c_3", "b_2", "a_1"]
+    assert all(isinstance(r["id"], str) and isinstance(r["unreadCount"], str) for r in rows)
+    unread = v1(pybit, sim, "session/list_v1", size=30, readStatus=0)["result"]["chatSession"]
+    assert [r["sessionName"] for r in unread] == ["c_3", "a_1"]
+    read = v1(pybit, sim, "session/list_v1", size=30, readStatus=1)["result"]["chatSession"]
+    assert [r["sessionName"] for r in read] == ["b_2"]
+    first = v1(pybit, sim, "session/list_v1", size=2)["result"]["chatSession"]
+    rest = v1(pybit, sim, "session/list_v1", size=2, lastId=int(first[-1]["id"]))["result"]
+    assert [r["sessionName"] for r in first + rest["chatSession"]] == ["c_3", "b_2", "a_1"]
+    with pytest.raises(InvalidRequestError) as too_big:
+        v1(pybit, sim, "session/list_v1", size=50)
+    assert too_big.value.status_code == 913100009
+
+
+def test_listpage_v1_can_answer_empty_when_last_id_is_sent(
+    sim: SimulatorServer, pybit: HTTP
+) -> None:
+    order_id = control(
+        sim, "orders", side="sell", amount="500.00", price="81.00", counterparty="ilya_t"
+    )["id"]
+    control(sim, f"orders/{order_id}/messages", text="hello")
+    session_id = v1(pybit, sim, "session/list_v1", size=30)["result"]["chatSession"][0]["sessionId"]
+    control(sim, "chat", listpage_v1_empty_with_last_id=True)
+    plain = v1(pybit, sim, "message/listpage_v1", sessionId=session_id, limit=30)
+    assert len(plain["result"]["messages"]) == 2  # the notice and "hello"
+    with_cursor = v1(pybit, sim, "message/listpage_v1", sessionId=session_id, limit=30, lastId=0)
+    assert with_cursor["result"]["messages"] == []
+
+
+def test_order_detail_can_lack_the_counterparty_mask_id(sim: SimulatorServer, pybit: HTTP) -> None:
+    order_id = control(sim, "orders", side="sell", amount="500.00", price="81.00")["id"]
+    assert "targetUserMaskId" in pybit.get_order_details(orderId=order_id)["result"]
+    control(sim, "chat", detail_mask_id=False)
+    detail = pybit.get_order_details(orderId=order_id)["result"]
+    assert "targetUserMaskId" not in detail and detail["targetNickName"]
 
 
 def test_request_log_and_reset(sim: SimulatorServer, pybit: HTTP) -> None:

@@ -12,6 +12,8 @@ from p2pilot.simulator import payloads
 from p2pilot.simulator.state import (
     AD_EDIT_LIMIT,
     CHAT_CLOSED,
+    CHAT_GONE_UNKNOWN,
+    PAGE_SIZE_ERROR,
     PARAM_ERROR,
     PAYMENT_METHOD_ERROR,
     PENDING,
@@ -109,8 +111,11 @@ def pay(ex: Exchange, me: Merchant, body: Body) -> Any:
 
 
 def _check_order_chat(ex: Exchange) -> None:
-    if not ex.order_chat_open:
+    """Per-order chat as Bybit is taking it away (an ``http_404`` route never gets here)."""
+    if ex.chat.order_api == "912200387":
         raise ExchangeRefusal(CHAT_CLOSED, "chat open api close, pls chat with new open api")
+    if ex.chat.order_api == "unknown_code":
+        raise ExchangeRefusal(CHAT_GONE_UNKNOWN, "service unavailable")
 
 
 def chat_list(ex: Exchange, me: Merchant, body: Body) -> Any:
@@ -148,11 +153,13 @@ def session_id(ex: Exchange, me: Merchant, body: Body) -> Any:
     return {"sessionId": ex.session_for(me, _str(body, "userMaskId"))}
 
 
-def _session_messages(ex: Exchange, me: Merchant, body: Body, limit_key: str) -> Any:
-    limit = int(body.get(limit_key) or 30)
+def _session_messages(ex: Exchange, me: Merchant, body: Body, v1: bool) -> Any:
+    if v1 and ex.chat.listpage_v1_empty_with_last_id and ("lastId" in body or "size" in body):
+        return {"messages": []}  # as one live report has it: send sessionId + limit only
+    limit = _int(body, "limit", 30, strings=False)
     if limit < 1 or limit > 30:
         raise ExchangeRefusal(PARAM_ERROR, "limit must be 1-30")
-    last_id = int(body.get("lastId") or 0)
+    last_id = _int(body, "lastId", 0, strings=False)
     with ex.lock:
         messages = [m for o in ex.session_orders(me, _str(body, "sessionId")) for m in o.messages]
         messages.sort(key=lambda m: m.id, reverse=True)
@@ -165,7 +172,7 @@ def _session_messages(ex: Exchange, me: Merchant, body: Body, limit_key: str) ->
 
 
 def session_messages_v1(ex: Exchange, me: Merchant, body: Body) -> Any:
-    return _session_messages(ex, me, body, "limit")
+    return _session_messages(ex, me, body, v1=True)
 
 
 def session_send_v1(ex: Exchange, me: Merchant, body: Body) -> Any:
@@ -175,29 +182,59 @@ def session_send_v1(ex: Exchange, me: Merchant, body: Body) -> Any:
     orders_ = ex.session_orders(me, _str(body, "sessionId"))
     if body["orderId"] not in {o.id for o in orders_}:
         raise ExchangeRefusal(PARAM_ERROR, "order does not belong to this session")
-    ex.merchant_says(me, body["orderId"], body["message"], str(body["contentType"]).lower(), "")
+    ex.merchant_says(
+        me,
+        body["orderId"],
+        body["message"],
+        str(body["contentType"]).lower(),
+        "",
+        via_session=True,
+    )
     return None
 
 
 def session_list(ex: Exchange, me: Merchant, body: Body) -> Any:
+    """``list_v1``: one row per counterparty, latest conversation first [I].
+
+    ``readStatus`` 0 unread / 1 read / 2 all (as clients report it; absent: all);
+    ``lastId`` is the ``id`` of the previous page's last row; ``size`` 50 was seen
+    refused with 913100009, so more than 30 is refused here (the real limit is unknown).
+    """
+    size = _int(body, "size", strings=False)
+    if size < 1 or size > 30:
+        raise ExchangeRefusal(PAGE_SIZE_ERROR, "page size error")
+    read_status = _int(body, "readStatus", 2, strings=False)
+    if read_status > 2:
+        raise ExchangeRefusal(PARAM_ERROR, "request parameter error: readStatus")
+    last_id = str(_int(body, "lastId", 0, strings=False))
     with ex.lock:
-        seen: dict[str, dict[str, Any]] = {}
+        sessions: dict[str, dict[str, Any]] = {}
+        latest: dict[str, int] = {}
         for order in ex.orders.values():
             if order.merchant is not me:
                 continue
-            sid = f"sess-{me.user_id}-{order.counterparty.mask_id}"
-            entry = seen.setdefault(
+            mask = order.counterparty.mask_id
+            sid = f"sess-{me.user_id}-{mask}"
+            entry = sessions.setdefault(
                 sid,
                 {
                     "sessionName": order.counterparty.nickname,
                     "sessionId": sid,
                     "type": "SINGLE",
-                    "id": str(len(seen) + 1),
+                    "id": str(ex.session_number(me, mask)),
                     "unreadCount": "0",
                 },
             )
             entry["unreadCount"] = str(int(entry["unreadCount"]) + ex.unread(order))
-        return {"chatSession": list(seen.values())}
+            last = max((m.created_ms for m in order.messages), default=order.created_ms)
+            latest[sid] = max(latest.get(sid, 0), last)
+        rows = sorted(sessions.values(), key=lambda e: (-latest[e["sessionId"]], e["id"]))
+        if read_status in (0, 1):
+            rows = [r for r in rows if (r["unreadCount"] != "0") == (read_status == 0)]
+        if last_id != "0":
+            after = [i for i, r in enumerate(rows) if r["id"] == last_id]
+            rows = rows[after[0] + 1 :] if after else []
+        return {"chatSession": rows[:size]}
 
 
 def old_session_send(ex: Exchange, me: Merchant, body: Body) -> Any:
@@ -380,7 +417,7 @@ ROUTES: dict[str, Handler] = {
     "/v5/p2p/chat/session/list_v1": session_list,
     "/v5/p2p/chat/session/list": session_list,
     "/v5/p2p/chat/message/listpage_v1": session_messages_v1,
-    "/v5/p2p/chat/message/listpage": lambda ex, me, b: _session_messages(ex, me, b, "limit"),
+    "/v5/p2p/chat/message/listpage": lambda ex, me, b: _session_messages(ex, me, b, v1=False),
     "/v5/p2p/chat/message/send_v1": session_send_v1,
     "/v5/p2p/chat/message/send": old_session_send,
     "/v5/p2p/item/personal/list": my_ads,
@@ -403,6 +440,16 @@ WRITES = frozenset(
         "/v5/p2p/item/cancel",
     }
 )
+ORDER_CHAT = frozenset({"/v5/p2p/order/message/listpage", "/v5/p2p/order/message/send"})
+
+
+def route(ex: Exchange, path: str) -> Handler | None:
+    """The handler for a path, or None where the exchange answers HTTP 404."""
+    if path in ORDER_CHAT and ex.chat.order_api == "http_404":
+        return None  # removed, as Bybit may remove it
+    return ROUTES.get(path)
+
+
 SHORT_ENVELOPE = frozenset(
     {
         "/v5/p2p/chat/session/getSessionId",

@@ -50,8 +50,15 @@ def control(
         sim.limits.enforce = bool(body.get("enforce", True))
         return 200, {"enforce": sim.limits.enforce}
     if parts == ["chat", "order_api"] and method == "POST":
-        ex.order_chat_open = bool(body.get("open", True))
-        return 200, {"open": ex.order_chat_open}
+        # {"open": false} closes per-order chat as Bybit did (912200387); "answer" picks
+        # what the closed routes say: "912200387", "http_404" or "unknown_code".
+        closed = str(body.get("answer", "912200387"))
+        ex.chat.update({"order_api": "open" if body.get("open", True) else closed})
+        return 200, {"open": ex.order_chat_open, **ex.chat.describe()}
+    if parts == ["chat"]:
+        if method == "POST":
+            ex.chat.update(body)
+        return 200, ex.chat.describe()
     if parts == ["market"] and method == "POST":
         side = 1 if str(body.get("side", "sell")) in ("sell", "1") else 0
         ex.set_market(str(body["token"]), str(body["currency"]), side, list(body["ads"]))
@@ -109,7 +116,12 @@ def _orders(sim: Simulator, method: str, parts: list[str], body: dict[str, Any])
     elif action == "status":
         ex.force_status(order_id, int(body["status"]))
     elif action == "messages":
-        message = ex.counterparty_says(order_id, str(body["text"]))
+        via_session = body.get("session")
+        message = ex.counterparty_says(
+            order_id,
+            str(body["text"]),
+            via_session=None if via_session is None else bool(via_session),
+        )
         return 200, {"id": str(message.id)}
     else:
         return 404, {"error": f"unknown order action {action!r}; known: {ORDER_ACTIONS}"}

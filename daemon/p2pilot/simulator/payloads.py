@@ -50,7 +50,7 @@ def transfer_seconds_left(order: Order, now: int) -> str:
 
 def order_summary(ex: Exchange, order: Order, now: int) -> dict[str, Any]:
     seller, buyer = _names(order)
-    unread = str(ex.unread(order))
+    unread = str(ex.unread_on_order_list(order))
     return {
         "id": order.id,
         "side": order.side,
@@ -110,7 +110,7 @@ def order_detail(ex: Exchange, order: Order, now: int) -> dict[str, Any]:
     methods = [m for m in order.merchant.payment_methods if m.payment_type != 377]
     chosen = next((m for m in methods if m.id == order.payment_id), None)
     empty_term = {"id": "", "paymentType": 0, "realName": "", "accountNo": ""}
-    return {
+    detail = {
         "id": order.id,
         "side": order.side,
         "itemId": order.item_id,
@@ -159,8 +159,12 @@ def order_detail(ex: Exchange, order: Order, now: int) -> dict[str, Any]:
         "realOrderStatus": order.status,
         "targetUserType": "PERSONAL",
         "judgeInfo": dict(JUDGE_INFO),
-        "unreadMsgCount": str(ex.unread(order)),
+        "unreadMsgCount": str(ex.unread_on_order_list(order)),
     }
+    if not ex.chat.detail_mask_id:
+        # The docs' field table and example lack it; only a newer page names it.
+        del detail["targetUserMaskId"]
+    return detail
 
 
 def order_message(message: Message) -> dict[str, Any]:

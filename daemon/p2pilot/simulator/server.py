@@ -151,7 +151,7 @@ class Handler(BaseHTTPRequestHandler):
             entry["body"] = json.loads(raw) if raw and not path.endswith("upload_file") else None
         except ValueError:
             entry["body"] = None
-        handler = api.ROUTES.get(path)
+        handler = api.route(sim.exchange, path)
         if handler is None:
             self._answer(entry, 404, b'{"error":"not found"}', None)
             return

@@ -31,6 +31,53 @@ PRICE_OUT_OF_BAND = 912120022
 AD_NOT_FOUND = 912300014
 BALANCE_UNSUPPORTED = 912100014
 CHAT_CLOSED = 912200387
+PAGE_SIZE_ERROR = 913100009  # list_v1 with size 50 (reported live); the limit itself is a guess
+CHAT_GONE_UNKNOWN = 912200999  # INVENTED: what a removed per-order chat route might answer
+
+# How the per-order chat routes answer. Bybit is removing them and nobody knows yet
+# what a removed route will say (reference, 2026-11 update): 912200387 (seen live),
+# an HTTP 404, or a code nobody has documented.
+ORDER_CHAT_ANSWERS = ("open", "912200387", "http_404", "unknown_code")
+
+
+@dataclass
+class ChatVariants:
+    """Which of the reported (or feared) shapes of Bybit's chat move this exchange shows."""
+
+    order_api: str = "open"  # one of ORDER_CHAT_ANSWERS
+    # Whether a message the buyer writes in session chat raises the order list's
+    # unreadMsgCount: only a response example shows that field; nothing says.
+    session_messages_on_order_list: bool = True
+    # One live report: listpage_v1 answers nothing when lastId (or size) is sent.
+    listpage_v1_empty_with_last_id: bool = False
+    # order/info's targetUserMaskId: only the newer Get-Session-ID page names it.
+    detail_mask_id: bool = True
+
+    def update(self, settings: dict[str, Any]) -> None:
+        """Apply the control API's settings; unknown keys and values are refused."""
+        for key, value in settings.items():
+            if key == "order_api":
+                if value not in ORDER_CHAT_ANSWERS:
+                    raise ValueError(f"order_api must be one of {', '.join(ORDER_CHAT_ANSWERS)}")
+                self.order_api = value
+            elif key in (
+                "session_messages_on_order_list",
+                "listpage_v1_empty_with_last_id",
+                "detail_mask_id",
+            ):
+                if not isinstance(value, bool):
+                    raise ValueError(f"{key} must be true or false")
+                setattr(self, key, value)
+            else:
+                raise ValueError(f"unknown chat setting {key!r}")
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "order_api": self.order_api,
+            "session_messages_on_order_list": self.session_messages_on_order_list,
+            "listpage_v1_empty_with_last_id": self.listpage_v1_empty_with_last_id,
+            "detail_mask_id": self.detail_mask_id,
+        }
 
 
 class ExchangeRefusal(Exception):
@@ -97,6 +144,7 @@ class Message:
     created_ms: int
     file_name: str = ""
     read_by_merchant: bool = False
+    via_session: bool = False  # written in session chat, not the order's chat
 
 
 @dataclass
@@ -188,7 +236,8 @@ class Exchange:
             )
         self.orders: dict[str, Order] = {}
         self.ads: dict[str, Ad] = {}
-        self.order_chat_open = True
+        self.chat = ChatVariants()
+        self._session_numbers: dict[tuple[str, str], int] = {}
         for merchant in self.merchants.values():
             self._seed_own_ads(merchant)
         self._seed_market()
@@ -355,7 +404,18 @@ class Exchange:
         )
         del code  # kept in the signature to document which notice it is
 
-    def counterparty_says(self, order_id: str, text: str, content_type: str = "str") -> Message:
+    @property
+    def order_chat_open(self) -> bool:
+        return self.chat.order_api == "open"
+
+    def counterparty_says(
+        self,
+        order_id: str,
+        text: str,
+        content_type: str = "str",
+        via_session: bool | None = None,
+    ) -> Message:
+        """The buyer writes; in session chat by default once per-order chat is gone."""
         with self.lock:
             order = self.order(order_id)
             message = Message(
@@ -369,6 +429,7 @@ class Exchange:
                 role="user",
                 msg_uuid="",
                 created_ms=now_ms(),
+                via_session=not self.order_chat_open if via_session is None else via_session,
             )
             order.messages.append(message)
             return message
@@ -381,6 +442,7 @@ class Exchange:
         content_type: str,
         msg_uuid: str,
         file_name: str = "",
+        via_session: bool = False,
     ) -> None:
         with self.lock:
             order = self.order(order_id, merchant)
@@ -398,11 +460,28 @@ class Exchange:
                     created_ms=now_ms(),
                     file_name=file_name,
                     read_by_merchant=True,
+                    via_session=via_session,
                 )
             )
 
     def unread(self, order: Order) -> int:
+        """Messages we have not read, whichever chat they were written in."""
         return sum(1 for m in order.messages if not m.read_by_merchant)
+
+    def unread_on_order_list(self, order: Order) -> int:
+        """The order list's (and detail's) ``unreadMsgCount``."""
+        counted = self.chat.session_messages_on_order_list
+        return sum(
+            1 for m in order.messages if not m.read_by_merchant and (counted or not m.via_session)
+        )
+
+    def session_number(self, merchant: Merchant, mask_id: str) -> int:
+        """The session's ``id`` in ``list_v1`` (its cursor): stable once given."""
+        with self.lock:
+            key = (merchant.user_id, mask_id)
+            if key not in self._session_numbers:
+                self._session_numbers[key] = len(self._session_numbers) + 1
+            return 1994300000000000000 + self._session_numbers[key]
 
     def session_for(self, merchant: Merchant, mask_id: str) -> str:
         with self.lock:
