@@ -4,7 +4,11 @@ Runs the simulator in this process and ``p2pilot run`` as a child process
 (``polling.orders = "1s"``, SQLite), creates orders at random moments, and reads
 the simulator's request log. Prints figures; asserts nothing.
 
-    .venv/bin/python bench/reply_latency.py [--orders 30] [--idle 60]
+    .venv/bin/python bench/reply_latency.py [--orders 30] [--idle 60] [--moved]
+
+``--moved`` plays Bybit's chat move: per-order chat routes answer HTTP 404, session
+messages leave the order list's counter alone, ``listpage_v1`` answers nothing when
+``lastId`` is sent. The greeting then goes out through session chat (``send_v1``).
 """
 
 from __future__ import annotations
@@ -57,9 +61,19 @@ def main() -> None:
     parser.add_argument(
         "--settle", type=float, default=60.0, help="seconds between the cancels and the count"
     )
+    parser.add_argument("--moved", action="store_true", help="per-order chat removed (404)")
     args = parser.parse_args()
     sim = SimulatorServer(port=0, accounts={"bench": "bench-secret"})
     sim.start()
+    send_path = "/v5/p2p/order/message/send"
+    if args.moved:
+        moved = {
+            "order_api": "http_404",
+            "session_messages_on_order_list": False,
+            "listpage_v1_empty_with_last_id": True,
+        }
+        requests.post(f"{sim.url}/_sim/chat", json=moved, timeout=5).raise_for_status()
+        send_path = "/v5/p2p/chat/message/send_v1"
     workdir = Path(tempfile.mkdtemp(prefix="p2pilot-bench-"))
     config = workdir / "bench.toml"
     config.write_text(CONFIG.format(db=workdir / "bench.db", url=sim.url))
@@ -83,11 +97,7 @@ def main() -> None:
             created[answer["id"]] = time.time()
         time.sleep(3)
         log = requests.get(f"{sim.url}/_sim/requests", timeout=5).json()
-        sent = {
-            e["body"]["orderId"]: e["time"]
-            for e in log
-            if e["path"] == "/v5/p2p/order/message/send"
-        }
+        sent = {e["body"]["orderId"]: e["time"] for e in log if e["path"] == send_path}
         latencies = [sent[oid] - t for oid, t in created.items() if oid in sent]
         # An idle desk has no pending orders: buyers cancel them all first.
         for oid in created:
@@ -102,6 +112,7 @@ def main() -> None:
         chat_calls = [e for e in idle if "message" in e["path"]]
         for call in chat_calls:
             print("  idle chat call:", call["path"], call.get("body"))
+        sessions = [e for e in idle if e["path"].endswith("/chat/session/list_v1")]
         refused = [e for e in log if e.get("ret_code") == 10006]
         print(f"orders: {len(created)}, replied: {len(latencies)}, 10006 answers: {len(refused)}")
         print(
@@ -109,8 +120,8 @@ def main() -> None:
             f"p99 {percentile(latencies, 0.99):.3f} s, max {max(latencies):.3f} s"
         )
         print(
-            f"idle desk: {per_minute:.1f} API calls/min, {len(chat_calls)} chat calls "
-            f"in {args.idle:.0f} s"
+            f"idle desk: {per_minute:.1f} API calls/min, {len(chat_calls)} chat calls, "
+            f"{len(sessions)} session-list calls in {args.idle:.0f} s"
         )
     finally:
         daemon.send_signal(signal.SIGTERM)

@@ -28,6 +28,7 @@ from p2pilot.exchange.errors import (
     MalformedResponse,
     RateLimited,
     Rejected,
+    RouteNotFound,
     TransientError,
 )
 from p2pilot.exchange.failures import exchange_error
@@ -160,9 +161,16 @@ def test_unparsable_200_body_is_transient() -> None:
 
 
 def test_other_http_statuses_are_rejected() -> None:
-    error = mapped(http(404))
+    error = mapped(http(418))
     assert type(error) is Rejected
-    assert "404" in error.message
+    assert "418" in error.message
+
+
+def test_a_missing_route_is_named_as_such() -> None:
+    # A route Bybit removed answers 404 (or 10017): callers may treat it as an API move.
+    for error in (mapped(http(404)), mapped(ret(10017, "route not found"))):
+        assert isinstance(error, RouteNotFound) and isinstance(error, Rejected)
+    assert "404" in mapped(http(404)).message
 
 
 def test_chat_api_closed() -> None:

@@ -102,12 +102,19 @@ def test_chat_send_requires_uuid() -> None:
 
 
 def test_session_bodies() -> None:
-    assert req.session_messages_body("S", limit=30, last_id=None) == {
-        "sessionId": "S",
-        "limit": 30,
-        "lastId": 0,
-    }
+    # lastId only when paging back: one live report has listpage_v1 answer nothing with it.
+    assert req.session_messages_body("S", limit=30, last_id=None) == {"sessionId": "S", "limit": 30}
     assert req.session_messages_body("S", limit=5, last_id="3004511299")["lastId"] == 3004511299
+    assert req.chat_sessions_body(size=30, last_id=None, read_status=0) == {
+        "size": 30,
+        "readStatus": 0,
+    }
+    assert req.chat_sessions_body(size=20, last_id="7", read_status=None) == {
+        "size": 20,
+        "lastId": 7,
+    }
+    with pytest.raises(ValueError):
+        req.chat_sessions_body(size=50, last_id=None, read_status=None)
     assert req.send_session_body(order_id="1", session_id="S", text="hi", content_type="str") == {
         "orderId": "1",
         "sessionId": "S",

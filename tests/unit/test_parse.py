@@ -241,6 +241,8 @@ def test_chat_session_list(ref: dict[str, Any]) -> None:
     (session,) = parse.parse_chat_sessions(ref["chat_session_list"])
     assert session.session_id == "q2VvY3JpcHQ+U2Vzc2lvbi1BQkMxMjM="
     assert session.name == "anna_k"
+    assert session.id == "1994300000000000001"  # the cursor for the next page
+    assert session.unread_count == 0  # the old list has no counter: nothing claimed
 
 
 def test_session_messages_decode_json_string(ref: dict[str, Any]) -> None:

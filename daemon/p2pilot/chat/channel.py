@@ -1,12 +1,17 @@
 """One account's chat, on whichever of Bybit's two chat APIs it must use.
 
 Per-order chat (``order/message/*``) is what pybit 5.17 wraps; Bybit has been
-shutting it (``912200387``) in favour of session chat (``chat/message/*_v1``),
-where one conversation holds every order with a counterparty and messages name
-no order and carry no ``msgUuid``. In ``auto`` mode the channel uses per-order
-chat until the exchange answers 912200387, then switches for good (the switch
-is stored) and repeats the refused call on the session API — safe, because a
-refused call did nothing.
+shutting it in favour of session chat (``chat/message/*_v1``), where one
+conversation holds every order with a counterparty and messages name no order
+and carry no ``msgUuid``. Nobody knows what the removed routes will answer, so
+in ``auto`` mode any of ``912200387``, an HTTP 404 (or ``10017``) and a code the
+reference does not know, from a per-order route, switches the account to
+session chat for good (the switch is stored) and repeats the refused call on
+the session API — safe, because a refused call did nothing.
+
+Session chat needs the counterparty's ``targetUserMaskId``, which only newer
+order-detail pages name. An order without it finds its session in
+``chat/session/list_v1``, which names each session by the counterparty's nickname.
 """
 
 from __future__ import annotations
@@ -15,18 +20,40 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from p2pilot.exchange import requests as paths
 from p2pilot.exchange.client import ExchangeClient
-from p2pilot.exchange.errors import ChatApiClosed, TransientError
-from p2pilot.exchange.records import ChatApi, ChatMessage
+from p2pilot.exchange.errors import ChatApiClosed, Rejected, RouteNotFound, TransientError
+from p2pilot.exchange.failures import is_documented
+from p2pilot.exchange.records import ChatApi, ChatMessage, ChatSession
 from p2pilot.logging import get_logger
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
-PAGE_SIZE = 30  # both chat APIs cap a page at 30
+PAGE_SIZE = 30  # both chat APIs cap a page at 30 (list_v1 refuses 50: 913100009)
 MAX_PAGES = 10  # per read: a chat longer than 300 new messages is not a P2P chat
 CLOCK_SKEW = timedelta(minutes=2)
+ORDER_CHAT_PATHS = frozenset({paths.CHAT_MESSAGES, paths.SEND_CHAT_MESSAGE})
+READ_STATUS_UNREAD, READ_STATUS_ALL = 0, 2  # list_v1's readStatus, as clients report it
+
+
+def gone_reason(exc: Rejected) -> str | None:
+    """Why a refused per-order chat call means that API is gone; None: only this call failed."""
+    if exc.endpoint not in ORDER_CHAT_PATHS:
+        return None
+    if isinstance(exc, ChatApiClosed):
+        return "Bybit answered 912200387: per-order chat is closed for this account"
+    if isinstance(exc, RouteNotFound):
+        answer = "HTTP 404" if exc.code is None else f"code {exc.code}"
+        return f"the per-order chat route answered {answer}: Bybit removed it"
+    if exc.code is not None and not is_documented(exc.code):
+        return (
+            f"the per-order chat route answered code {exc.code}, which no reference "
+            "documents: taken as Bybit moving chat to sessions"
+        )
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +88,7 @@ class ChatChannel:
         self._on_switch = on_switch
         self._session_api = mode == "session" or (mode == "auto" and switched)
         self._sessions: dict[str, str] = {}  # counterparty mask id -> session id
+        self._by_order: dict[str, str] = {}  # order id -> session id, once found
         self._lock = threading.Lock()
 
     @property
@@ -76,29 +104,52 @@ class ChatChannel:
         Session-chat messages may belong to any order with this counterparty; their
         ``order_id`` is whatever the row says (often ``""``): the caller attributes.
         """
-        try:
-            return self._read(target, known)
-        except ChatApiClosed:
-            if not self._switch():
-                raise
-            return self._read(target, known)
+        return self._switching(lambda: self._read(target, known))
 
     def _read(self, target: ChatTarget, known: KnownIds) -> list[ChatMessage]:
-        found: dict[str, ChatMessage] = {}
         if self._session_api:
-            session_id = self._session_id(target)
-            last_id: str | None = None
-            for _ in range(MAX_PAGES):
-                page = self.client.session_messages(session_id, limit=PAGE_SIZE, last_id=last_id)
-                if self._collect(page, found, known) or len(page) < PAGE_SIZE:
-                    break
-                last_id = min((m.id for m in page), key=_numeric)
-        else:
-            for number in range(1, MAX_PAGES + 1):
-                page = self.client.chat_messages(target.order_id, page=number, size=PAGE_SIZE)
-                if self._collect(page, found, known) or len(page) < PAGE_SIZE:
-                    break
-        return sorted(found.values(), key=lambda m: (m.created_at, _numeric(m.id)))
+            return self.session_messages(self._session_id(target), known)
+        found: dict[str, ChatMessage] = {}
+        for number in range(1, MAX_PAGES + 1):
+            page = self.client.chat_messages(target.order_id, page=number, size=PAGE_SIZE)
+            if self._collect(page, found, known) or len(page) < PAGE_SIZE:
+                break
+        return _oldest_first(found)
+
+    def session_messages(self, session_id: str, known: KnownIds) -> list[ChatMessage]:
+        """A session's messages not stored yet, oldest first; ``lastId`` only to page back."""
+        found: dict[str, ChatMessage] = {}
+        last_id: str | None = None
+        for _ in range(MAX_PAGES):
+            page = self.client.session_messages(session_id, limit=PAGE_SIZE, last_id=last_id)
+            if self._collect(page, found, known) or len(page) < PAGE_SIZE:
+                break
+            last_id = min((m.id for m in page), key=_numeric)
+        return _oldest_first(found)
+
+    def unread_sessions(self) -> list[ChatSession]:
+        """Sessions with unread messages (``list_v1``'s ``unreadCount``): one call a tick.
+
+        Asks for unread sessions only; a full page whose rows are all unread may
+        go on, so a server that ignores ``readStatus`` costs no more than one call.
+        """
+        found: list[ChatSession] = []
+        last_id: str | None = None
+        for _ in range(MAX_PAGES):
+            page = self.client.chat_sessions(
+                size=PAGE_SIZE, last_id=last_id, read_status=READ_STATUS_UNREAD
+            )
+            unread = [s for s in page if s.unread_count > 0]
+            found.extend(unread)
+            if len(page) < PAGE_SIZE or len(unread) < len(page) or not page[-1].id.isdigit():
+                break
+            last_id = page[-1].id
+        return found
+
+    def known_session(self, mask_id: str, order_id: str) -> str | None:
+        """The session id already found for this counterparty or order, without a call."""
+        with self._lock:
+            return self._sessions.get(mask_id) or self._by_order.get(order_id)
 
     @staticmethod
     def _collect(page: list[ChatMessage], found: dict[str, ChatMessage], known: KnownIds) -> bool:
@@ -110,30 +161,62 @@ class ChatChannel:
         return bool(already)
 
     def _session_id(self, target: ChatTarget) -> str:
-        mask_id = target.counterparty_mask_id or self._read_mask_id(target.order_id)
         with self._lock:
-            cached = self._sessions.get(mask_id)
+            cached = self._by_order.get(target.order_id) or self._sessions.get(
+                target.counterparty_mask_id
+            )
         if cached is not None:
             return cached
-        session_id = self.client.chat_session_id(mask_id)
+        mask_id = target.counterparty_mask_id or self._read_mask_id(target.order_id)
+        if mask_id:
+            with self._lock:
+                cached = self._sessions.get(mask_id)
+            session_id = cached or self.client.chat_session_id(mask_id)
+        else:
+            session_id = self._session_by_nickname(target)
         with self._lock:
-            self._sessions[mask_id] = session_id
+            if mask_id:
+                self._sessions[mask_id] = session_id
+            self._by_order[target.order_id] = session_id
         return session_id
 
     def _read_mask_id(self, order_id: str) -> str:
-        """The counterparty's mask id from ``order/info``, for an order stored from a list row.
+        """The counterparty's mask id from ``order/info``, for an order stored without one.
 
-        Only the detail names it; the orders job reads (and stores) that detail soon,
-        but a greeting or a chat read should not wait for it. Not cached: once stored,
-        the target carries it.
+        An order stored from a list row has none yet (the orders job reads its detail
+        soon, but a greeting should not wait); one whose detail page does not name
+        ``targetUserMaskId`` (the docs' own field table lacks it) has ``""`` here too.
         """
-        mask_id = self.client.order_detail(order_id).counterparty_mask_id
-        if not mask_id:
-            raise TransientError(
-                f"order {order_id} names no counterparty mask id",
-                endpoint=paths.ORDER_DETAIL,
-            )
-        return mask_id
+        return self.client.order_detail(order_id).counterparty_mask_id
+
+    def _session_by_nickname(self, target: ChatTarget) -> str:
+        """The session ``list_v1`` names after the counterparty: for orders without a mask id."""
+        nickname = target.counterparty_nickname
+        if nickname:
+            last_id: str | None = None
+            for _ in range(MAX_PAGES):
+                page = self.client.chat_sessions(
+                    size=PAGE_SIZE, last_id=last_id, read_status=READ_STATUS_ALL
+                )
+                match = next((s for s in page if s.name == nickname), None)
+                if match is not None:
+                    log.info(
+                        "chat.session_by_nickname",
+                        account=self.account,
+                        order_id=target.order_id,
+                        counterparty=nickname,
+                        reason="the order names no targetUserMaskId: its chat session "
+                        "was found by the counterparty's nickname in chat/session/list_v1",
+                    )
+                    return match.session_id
+                if len(page) < PAGE_SIZE or not page[-1].id.isdigit():
+                    break
+                last_id = page[-1].id
+        raise TransientError(
+            f"order {target.order_id} names no counterparty mask id, and no chat session "
+            f"is named after its counterparty {nickname!r}",
+            endpoint=paths.CHAT_SESSIONS,
+        )
 
     # -- writing -------------------------------------------------------------------
 
@@ -147,12 +230,7 @@ class ChatChannel:
         file_name: str | None = None,
     ) -> ChatApi:
         """Send one message; returns the API it went through."""
-        try:
-            return self._send(target, text, msg_uuid, content_type, file_name)
-        except ChatApiClosed:
-            if not self._switch():
-                raise
-            return self._send(target, text, msg_uuid, content_type, file_name)
+        return self._switching(lambda: self._send(target, text, msg_uuid, content_type, file_name))
 
     def _send(
         self,
@@ -205,12 +283,7 @@ class ChatChannel:
                 and message.created_at >= since - CLOCK_SKEW
             )
 
-        try:
-            page = self._first_page(target)
-        except ChatApiClosed:
-            if not self._switch():
-                raise
-            page = self._first_page(target)
+        page = self._switching(lambda: self._first_page(target))
         return any(ours(m) for m in page)
 
     def _first_page(self, target: ChatTarget) -> list[ChatMessage]:
@@ -220,7 +293,17 @@ class ChatChannel:
 
     # -- the switch ----------------------------------------------------------------
 
-    def _switch(self) -> bool:
+    def _switching(self, call: Callable[[], T]) -> T:
+        """Run ``call``; if per-order chat turns out gone, switch and run it again."""
+        try:
+            return call()
+        except Rejected as exc:
+            reason = gone_reason(exc)
+            if reason is None or not self._switch(reason):
+                raise
+            return call()
+
+    def _switch(self, reason: str) -> bool:
         """Move to session chat for good (auto mode only); False when not allowed."""
         if self.mode != "auto":
             return False
@@ -228,13 +311,13 @@ class ChatChannel:
             if self._session_api:
                 return True
             self._session_api = True
-        log.warning(
-            "chat.switched_to_session",
-            account=self.account,
-            reason="Bybit answered 912200387: per-order chat is closed for this account",
-        )
+        log.warning("chat.switched_to_session", account=self.account, reason=reason)
         self._on_switch()
         return True
+
+
+def _oldest_first(found: dict[str, ChatMessage]) -> list[ChatMessage]:
+    return sorted(found.values(), key=lambda m: (m.created_at, _numeric(m.id)))
 
 
 def _numeric(message_id: str) -> int:

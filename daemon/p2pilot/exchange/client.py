@@ -37,6 +37,7 @@ from p2pilot.exchange.records import (
     Ad,
     AdSide,
     ChatMessage,
+    ChatSession,
     OnlineAd,
     OrderDetail,
     OrderStatus,
@@ -359,6 +360,18 @@ class ExchangeClient:
             "read",
             lambda: self._post(req.CHAT_SESSION_ID, body),
             parse.parse_session_id,
+        )
+
+    def chat_sessions(
+        self, *, size: int = 30, last_id: str | None = None, read_status: int | None = None
+    ) -> list[ChatSession]:
+        """A page of our chat sessions with their unread counts (``chat/session/list_v1``)."""
+        body = req.chat_sessions_body(size=size, last_id=last_id, read_status=read_status)
+        return self._call(
+            req.CHAT_SESSIONS,
+            "read",
+            lambda: self._post(req.CHAT_SESSIONS, body),
+            parse.parse_chat_sessions,
         )
 
     def session_messages(

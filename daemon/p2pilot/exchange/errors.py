@@ -77,5 +77,9 @@ class ChatApiClosed(Rejected):
     """912200387: per-order chat is shut; use the session chat API."""
 
 
+class RouteNotFound(Rejected):
+    """HTTP 404 (or ``10017``): the exchange has no such route, e.g. one it removed."""
+
+
 class MalformedResponse(ExchangeError):
     """A response that is not what the reference says (missing fields, bad types)."""

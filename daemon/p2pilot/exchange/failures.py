@@ -24,6 +24,7 @@ from p2pilot.exchange.errors import (
     MalformedResponse,
     RateLimited,
     Rejected,
+    RouteNotFound,
     TransientError,
 )
 
@@ -33,6 +34,41 @@ RATE_LIMITED = 10006
 CLOCK_SKEW = 10002
 SERVER_BUSY_CODES = frozenset({10000, 10016})
 CHAT_API_CLOSED = 912200387
+ROUTE_NOT_FOUND = 10017
+# Every code the reference gives a meaning (§4.1 general, §4.2 P2P). Anything else
+# is a code nobody has documented yet: callers that must tell "refused this request"
+# from "this API has changed under us" (per-order chat) ask ``is_documented``.
+DOCUMENTED_CODES = frozenset(
+    {
+        *range(10000, 10011),
+        10014,
+        10016,
+        10017,
+        10018,
+        10024,
+        10027,
+        912000014,
+        912300013,
+        912300019,
+        912300014,
+        912120022,
+        912120024,
+        912120050,
+        912120031,
+        912120019,
+        912120030,
+        912100027,
+        912300001,
+        912200387,
+        913100009,
+    }
+)
+
+
+def is_documented(code: int | None) -> bool:
+    """Whether the reference knows what this ``ret_code`` means."""
+    return code in DOCUMENTED_CODES
+
 
 RESET_HEADER = "X-Bapi-Limit-Reset-Timestamp"
 DEFAULT_RESET = timedelta(seconds=2)  # what pybit assumes when the header is missing
@@ -129,6 +165,8 @@ def for_code(
             endpoint=endpoint,
             code=code,
         )
+    if code == ROUTE_NOT_FOUND:
+        return RouteNotFound(f"the exchange has no such route{said}", endpoint=endpoint, code=code)
     return Rejected(text or "the exchange rejected the request", endpoint=endpoint, code=code)
 
 
@@ -151,6 +189,8 @@ def _for_http(
         return TransientError(
             "empty or non-JSON response body", endpoint=endpoint, outcome_unknown=write
         )
+    if status == 404:
+        return RouteNotFound("HTTP 404: the exchange has no such route", endpoint=endpoint)
     if status == 429:
         return TransientError("HTTP 429: exchange overloaded", endpoint=endpoint)
     if status is not None and status >= 500:

@@ -329,6 +329,7 @@ def parse_chat_sessions(payload: object, endpoint: str = paths.CHAT_SESSIONS) ->
             session_id=row.ident("sessionId"),
             name=row.text("sessionName"),
             unread_count=row.count("unreadCount"),
+            id=row.text("id"),
         )
         for row in rows
     ]

@@ -229,8 +229,9 @@ class ChatSession:
     """A session-chat conversation with one counterparty (all their orders)."""
 
     session_id: str
-    name: str
+    name: str  # the counterparty's nickname
     unread_count: int
+    id: str = ""  # the list's cursor (``lastId`` of the next page)
 
 
 @dataclass(frozen=True, slots=True)

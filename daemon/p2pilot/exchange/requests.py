@@ -127,14 +127,36 @@ def send_chat_body(
 
 
 def session_messages_body(session_id: str, *, limit: int, last_id: str | None) -> Body:
-    """``listpage_v1``: integer ``limit`` and ``lastId`` cursor (``0`` = newest)."""
+    """``listpage_v1``: integer ``limit``; ``lastId`` only when paging back.
+
+    One live report has ``listpage_v1`` answer nothing when ``lastId`` is sent, so the
+    first page (the newest messages) goes without it.
+    """
     _page(1, limit, MAX_CHAT_PAGE_SIZE)
-    cursor = 0
+    body: Body = {"sessionId": session_id, "limit": limit}
     if last_id:
-        if not last_id.isdigit():
-            raise ValueError(f"last_id must be a numeric message id, got {last_id!r}")
-        cursor = int(last_id)
-    return {"sessionId": session_id, "limit": limit, "lastId": cursor}
+        body["lastId"] = _cursor(last_id)
+    return body
+
+
+def chat_sessions_body(*, size: int, last_id: str | None, read_status: int | None) -> Body:
+    """``list_v1``: integer ``size`` (50 is refused with 913100009), ``lastId`` only when
+    paging, ``readStatus`` 0 unread / 1 read / 2 all (reported by clients, not documented)."""
+    _page(1, size, MAX_CHAT_PAGE_SIZE)
+    body: Body = {"size": size}
+    if last_id:
+        body["lastId"] = _cursor(last_id)
+    if read_status is not None:
+        if read_status not in (0, 1, 2):
+            raise ValueError(f"read_status must be 0, 1 or 2, got {read_status!r}")
+        body["readStatus"] = read_status
+    return body
+
+
+def _cursor(last_id: str) -> int:
+    if not last_id.isdigit():
+        raise ValueError(f"last_id must be a numeric id, got {last_id!r}")
+    return int(last_id)
 
 
 def send_session_body(*, order_id: str, session_id: str, text: str, content_type: str) -> Body:

@@ -1,17 +1,23 @@
 """The chat job: store every new chat message once, and emit ``chat.message`` for the buyer's.
 
-Which chats are read, so that an idle desk costs no chat call:
+Which chats are read, so that an idle desk costs no chat call, on per-order chat:
 
 - an open order whose unread counter, from the orders job's last pending list, is
   above zero (also the first time this process meets it: what was written while
   it was down is unread);
 - an open order the pending list does not show (no counter): when first met, then
   at most every ``SLOW_RECHECK``;
-- a finished order once after it finished, while within ``[chat] linger``.
+- a finished order once after it finished, while within ``[chat] linger``;
+- in ``auto`` mode, one open order's chat every ``PROBE_EVERY`` (and when first
+  met): nothing says a buyer's session message raises the order list's counter,
+  so a desk whose per-order routes are gone would otherwise never find out.
 
-On session chat one read covers every order with that counterparty; a message
-that names no order is attributed to the latest of those orders created before
-it. A message is stored once per account and message id, whatever page or
+On session chat the order list's counter is never used: ``chat/session/list_v1``
+says which sessions hold unread messages (one call a chat tick while an order is
+open, every ``SLOW_RECHECK`` while only finished ones linger, none when nothing is
+watched), and only those are read. One read covers every order with that
+counterparty; a message that names no order is attributed to the latest of those
+orders created before it. A message is stored once per account and message id, whatever page or
 order brought it. Only messages from the counterparty (not ours, not system
 notices) become events, and not those written long before the daemon first saw
 the order: a first start on an old desk must not answer last week's chat.
@@ -28,7 +34,7 @@ from sqlalchemy.orm import Session, defer
 
 from p2pilot.chat.channel import ChatChannel, ChatTarget
 from p2pilot.exchange.errors import AuthError, ExchangeError, RateLimited
-from p2pilot.exchange.records import ChatMessage, ChatRole
+from p2pilot.exchange.records import ChatApi, ChatMessage, ChatRole, ChatSession
 from p2pilot.logging import get_logger
 from p2pilot.store import chat as stored_chat
 from p2pilot.store.engine import Store
@@ -40,6 +46,9 @@ log = get_logger(__name__)
 
 CHAT_MESSAGE = "chat.message"
 SLOW_RECHECK = timedelta(minutes=1)
+# auto mode on per-order chat: how often one open order's chat is read to learn
+# whether the per-order routes still answer.
+PROBE_EVERY = timedelta(minutes=10)
 # Messages written this long before the daemon first saw their order are history.
 HISTORY_MARGIN = timedelta(minutes=10)
 ATTRIBUTION_SKEW = timedelta(seconds=5)
@@ -69,6 +78,11 @@ class ChatJob:
     unread: Callable[[], Mapping[str, int] | None]  # the orders job's latest counters
     linger: timedelta = timedelta(minutes=10)
     _checked: dict[str, datetime] = field(default_factory=dict, repr=False)
+    _probed_at: datetime | None = field(default=None, repr=False)
+    _sessions_at: datetime | None = field(default=None, repr=False)
+    # session id -> (unread count, when read): a session the exchange does not mark
+    # read after we read it is read again only when its count moves, or a minute on.
+    _session_reads: dict[str, tuple[int, datetime]] = field(default_factory=dict, repr=False)
 
     def __call__(self) -> None:
         self.tick()
@@ -77,15 +91,23 @@ class ChatJob:
         """Run one tick; returns how many new messages were stored."""
         now = self.clock()
         watched, identity = self._candidates(now)
+        if self._on_sessions():
+            return self._tick_sessions(watched, identity, now)
         groups: dict[str, list[Watched]] = {}
         for order in watched:
             if order.mask_id:
                 groups.setdefault(order.mask_id, []).append(order)
         stored = 0
         done: set[str] = set()
+        probe = self._probe_due(now)
         for order in watched:
-            if order.exchange_id in done or not self._is_due(order, now):
+            if order.exchange_id in done:
                 continue
+            due = self._is_due(order, now) or (probe and order.status not in FINAL_CODES)
+            if not due:
+                continue
+            if self.channel.api == ChatApi.ORDER:
+                probe, self._probed_at = False, now
             target = ChatTarget(order.exchange_id, order.mask_id, order.nickname)
             try:
                 messages = self.channel.new_messages(target, self._known)
@@ -100,13 +122,70 @@ class ChatJob:
                 )
                 continue
             # On session chat one read covered every order with this counterparty.
-            session_api = self.channel.api == "session" and order.mask_id
+            # (A read may have switched the account to session chat just now.)
+            session_api = self._on_sessions() and order.mask_id
             group = groups[order.mask_id] if session_api else [order]
             stored += self._write(messages, order.pk, identity, now)
             for member in group:
                 self._checked[member.exchange_id] = now
                 done.add(member.exchange_id)
         return stored
+
+    def _on_sessions(self) -> bool:
+        return self.channel.api == ChatApi.SESSION
+
+    def _tick_sessions(
+        self, watched: list[Watched], identity: tuple[str, str], now: datetime
+    ) -> int:
+        """Session chat: read the sessions ``list_v1`` says hold unread messages."""
+        if not watched:
+            return 0
+        lingering_only = all(o.status in FINAL_CODES for o in watched)
+        if lingering_only and self._sessions_at and now - self._sessions_at < SLOW_RECHECK:
+            return 0
+        self._sessions_at = now
+        try:
+            sessions = self.channel.unread_sessions()
+        except (AuthError, RateLimited):
+            raise
+        except ExchangeError as exc:
+            log.warning("chat.sessions_failed", account=self.account, error=str(exc))
+            return 0
+        self._session_reads = {
+            s.session_id: self._session_reads[s.session_id]
+            for s in sessions
+            if s.session_id in self._session_reads
+        }
+        stored = 0
+        for session in sessions:
+            read = self._session_reads.get(session.session_id)
+            if read and read[0] == session.unread_count and now - read[1] < SLOW_RECHECK:
+                continue  # read already: the exchange has not marked it read
+            orders = [o for o in watched if self._in_session(o, session)]
+            if not orders:
+                continue  # a counterparty of an order no longer watched
+            polled = max(orders, key=lambda o: o.pk)
+            try:
+                messages = self.channel.session_messages(session.session_id, self._known)
+            except (AuthError, RateLimited):
+                raise
+            except ExchangeError as exc:
+                log.warning(
+                    "chat.read_failed",
+                    account=self.account,
+                    order_id=polled.exchange_id,
+                    error=str(exc),
+                )
+                continue
+            stored += self._write(messages, polled.pk, identity, now)
+            self._session_reads[session.session_id] = (session.unread_count, now)
+        return stored
+
+    def _in_session(self, order: Watched, session: ChatSession) -> bool:
+        """The session is this order's: found for it before, or named after its counterparty."""
+        if self.channel.known_session(order.mask_id, order.exchange_id) == session.session_id:
+            return True
+        return bool(order.nickname) and order.nickname == session.name
 
     # -- which chats ----------------------------------------------------------------
 
@@ -144,6 +223,12 @@ class ChatJob:
         current = {w.exchange_id for w in watched}
         self._checked = {k: v for k, v in self._checked.items() if k in current}
         return watched, identity
+
+    def _probe_due(self, now: datetime) -> bool:
+        """auto mode, still on per-order chat, and no per-order read for a while."""
+        if self.channel.mode != "auto" or self.channel.api != ChatApi.ORDER:
+            return False
+        return self._probed_at is None or now - self._probed_at >= PROBE_EVERY
 
     def _is_due(self, order: Watched, now: datetime) -> bool:
         checked = self._checked.get(order.exchange_id)
@@ -207,16 +292,20 @@ class ChatJob:
         return len(inserted)
 
     def _session_orders(self, session: Session, polled: OrderRow) -> list[OrderRow]:
-        """Every order with the polled order's counterparty: one session holds them all."""
-        if not polled.counterparty_mask_id:
+        """Every order with the polled order's counterparty: one session holds them all.
+
+        By mask id; by nickname for an order whose detail names no mask id.
+        """
+        if polled.counterparty_mask_id:
+            same = OrderRow.counterparty_mask_id == polled.counterparty_mask_id
+        elif polled.counterparty_nickname:
+            same = OrderRow.counterparty_nickname == polled.counterparty_nickname
+        else:
             return []
         rows = session.scalars(
             select(OrderRow)
             .options(defer(OrderRow.raw))
-            .where(
-                OrderRow.account_id == self.account_id,
-                OrderRow.counterparty_mask_id == polled.counterparty_mask_id,
-            )
+            .where(OrderRow.account_id == self.account_id, same)
         )
         return list(rows)
 
