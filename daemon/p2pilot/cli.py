@@ -337,7 +337,9 @@ def account(
 @app.command()
 def simulate(
     port: Annotated[int, typer.Option(parser=whole(0, 65535), help="Port on 127.0.0.1.")] = 8765,
-    scenario: Annotated[str, typer.Option(help="quiet, demo or busy.")] = "demo",
+    scenario: Annotated[
+        str, typer.Option(help="quiet, demo, busy, or none (orders only through /_sim/).")
+    ] = "demo",
     seed: Annotated[
         int, typer.Option(parser=whole(0, 2**32 - 1), help="Seed of the scenario's randomness.")
     ] = 1,
@@ -359,8 +361,8 @@ def simulate(
     from p2pilot.simulator.bank import BankNotifier
     from p2pilot.simulator.server import run as serve
 
-    if scenario not in ("quiet", "demo", "busy"):
-        fail(f"unknown scenario {scenario!r}: use quiet, demo or busy", code=2)
+    if scenario not in ("quiet", "demo", "busy", "none"):
+        fail(f"unknown scenario {scenario!r}: use quiet, demo, busy or none", code=2)
     if (notify_url is None) != (notify_token is None):
         fail("--notify-url and --notify-token go together", code=2)
     secrets = [api_secret, *([notify_token] if notify_token else [])]

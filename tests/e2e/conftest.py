@@ -83,7 +83,7 @@ def running_simulator() -> Iterator[SimProcess]:
             "--port",
             str(port),
             "--scenario",
-            "quiet",
+            "none",
             "--seed",
             "7",
             "--api-key",
@@ -105,8 +105,7 @@ def running_simulator() -> Iterator[SimProcess]:
 
     try:
         wait_for(up, timeout=15)
-        # The quiet scenario may create an order on its own; start from a known state.
-        sim.control("POST", "reset")
+        sim.control("POST", "reset")  # start from a known state
         yield sim
     finally:
         process.terminate()

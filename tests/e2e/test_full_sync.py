@@ -35,12 +35,9 @@ def test_run_once_stores_a_desk_of_100_orders(
     )
     assert listed.returncode == 0, listed.stderr
     rows = {row["id"]: row for row in json.loads(listed.stdout)}
-    # (The quiet scenario may add an order of its own meanwhile.)
-    assert set(ids) <= set(rows)
+    assert set(rows) == set(ids)
     truth = {o["id"]: o["status"] for o in sim.control("GET", "orders")}  # type: ignore[union-attr]
-    assert {order_id: rows[order_id]["status"] for order_id in ids} == {
-        order_id: truth[order_id] for order_id in ids
-    }
+    assert {order_id: row["status"] for order_id, row in rows.items()} == truth
 
     # Within the request budget: the simulator enforces Bybit's per-UID limits and
     # never had to refuse a call.

@@ -359,11 +359,14 @@ def run(
     api_secret: str,
     bank: BankNotifier | None = None,
 ) -> int:
-    """``p2pilot simulate``: serve in the foreground until SIGINT or SIGTERM."""
+    """``p2pilot simulate``: serve in the foreground until SIGINT or SIGTERM.
+
+    Scenario ``none``: no buyer acts unless scripted through the control API.
+    """
     server = SimulatorServer(
         port=port,
         accounts={api_key: api_secret},
-        scenario=scenario,
+        scenario=None if scenario == "none" else scenario,
         seed=seed,
         speed=speed,
         bank=bank,
