@@ -36,6 +36,7 @@ PAGE_SIZE = 30  # both chat APIs cap a page at 30 (list_v1 refuses 50: 913100009
 MAX_PAGES = 10  # per read: a chat longer than 300 new messages is not a P2P chat
 CLOCK_SKEW = timedelta(minutes=2)
 ORDER_CHAT_PATHS = frozenset({paths.CHAT_MESSAGES, paths.SEND_CHAT_MESSAGE})
+MAX_ORDER_SESSIONS = 500
 READ_STATUS_UNREAD, READ_STATUS_ALL = 0, 2  # list_v1's readStatus, as clients report it
 
 
@@ -177,7 +178,11 @@ class ChatChannel:
         with self._lock:
             if mask_id:
                 self._sessions[mask_id] = session_id
-            self._by_order[target.order_id] = session_id
+            else:
+                # Found by nickname: remembered per order, the newest few hundred only.
+                self._by_order[target.order_id] = session_id
+                while len(self._by_order) > MAX_ORDER_SESSIONS:
+                    del self._by_order[next(iter(self._by_order))]
         return session_id
 
     def _read_mask_id(self, order_id: str) -> str:
