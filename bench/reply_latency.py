@@ -110,15 +110,18 @@ def main() -> None:
         idle = requests.get(f"{sim.url}/_sim/requests", params={"since": start}, timeout=5).json()
         per_minute = len(idle) * 60 / args.idle
         chat_calls = [e for e in idle if "message" in e["path"]]
-        for call in chat_calls:
+        for call in chat_calls[:5]:
             print("  idle chat call:", call["path"], call.get("body"))
         sessions = [e for e in idle if e["path"].endswith("/chat/session/list_v1")]
         refused = [e for e in log if e.get("ret_code") == 10006]
         print(f"orders: {len(created)}, replied: {len(latencies)}, 10006 answers: {len(refused)}")
-        print(
-            f"new order -> reply request: p50 {statistics.median(latencies):.3f} s, "
-            f"p99 {percentile(latencies, 0.99):.3f} s, max {max(latencies):.3f} s"
-        )
+        if latencies:
+            print(
+                f"new order -> reply request: p50 {statistics.median(latencies):.3f} s, "
+                f"p99 {percentile(latencies, 0.99):.3f} s, max {max(latencies):.3f} s"
+            )
+        else:
+            print("new order -> reply request: no reply reached the exchange")
         print(
             f"idle desk: {per_minute:.1f} API calls/min, {len(chat_calls)} chat calls, "
             f"{len(sessions)} session-list calls in {args.idle:.0f} s"
