@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from .conftest import SECRET_ENV, SimProcess, cli, write_config
 
 
+@pytest.mark.timeout(400)  # the budget paces ~250 calls; a loaded machine is slower still
 def test_run_once_stores_a_desk_of_100_orders(
     simulator: SimProcess, db_url: str, tmp_path: Path
 ) -> None:
