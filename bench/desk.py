@@ -163,8 +163,8 @@ listen = "127.0.0.1:{evidence_port}"
 secret = {{ env = "P2PILOT_EVIDENCE_SECRET" }}
 [safety]
 auto_release = true
-release_max_amount = "1000000"
-release_daily_limit = "1000000000000"
+release_max_amount = {{ RUB = "1000000" }}
+release_daily_limit = {{ RUB = "1000000000000" }}
 [[rules]]
 name = "release"
 on = ["order.paid", "payment.received"]

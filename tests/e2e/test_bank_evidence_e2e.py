@@ -90,8 +90,8 @@ def _up(sim: SimProcess) -> bool:
 def desk_config(tmp_path: Path, db_url: str, sim: SimProcess, listen: int, imap: Dovecot) -> Path:
     extra = f"""
 [safety]
-release_max_amount = "10000"
-release_daily_limit = "100000"
+release_max_amount = {{ RUB = "10000" }}
+release_daily_limit = {{ RUB = "100000" }}
 auto_release = true
 
 [evidence]

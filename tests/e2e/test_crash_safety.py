@@ -12,8 +12,8 @@ from .conftest import SECRET_ENV, SimProcess, cli, write_config
 
 RULES = """
 [safety]
-release_max_amount = "10000"
-release_daily_limit = "100000"
+release_max_amount = { RUB = "10000" }
+release_daily_limit = { RUB = "100000" }
 auto_release = true
 
 [[rules]]

@@ -24,8 +24,8 @@ HOSTILE_NICK = "evil\x1b[2Jnick"
 HOSTILE_CHAT = "paid\x1b]0;owned\x07 see\nINFO release.done order_id=999"
 RULES = """
 [safety]
-release_max_amount = "50000"
-release_daily_limit = "500000"
+release_max_amount = { RUB = "50000" }
+release_daily_limit = { RUB = "500000" }
 auto_release = false
 
 [[rules]]

@@ -61,8 +61,8 @@ orders = "1s"
 enabled = false
 [safety]
 auto_release = true
-release_max_amount = "10000"
-release_daily_limit = "100000"
+release_max_amount = {{ RUB = "10000" }}
+release_daily_limit = {{ RUB = "100000" }}
 {accounts}
 [[rules]]
 name = "greet"

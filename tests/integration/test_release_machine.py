@@ -103,8 +103,8 @@ def machine_config(db_url: str, sim_url: str) -> Any:
             ],
             "safety": {
                 "auto_release": True,
-                "release_max_amount": str(MAX_AMOUNT),
-                "release_daily_limit": str(DAILY_LIMIT),
+                "release_max_amount": {"RUB": str(MAX_AMOUNT)},
+                "release_daily_limit": {"RUB": str(DAILY_LIMIT)},
             },
             "rules": [
                 {"name": "greet", "on": "order.created", "reply": "Hi, pay {order.amount}"},

@@ -59,8 +59,8 @@ def make_config(
         "logging": {"format": "json"},
         "accounts": [account],
         "safety": {
-            "release_max_amount": "10000",
-            "release_daily_limit": "12000",
+            "release_max_amount": {"RUB": "10000"},
+            "release_daily_limit": {"RUB": "12000"},
             "auto_release": True,
         },
         "rules": rules,
@@ -190,7 +190,7 @@ def test_shadow_mode_records_would_release(sim: SimulatorServer, db_url: str) ->
         db_url,
         sim,
         rules=[RELEASE],
-        safety={"release_max_amount": "10000", "release_daily_limit": "12000"},
+        safety={"release_max_amount": {"RUB": "10000"}, "release_daily_limit": {"RUB": "12000"}},
     )
     daemon = run_daemon(config)
     confirm(daemon, order_id, "100.00")

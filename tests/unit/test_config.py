@@ -77,7 +77,7 @@ def test_demo_config_loads_without_any_environment() -> None:
     assert config.polling.sweep == timedelta(seconds=10)
     assert [(r.token, r.currency) for r in config.rates] == [("USDT", "RUB")]
     assert config.safety.auto_release is True  # the demo shows the whole loop
-    assert config.safety.release_max_amount > 0 and config.safety.release_daily_limit > 0
+    assert config.safety.release_max_amount["RUB"] > 0 < config.safety.release_daily_limit["RUB"]
     greet, release, answer = config.rules
     assert greet.on == ("order.created",) and greet.reply is not None
     assert release.on == ("order.paid", "payment.received") and release.release is True
@@ -159,8 +159,8 @@ def test_defaults(tmp_path: Path) -> None:
         timedelta(seconds=30),
         timedelta(seconds=10),
     )
-    assert config.safety.release_max_amount == Decimal("0")
-    assert config.safety.release_daily_limit == Decimal("0")
+    assert config.safety.release_max_amount == {}
+    assert config.safety.release_daily_limit == {}
     assert config.safety.auto_release is False
     assert config.rates == [] and config.rules == []
 
@@ -193,11 +193,14 @@ def test_duration_formatting() -> None:
 
 
 def test_money_is_exact_from_strings_and_ints(tmp_path: Path) -> None:
-    body = ACCOUNT + '[safety]\nrelease_max_amount = "5000.10"\nrelease_daily_limit = 20000\n'
+    body = ACCOUNT + (
+        '[safety]\nrelease_max_amount = { RUB = "5000.10", usd = "50" }\n'
+        "release_daily_limit = { RUB = 20000 }\n"
+    )
     safety = load_config(write(tmp_path, body)).safety
-    assert safety.release_max_amount == Decimal("5000.10")
-    assert str(safety.release_max_amount) == "5000.10"
-    assert safety.release_daily_limit == Decimal(20000)
+    assert safety.release_max_amount == {"RUB": Decimal("5000.10"), "USD": Decimal("50")}
+    assert str(safety.release_max_amount["RUB"]) == "5000.10"
+    assert safety.release_daily_limit == {"RUB": Decimal(20000)}
 
 
 def test_redacted_is_json_with_strings_for_durations_and_money(
@@ -214,7 +217,7 @@ api_secret = {{ env = "P2P_DB_URL" }}
 [polling]
 orders = "1500ms"
 [safety]
-release_max_amount = "5000.50"
+release_max_amount = {{ RUB = "5000.50" }}
 [[rules]]
 name = "hook"
 on = "order.paid"
@@ -229,7 +232,7 @@ webhook = "https://hooks.example/{SECRET}"
     assert document["database"]["url"] == "postgresql+psycopg://desk:***@db.internal:5432/p2p"
     assert document["accounts"][0]["api_key"] == "***"
     assert document["polling"]["orders"] == "1s500ms"
-    assert document["safety"]["release_max_amount"] == "5000.50"
+    assert document["safety"]["release_max_amount"] == {"RUB": "5000.50"}
     rule = document["rules"][0]
     assert rule["if"] == {"text_matches": "^paid", "status": [20, 50], "hours": "22:00-06:00"}
     assert rule["webhook"]["url"] == "***"
@@ -343,45 +346,65 @@ ERRORS = [
         "must not be shorter than polling.orders",
     ),
     (
-        section("safety", "release_max_amount = 5000.0\n"),
+        section("safety", "release_max_amount = { RUB = 5000.0 }\n"),
         "safety.release_max_amount",
-        'write amounts as strings, e.g. "5000" (a TOML float is not exact)',
+        'RUB: write amounts as strings, e.g. "5000" (a TOML float is not exact)',
     ),
     (
-        section("safety", 'release_daily_limit = "-1"\n'),
+        section("safety", 'release_daily_limit = { RUB = "-1" }\n'),
         "safety.release_daily_limit",
-        "cannot be negative",
+        "RUB: cannot be negative",
     ),
     (
-        section("safety", 'release_daily_limit = "5,000"\n'),
+        section("safety", 'release_daily_limit = { RUB = "5,000" }\n'),
         "safety.release_daily_limit",
-        "'5,000' is not a decimal number (write e.g. \"8145.00\")",
+        "RUB: '5,000' is not a decimal number (write e.g. \"8145.00\")",
     ),
     (
-        section("safety", 'release_daily_limit = "1e999999999"\n'),
+        section("safety", 'release_daily_limit = { RUB = "1e999999999" }\n'),
         "safety.release_daily_limit",
-        "number is too large (at most 18 digits)",
+        "RUB: number is too large (at most 18 digits)",
     ),
     (
-        section("safety", 'release_daily_limit = "sNaN"\n'),
+        section("safety", 'release_daily_limit = { RUB = "sNaN" }\n'),
         "safety.release_daily_limit",
-        "'sNaN' is not a decimal number (write e.g. \"8145.00\")",
+        "RUB: 'sNaN' is not a decimal number (write e.g. \"8145.00\")",
     ),
     (
-        section("safety", 'release_daily_limit = "0e-99999999"\n'),
+        section("safety", 'release_daily_limit = { RUB = "0e-99999999" }\n'),
         "safety.release_daily_limit",
-        "too many decimal places (at most 18)",
+        "RUB: too many decimal places (at most 18)",
     ),
     (
-        section("safety", "release_daily_limit = 9223372036854775807\n"),
+        section("safety", "release_daily_limit = { RUB = 9223372036854775807 }\n"),
         "safety.release_daily_limit",
-        "number is too large (at most 18 digits)",
+        "RUB: number is too large (at most 18 digits)",
     ),
     (
         section("evidence", 'listen = "127.0.0.1:8766"\nsecret = "x"\n'),
         "evidence.secret",
         "the hook secret must be at least 16 characters"
         ' (e.g. the output of "openssl rand -hex 32")',
+    ),
+    (
+        section("safety", 'release_daily_limit = { "R U B" = "5000" }\n'),
+        "safety.release_daily_limit",
+        "invalid code 'R U B' (write e.g. USDT or RUB)",
+    ),
+    (
+        # A bare amount (the pre-0.4 form) meant different money per currency.
+        section("safety", 'release_daily_limit = "20000"\n'),
+        "safety.release_daily_limit",
+        'a limit names its currency: write release_daily_limit = { RUB = "20000" }'
+        " (one entry per currency; a currency without one is never released"
+        " automatically), got a string",
+    ),
+    (
+        section("safety", "release_counterparty_daily_limit = 7000\n"),
+        "safety.release_counterparty_daily_limit",
+        'a limit names its currency: write release_counterparty_daily_limit = { RUB = "7000" }'
+        " (one entry per currency; a currency without one is never released"
+        " automatically), got an integer",
     ),
     (
         section("safety", 'auto_release = "yes"\n'),

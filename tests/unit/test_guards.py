@@ -81,9 +81,9 @@ def profile(**changes: object) -> UserProfile:
 
 LIMITS = ReleaseLimits(
     auto_release=True,
-    max_amount=Decimal("10000"),
-    daily_limit=Decimal("20000"),
-    counterparty_daily_limit=Decimal("15000"),
+    max_amount={"RUB": Decimal("10000")},
+    daily_limit={"RUB": Decimal("20000")},
+    counterparty_daily_limit={"RUB": Decimal("15000")},
 )
 RISK = RiskMinimums(min_orders=20, min_completion_rate=Decimal("90"), min_account_days=30)
 
@@ -127,8 +127,10 @@ def test_everything_in_order_releases() -> None:
         (LIMITS, RISK, {"fresh": detail(status=OrderStatus.AWAITING_PAYMENT)}, "status_paid"),
         (LIMITS, RISK, {"fresh": detail(amount=Decimal("8145.01"))}, "amount_unchanged"),
         (LIMITS, RISK, {"fresh": detail(appeal_user_id="60012345")}, "not_in_appeal"),
-        (replace(LIMITS, max_amount=Decimal("8144.99")), RISK, {}, "max_amount"),
-        (replace(LIMITS, max_amount=Decimal("0")), RISK, {}, "max_amount"),
+        (replace(LIMITS, max_amount={"RUB": Decimal("8144.99")}), RISK, {}, "max_amount"),
+        (replace(LIMITS, max_amount={"RUB": Decimal("0")}), RISK, {}, "max_amount"),
+        (replace(LIMITS, max_amount={"USD": Decimal("10000")}), RISK, {}, "max_amount"),
+        (replace(LIMITS, daily_limit={"USD": Decimal("20000")}), RISK, {}, "daily_limit"),
         (LIMITS, RISK, {"released_today": Decimal("11855.01")}, "daily_limit"),
         (
             LIMITS,
@@ -177,3 +179,26 @@ def test_no_risk_minimums_means_no_profile_needed() -> None:
 def test_an_appeal_fails_both_status_and_appeal_guards() -> None:
     results = check_release(LIMITS, RISK, inputs(fresh=detail(status=OrderStatus.APPEAL)))
     assert [r.name for r in results if not r.ok] == ["status_paid", "not_in_appeal"]
+
+
+def test_a_currency_without_limits_is_never_released_automatically() -> None:
+    """16000 RUB, 15000 USD, 15000 KZT: each currency has its own limits, or none."""
+    results = check_release(LIMITS, RISK, inputs(currency="KZT"))
+    failing = {r.name: r.detail for r in results if not r.ok}
+    assert failing == {
+        "max_amount": "no release_max_amount for KZT: never released automatically",
+        "daily_limit": "no release_daily_limit for KZT: never released automatically",
+        "counterparty_daily_limit": "no release_counterparty_daily_limit for KZT:"
+        " never released automatically",
+    }
+    # RUB released today does not use up USD's limit, and the other way round.
+    limits = replace(
+        LIMITS,
+        max_amount={"RUB": Decimal("10000"), "USD": Decimal("10000")},
+        daily_limit={"RUB": Decimal("20000"), "USD": Decimal("20000")},
+        counterparty_daily_limit=None,
+    )
+    usd = check_release(limits, RISK, inputs(currency="USD", released_today=Decimal("0")))
+    assert all_hold(usd)
+    detail = next(r.detail for r in usd if r.name == "daily_limit")
+    assert detail == "released today 0 + 8145.00 = 8145.00 <= release_daily_limit 20000 USD"

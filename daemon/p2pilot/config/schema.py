@@ -31,6 +31,7 @@ from p2pilot.config.rules import RuleConfig
 from p2pilot.config.secrets import Secret, remember_secret, resolve_secret
 from p2pilot.config.values import (
     Code,
+    CurrencyLimits,
     Duration,
     HttpUrl,
     Money,
@@ -209,14 +210,18 @@ class RateConfig(BaseModel):
 
 
 class SafetyConfig(BaseModel):
-    """``[safety]``: hard limits no rule can exceed; "0" releases nothing automatically."""
+    """``[safety]``: hard limits no rule can exceed, per currency (from 0.4).
+
+    A currency missing from ``release_max_amount`` or ``release_daily_limit`` (or
+    set to "0") is never released automatically.
+    """
 
     model_config = STRICT
 
-    release_max_amount: Money = Decimal("0")
-    release_daily_limit: Money = Decimal("0")
+    release_max_amount: CurrencyLimits = Field(default_factory=dict)
+    release_daily_limit: CurrencyLimits = Field(default_factory=dict)
     # Per counterparty and account per UTC day; unset: only release_daily_limit applies.
-    release_counterparty_daily_limit: Money | None = None
+    release_counterparty_daily_limit: CurrencyLimits | None = None
     auto_release: bool = False
 
 

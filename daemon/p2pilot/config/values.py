@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Annotated, NoReturn
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, PlainSerializer, PlainValidator
+from pydantic import AfterValidator, PlainSerializer, PlainValidator, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from p2pilot.numbers import NumberError, exact_decimal
@@ -176,6 +176,52 @@ Money = Annotated[DecimalValue, AfterValidator(non_negative)]
 PositiveMoney = Annotated[DecimalValue, AfterValidator(positive)]
 PositiveDecimal = PositiveMoney
 Percent = Annotated[DecimalValue, AfterValidator(percentage)]
+
+
+def parse_currency_limits(value: object, info: ValidationInfo) -> dict[str, Decimal]:
+    """``{ RUB = "50000", USD = "500" }``: a non-negative amount per currency.
+
+    A bare amount is refused: on a desk that trades several currencies it meant
+    different money in each (the message shows the table form to write instead).
+    """
+    key = info.field_name or "limit"
+    if not isinstance(value, dict):
+        example = _amount_example(value)
+        invalid(
+            f'a limit names its currency: write {key} = {{ RUB = "{example}" }}'
+            f" (one entry per currency; a currency without one is never released"
+            f" automatically), got {toml_type(value)}"
+        )
+    limits: dict[str, Decimal] = {}
+    for currency, amount in value.items():
+        code = parse_code(currency)
+        try:
+            limits[code] = non_negative(parse_decimal(amount))
+        except PydanticCustomError as exc:
+            invalid(f"{code}: {exc.context['message'] if exc.context else exc.message()}")
+    return limits
+
+
+def _amount_example(value: object) -> str:
+    """The bare amount given, to show in the table form; a stand-in if it is no number."""
+    # Only a valid amount is echoed: anything else might be a secret pasted by mistake.
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        try:
+            return str(exact_decimal(value))
+        except NumberError:
+            pass
+    return "50000"
+
+
+def _limits_to_json(value: dict[str, Decimal]) -> dict[str, str]:
+    return {code: str(amount) for code, amount in value.items()}
+
+
+CurrencyLimits = Annotated[
+    dict[str, Decimal],
+    PlainValidator(parse_currency_limits),
+    PlainSerializer(_limits_to_json, return_type=dict[str, str], when_used="json"),
+]
 
 
 # -- names, strings and URLs ------------------------------------------------------------

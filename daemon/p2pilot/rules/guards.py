@@ -8,7 +8,8 @@ table — and the table is stored with the decision for ``orders show``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -21,12 +22,16 @@ APPEAL_STATUSES = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class ReleaseLimits:
-    """``[safety]``: hard limits no rule can exceed (fiat amounts)."""
+    """``[safety]``: hard limits no rule can exceed, fiat per currency.
+
+    A currency with no entry in ``max_amount`` or ``daily_limit`` is never
+    released automatically; ``counterparty_daily_limit`` None means "not set".
+    """
 
     auto_release: bool
-    max_amount: Decimal
-    daily_limit: Decimal
-    counterparty_daily_limit: Decimal | None = None
+    max_amount: Mapping[str, Decimal] = field(default_factory=dict)
+    daily_limit: Mapping[str, Decimal] = field(default_factory=dict)
+    counterparty_daily_limit: Mapping[str, Decimal] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,35 +82,51 @@ def check_release(
     """Every guard's verdict, in order. Release only if all are ok."""
     results = [_auto_release(limits)]
     results += _fresh_order(inputs)
-    amount = inputs.stored_amount
-    results.append(
+    results += _limits(limits, inputs)
+    results += _risk(risk, inputs.counterparty)
+    results.append(_evidence(inputs))
+    return results
+
+
+def _limits(limits: ReleaseLimits, inputs: ReleaseInputs) -> list[GuardResult]:
+    """The per-order and daily limits in the order's currency; none set: no release."""
+    amount, currency = inputs.stored_amount, inputs.currency.upper()
+    maximum = limits.max_amount.get(currency)
+    daily = limits.daily_limit.get(currency)
+    results = [
         GuardResult(
             "max_amount",
-            limits.max_amount > 0 and amount <= limits.max_amount,
-            f"{amount} <= release_max_amount {limits.max_amount} {inputs.currency}",
+            maximum is not None and maximum > 0 and amount <= maximum,
+            f"{amount} <= release_max_amount {maximum} {currency}"
+            if maximum is not None
+            else f"no release_max_amount for {currency}: never released automatically",
         )
-    )
+    ]
     after = inputs.released_today + amount
     results.append(
         GuardResult(
             "daily_limit",
-            limits.daily_limit > 0 and after <= limits.daily_limit,
+            daily is not None and daily > 0 and after <= daily,
             f"released today {inputs.released_today} + {amount} = {after}"
-            f" <= release_daily_limit {limits.daily_limit}",
+            f" <= release_daily_limit {daily} {currency}"
+            if daily is not None
+            else f"no release_daily_limit for {currency}: never released automatically",
         )
     )
     if limits.counterparty_daily_limit is not None:
+        per_cp = limits.counterparty_daily_limit.get(currency)
         after_cp = inputs.released_today_counterparty + amount
         results.append(
             GuardResult(
                 "counterparty_daily_limit",
-                after_cp <= limits.counterparty_daily_limit,
+                per_cp is not None and after_cp <= per_cp,
                 f"released to this counterparty today {inputs.released_today_counterparty}"
-                f" + {amount} = {after_cp} <= {limits.counterparty_daily_limit}",
+                f" + {amount} = {after_cp} <= {per_cp} {currency}"
+                if per_cp is not None
+                else f"no release_counterparty_daily_limit for {currency}:"
+                " never released automatically",
             )
         )
-    results += _risk(risk, inputs.counterparty)
-    results.append(_evidence(inputs))
     return results
 
 
