@@ -374,6 +374,7 @@ def simulate(
 def _register_feature_commands() -> None:
     from p2pilot.commands.ads import register as register_ads
     from p2pilot.commands.init import register as register_init
+    from p2pilot.commands.blacklist import register as register_blacklist
     from p2pilot.commands.logs import register as register_logs
     from p2pilot.commands.rates import register as register_rates
     from p2pilot.commands.status import register as register_status
@@ -387,6 +388,7 @@ def _register_feature_commands() -> None:
     register_status(app, load, fail, print_json)
     register_logs(app, fail, print_json)
     register_init(app, lambda: state.config_path, fail)
+    register_blacklist(app, load, fail, print_json)
 
 
 _register_feature_commands()

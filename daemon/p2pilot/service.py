@@ -59,6 +59,10 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
+# A renewed lease is trusted for this share of its length (clock rates and the
+# renewal's own duration differ between machines).
+LEASE_TRUST = 0.8
+
 ClientFactory = Callable[[AccountConfig], ExchangeClient]
 EVENTS_INTERVAL = timedelta(seconds=1)
 HEARTBEAT_INTERVAL = timedelta(seconds=1)
@@ -115,6 +119,9 @@ class Daemon:
         self.store = Store(config.database.url)
         self.accounts: list[AccountRuntime] = []
         self.stopping = threading.Event()
+        # PostgreSQL: accounts are shared between daemons through leases.
+        self.leased = self.store.dialect == "postgresql"
+        self.holder = f"{this_machine()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.engine = RuleEngine(
             self.store,
             compile_rules(config),
@@ -123,14 +130,13 @@ class Daemon:
             clock,
             stopping=self.stopping.wait,
             policy=config.evidence.match_policy,
+            lease_holder=self.holder if self.leased else None,
         )
         self.dispatcher = EventDispatcher(
             self.store, clock, handlers=[self.engine], accounts=self._owned_accounts
         )
-        # PostgreSQL: accounts are shared between daemons through leases.
-        self.leased = self.store.dialect == "postgresql"
-        self.holder = f"{this_machine()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.held: set[int] = set()
+        # Account id -> monotonic time the lease surely lasts until (renewed minus a margin).
+        self.held: dict[int, float] = {}
         self.engine.owns = self.holds
         self.lock = DaemonLock(config.database.url)
         self.notifier = Notifier()
@@ -178,11 +184,21 @@ class Daemon:
     # -- leases (PostgreSQL) -----------------------------------------------------------
 
     def holds(self, account_id: int) -> bool:
-        """Whether this daemon polls and acts for the account now."""
-        return not self.leased or account_id in self.held
+        """Whether this daemon polls and acts for the account now.
+
+        Asked before every event: a lease renewed too long ago (a stalled renewal, a
+        long batch) counts as lost before the database would let another daemon in.
+        """
+        if not self.leased:
+            return True
+        until = self.held.get(account_id)
+        return until is not None and time.monotonic() < until
 
     def _owned_accounts(self) -> set[int] | None:
-        return set(self.held) if self.leased else None
+        if not self.leased:
+            return None
+        now = time.monotonic()
+        return {account_id for account_id, until in self.held.items() if now < until}
 
     def refresh_leases(self) -> None:
         """Take or renew each account's lease; settle the ledger of an account just taken."""
@@ -190,6 +206,8 @@ class Daemon:
             return
         ttl = self.config.database.lease
         for runtime in self.active_accounts:
+            # Counted from before the renewal, with a margin: never believed past expiry.
+            until = time.monotonic() + ttl.total_seconds() * LEASE_TRUST
             try:
                 with self.store.transaction() as session:
                     mine = stored_leases.take_or_renew(session, runtime.id, self.holder, ttl)
@@ -208,13 +226,15 @@ class Daemon:
             if mine and runtime.id not in self.held:
                 log.info("lease.acquired", account=runtime.name, holder=self.holder)
                 with self.dispatcher.exclusive():
-                    self.held.add(runtime.id)
+                    self.held[runtime.id] = until
                     settled = self.engine.reconcile_open(runtime.id)
                 if settled:
                     log.info("ledger.reconciled", account=runtime.name, actions=settled)
-            elif not mine and runtime.id in self.held:
+            elif mine:
+                self.held[runtime.id] = until
+            elif runtime.id in self.held:
                 log.warning("lease.lost", account=runtime.name, holder=self.holder)
-                self.held.discard(runtime.id)
+                self.held.pop(runtime.id, None)
 
     def _give_up_leases(self) -> None:
         for account_id in list(self.held):
@@ -292,6 +312,7 @@ class Daemon:
             max_details=max(
                 1, int(runtime.config.reads_per_second * polling.orders.total_seconds())
             ),
+            remind_after=self.config.evidence.remind_after,
         )
 
         chat = ChatJob(

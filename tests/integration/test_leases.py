@@ -153,7 +153,7 @@ def test_each_account_has_one_daemon_and_a_dead_ones_accounts_move(
                 payer_name="",
                 reference="bank-lease-1",
                 received_at=now,
-                source="test",
+                source="operator",
                 now=now,
                 order_id=paid,
             )

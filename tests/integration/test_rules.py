@@ -106,7 +106,7 @@ def confirm(daemon: Daemon, order_id: str, amount: str, payer: str = "") -> None
         payer_name=payer,
         reference=f"bank-{order_id}",
         received_at=now,
-        source="test",
+        source="operator",
         now=now,
         account="desk",
         order_id=order_id,
@@ -524,13 +524,13 @@ def test_evidence_that_came_first_is_bound_with_the_configured_tolerance(
             payer_name=payer,
             reference=reference,
             received_at=now,
-            source="test",
+            source="http",
             now=now,
             policy=config.evidence.match_policy,
         ).order_id
 
     # The bank is quicker than the next poll: the order is not stored yet.
-    assert report("2999.50", "Anna K", "bank-early") is None
+    assert report("2999.50", "Anna Kovaleva", "bank-early") is None
     assert report("123.00", "Someone Else", "bank-stray") is None  # no order's money
     control(sim, f"orders/{order_id}/pay")
     assert daemon.run_once() == 0

@@ -45,6 +45,7 @@ ALL_TABLES = {
     "ads",
     "ad_edits",
     "account_leases",
+    "blacklist",
     "poll_state",
     "actions",
     "releases",

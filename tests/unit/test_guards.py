@@ -96,7 +96,8 @@ def inputs(**changes: object) -> ReleaseInputs:
         released_today=Decimal("0"),
         released_today_counterparty=Decimal("0"),
         counterparty=profile(),
-        evidence=EvidenceSummary("bank-1", Decimal("8145.00"), "Oleg S"),
+        evidence=EvidenceSummary("bank-1", Decimal("8145.00"), "Oleg Smirnov", "http"),
+        kyc_name="OLEG S",
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
@@ -112,10 +113,13 @@ def test_everything_in_order_releases() -> None:
         "max_amount",
         "daily_limit",
         "counterparty_daily_limit",
+        "counterparty_not_blocked",
+        "not_blacklisted",
         "counterparty_min_orders",
         "counterparty_min_completion_rate",
         "counterparty_min_account_days",
         "payment_evidence",
+        "payer_is_buyer",
     ]
 
 
@@ -151,8 +155,22 @@ def test_everything_in_order_releases() -> None:
             {"counterparty": profile(account_create_days=29)},
             "counterparty_min_account_days",
         ),
-        (LIMITS, RISK, {"counterparty": None}, "counterparty_profile"),
-        (LIMITS, RISK, {"evidence": None}, "payment_evidence"),
+        (LIMITS, RISK, {"counterparty": profile(blocked="Y")}, "counterparty_not_blocked"),
+        (LIMITS, RISK, {"blacklisted": "#1 uid '60012345'"}, "not_blacklisted"),
+        (
+            LIMITS,
+            RISK,
+            # Third-party payment: the money came from someone who is not the buyer.
+            {"evidence": EvidenceSummary("bank-1", Decimal("8145.00"), "Ivan Petrov", "http")},
+            "payer_is_buyer",
+        ),
+        (
+            LIMITS,
+            RISK,
+            {"evidence": EvidenceSummary("bank-1", Decimal("8145.00"), "", "http")},
+            "payer_is_buyer",
+        ),
+        (LIMITS, RISK, {"kyc_name": ""}, "payer_is_buyer"),
     ],
 )
 def test_each_guard_stops_a_release(
@@ -171,9 +189,32 @@ def test_daily_limit_is_inclusive() -> None:
     assert all_hold(results)
 
 
-def test_no_risk_minimums_means_no_profile_needed() -> None:
+def test_without_the_profile_the_ban_flag_is_unknown_and_nothing_is_released() -> None:
     results = check_release(LIMITS, RiskMinimums(), inputs(counterparty=None))
-    assert all_hold(results)
+    assert [r.name for r in results if not r.ok] == ["counterparty_not_blocked"]
+    with_risk = check_release(LIMITS, RISK, inputs(counterparty=None))
+    assert [r.name for r in with_risk if not r.ok] == [
+        "counterparty_not_blocked",
+        "counterparty_profile",
+    ]
+
+
+def test_no_evidence_fails_evidence_and_payer_and_names_held_evidence() -> None:
+    held = ("evidence #4 sbp-777 (possible duplicate: evidence manual-X already paid order X)",)
+    results = check_release(LIMITS, RISK, inputs(evidence=None, held=held))
+    failing = {r.name: r.detail for r in results if not r.ok}
+    assert set(failing) == {"payment_evidence", "payer_is_buyer"}
+    assert failing["payment_evidence"] == "no matching payment evidence; held: " + held[0]
+
+
+def test_the_operator_may_confirm_without_naming_the_payer() -> None:
+    evidence = EvidenceSummary("manual-1", Decimal("8145.00"), "", "operator")
+    assert all_hold(check_release(LIMITS, RISK, inputs(evidence=evidence)))
+
+
+@pytest.mark.parametrize("flag", ["", "N", "n", "0"])
+def test_bybit_not_blocked_flags(flag: str) -> None:
+    assert all_hold(check_release(LIMITS, RISK, inputs(counterparty=profile(blocked=flag))))
 
 
 def test_an_appeal_fails_both_status_and_appeal_guards() -> None:

@@ -55,6 +55,8 @@ EVENT_NAMES: tuple[str, ...] = (
     "order.anomaly",
     "chat.message",
     "payment.received",
+    "payment.unmatched",
+    "order.paid_unconfirmed",
     "rate.changed",
     "ad.changed",
     "daemon.alert",

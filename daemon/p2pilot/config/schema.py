@@ -253,6 +253,8 @@ class EvidenceConfig(BaseModel):
     # Reports of the same amount, payer and currency this close together are one
     # transfer told twice (the SMS and the push of one payment, a forwarder's retry).
     same_transfer_window: Annotated[Duration, at_least("0s")] = timedelta(minutes=10)
+    # A sell order paid this long with no evidence: order.paid_unconfirmed (once).
+    remind_after: Annotated[Duration, at_least("30s")] = timedelta(minutes=5)
 
     @property
     def match_policy(self) -> MatchPolicy:

@@ -79,6 +79,8 @@ def register(
             "order_id": order_id,
             "stored": result.stored,
             "matched": result.order_id is not None,
+            "adopted": result.adopted,
+            "payment_id": result.payment_id,
             "reason": result.reason,
         }
         if as_json:
@@ -136,3 +138,7 @@ def register(
                     f"  record it: p2pilot payments record {t['id']} --amount A --payer NAME",
                 )
             )
+
+    from p2pilot.commands.payments import register as register_payments
+
+    register_payments(payments_app, load, fail, print_json)

@@ -1,10 +1,16 @@
 """Payment evidence comes in: store it once, bind it to the one order it pays, say so.
 
-Evidence arrives from the operator (``p2pilot orders confirm-payment``) or a bank
-hook (``POST /v1/payments``). It is stored under its unique reference (a replay
-is refused), matched to at most one open sell order, and a ``payment.received``
-event is written for that order in the same transaction. Evidence that fits no
-order yet is kept; the rule engine binds it when a fitting order is paid.
+:func:`record_evidence` is the one entry point every source calls: the operator
+(``p2pilot orders confirm-payment``), the bank hook (``POST /v1/payments``) and
+any later source. One transfer is one piece of evidence: a reference is stored
+once (a replay is refused), a piece binds to at most one order and only when
+exactly one can own it (:mod:`p2pilot.evidence.binding`), and a
+``payment.received`` or ``payment.unmatched`` event is written in the same
+transaction.
+
+An operator's confirmation names its order. When unbound evidence already fits
+that order it is adopted instead of adding a second piece for the same money;
+a confirmation that cannot bind stores nothing.
 """
 
 from __future__ import annotations
@@ -16,31 +22,33 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from p2pilot.evidence.candidates import open_candidates
-from p2pilot.evidence.matching import DEFAULT_POLICY, Evidence, MatchPolicy, best_match
+from p2pilot.evidence import binding
+from p2pilot.evidence.matching import DEFAULT_POLICY, HoldReason, MatchPolicy
+from p2pilot.exchange.records import Side
 from p2pilot.store import payments as stored_payments
 from p2pilot.store.accounts import account_ids
 from p2pilot.store.engine import Store
-from p2pilot.store.events import append_event
 from p2pilot.store.models import OrderRow
-from p2pilot.store.orders import event_payload
-from p2pilot.store.types import decimal_text
+from p2pilot.store.payments import PaymentRecord
 
-PAYMENT_RECEIVED = "payment.received"
+PAYMENT_RECEIVED = binding.PAYMENT_RECEIVED
+OPERATOR = "operator"
 
 
 @dataclass(frozen=True, slots=True)
 class IntakeResult:
     """What became of one piece of evidence."""
 
-    stored: bool  # False: the reference was reported before
+    stored: bool  # False: nothing new was stored (a replay, or an adopted piece)
     payment_id: int | None
     order_id: str | None  # the exchange order it was bound to
     reason: str  # why it was (not) matched
+    hold: HoldReason | None = None  # why it is held, when it is
+    adopted: bool = False  # the operator's confirmation took evidence already stored
 
 
 class EvidenceError(ValueError):
-    """The evidence cannot be accepted as given (unknown order or account)."""
+    """The evidence cannot be accepted as given (unknown order or account, does not fit)."""
 
 
 def record_evidence(
@@ -57,19 +65,27 @@ def record_evidence(
     order_id: str | None = None,
     policy: MatchPolicy = DEFAULT_POLICY,
 ) -> IntakeResult:
-    """Store evidence and match it; ``order_id`` binds it to that order directly (the operator)."""
+    """Store evidence and bind it; ``order_id`` is the operator naming the order it pays.
+
+    Raises :class:`EvidenceError`, with nothing stored, when the evidence cannot
+    be taken as given.
+    """
     with store.transaction() as session:
-        ids = account_ids(session)
-        account_id = None
-        if account is not None:
-            if account not in ids:
-                raise EvidenceError(f"unknown account {account!r}")
-            account_id = ids[account]
-        target = _target_order(session, order_id, account_id) if order_id else None
-        if target is not None:
-            # The operator names the order, but the money must still fit it: the
-            # release guard trusts that every matched piece of evidence was checked.
-            _check_fits(target, amount, currency, policy)
+        account_id = _account_id(session, account)
+        if order_id is not None:
+            target = _target_order(session, order_id, account_id)
+            return _confirm(
+                session,
+                target,
+                amount=amount,
+                currency=currency,
+                payer_name=payer_name,
+                reference=reference,
+                received_at=received_at,
+                source=source,
+                now=now,
+                policy=policy,
+            )
         payment = stored_payments.add_payment(
             session,
             amount=amount,
@@ -78,63 +94,121 @@ def record_evidence(
             reference=reference,
             received_at=received_at,
             source=source,
-            account_id=account_id if target is None else target.account_id,
+            account_id=account_id,
             at=now,
         )
         if payment is None:
             return IntakeResult(False, None, None, f"reference {reference!r} was already reported")
-        if target is None:
-            candidates = open_candidates(session, payment.currency)
-            names = {v: k for k, v in ids.items()}
-            evidence = Evidence(
-                id=str(payment.id),
-                amount=payment.amount,
-                currency=payment.currency,
-                payer_name=payer_name,
-                reference=reference,
-                received_at=received_at,
-                account=names.get(account_id) if account_id is not None else None,
+        decision = binding.decide(session, payment, policy)
+        if decision.order is None:
+            binding.hold(session, payment, decision, at=now)
+            return IntakeResult(True, payment.id, None, decision.reason, hold=decision.hold)
+        if not binding.bind(session, payment, decision.order, source=source, at=now):
+            # Candidates carry no evidence, in this very transaction: cannot happen.
+            raise EvidenceError(f"order {decision.order.exchange_id} already has evidence")
+        return IntakeResult(True, payment.id, decision.order.exchange_id, decision.reason)
+
+
+def attach_evidence(
+    store: Store,
+    *,
+    payment_id: int,
+    order_id: str,
+    now: datetime,
+    account: str | None = None,
+    policy: MatchPolicy = DEFAULT_POLICY,
+) -> IntakeResult:
+    """The operator binds a held (or any unbound) piece of evidence to the order it pays.
+
+    The money must still fit the order (currency and amount); the payer's name is
+    the operator's call, and the release guards still compare it with the buyer's.
+    """
+    with store.transaction() as session:
+        payment = stored_payments.get(session, payment_id)
+        if payment is None:
+            raise EvidenceError(f"no payment evidence {payment_id}")
+        if payment.order_pk is not None:
+            paid = session.get(OrderRow, payment.order_pk)
+            raise EvidenceError(
+                f"evidence {payment_id} already paid order {paid.exchange_id if paid else '?'}"
             )
-            result = best_match(evidence, candidates, policy)
-            if result.order_id is None:
-                return IntakeResult(True, payment.id, None, result.reason)
-            target = session.scalars(
-                select(OrderRow).where(
-                    OrderRow.exchange_id == result.order_id,
-                    OrderRow.account_id == ids[result.account or ""]
-                    if result.account in ids
-                    else OrderRow.exchange_id == result.order_id,
-                )
-            ).first()
-            if target is None:
-                return IntakeResult(True, payment.id, None, "matched order vanished")
-            reason = result.reason
-        else:
-            reason = "confirmed by the operator for this order"
-        if not stored_payments.match(session, payment.id, target.id, at=now):
-            return IntakeResult(True, payment.id, None, "the order already has payment evidence")
-        names = {v: k for k, v in ids.items()}
-        payload = event_payload(names[target.account_id], target) | {
-            "evidence": {
-                "reference": reference,
-                "amount": decimal_text(payment.amount),
-                "currency": payment.currency,
-                "payer_name": payer_name,
-                "source": source,
-            }
-        }
-        append_event(
-            session,
-            account_id=target.account_id,
-            order_pk=target.id,
-            type=PAYMENT_RECEIVED,
-            payload=payload,
-            at=now,
+        target = _target_order(session, order_id, _account_id(session, account))
+        if payment.account_id is not None and payment.account_id != target.account_id:
+            raise EvidenceError(f"evidence {payment_id} was reported for another account")
+        _check_fits(target, payment.amount, payment.currency, policy)
+        _check_free(session, target)
+        if not binding.bind(session, payment, target, source=payment.source, at=now):
+            raise EvidenceError(f"order {order_id} already has payment evidence")
+        return IntakeResult(False, payment.id, target.exchange_id, "attached by the operator")
+
+
+def _confirm(
+    session: Session,
+    target: OrderRow,
+    *,
+    amount: Decimal,
+    currency: str,
+    payer_name: str,
+    reference: str,
+    received_at: datetime,
+    source: str,
+    now: datetime,
+    policy: MatchPolicy,
+) -> IntakeResult:
+    # The operator names the order, but the money must still fit it: the release
+    # guard trusts that every bound piece of evidence was checked.
+    _check_fits(target, amount, currency, policy)
+    _check_free(session, target)
+    adopted = _adoptable(session, target, payer_name, policy)
+    if adopted is not None:
+        binding.bind(session, adopted, target, source=adopted.source, at=now)
+        return IntakeResult(
+            False,
+            adopted.id,
+            target.exchange_id,
+            f"confirmed with evidence {adopted.reference} already received for this order",
+            adopted=True,
         )
-        return IntakeResult(True, payment.id, target.exchange_id, reason)
+    payment = stored_payments.add_payment(
+        session,
+        amount=amount,
+        currency=currency.upper(),
+        payer_name=payer_name,
+        reference=reference,
+        received_at=received_at,
+        source=source,
+        account_id=target.account_id,
+        at=now,
+    )
+    if payment is None:
+        raise EvidenceError(f"reference {reference!r} was already reported")
+    if not binding.bind(session, payment, target, source=source, at=now):
+        raise EvidenceError(f"order {target.exchange_id} already has payment evidence")
+    return IntakeResult(
+        True, payment.id, target.exchange_id, "confirmed by the operator for this order"
+    )
+
+
+def _adoptable(
+    session: Session, order: OrderRow, payer_name: str, policy: MatchPolicy
+) -> PaymentRecord | None:
+    """Unbound evidence that already pays ``order``: the same money the operator saw.
+
+    A possible duplicate is not taken this way: it may be money that already paid
+    another order, and only ``payments attach`` (a deliberate choice) binds it.
+    """
+    kyc = order.counterparty_real_name or ""
+    for payment in binding.waiting_for(session, order, policy, include_held=False):
+        if binding.same_person(payment.payer_name, kyc, policy) or (
+            payer_name and binding.same_person(payment.payer_name, payer_name, policy)
+        ):
+            return payment
+    return None
 
 
 def _check_fits(order: OrderRow, amount: Decimal, currency: str, policy: MatchPolicy) -> None:
+    if order.side != int(Side.SELL):
+        raise EvidenceError(f"order {order.exchange_id} is a buy order: we pay, not the buyer")
     if currency.upper() != order.currency.upper():
         raise EvidenceError(
             f"evidence is in {currency.upper()}, order {order.exchange_id} is in {order.currency}"
@@ -144,6 +218,24 @@ def _check_fits(order: OrderRow, amount: Decimal, currency: str, policy: MatchPo
             f"evidence amount {amount} {currency.upper()} does not fit order"
             f" {order.exchange_id} ({order.amount} {order.currency})"
         )
+
+
+def _check_free(session: Session, order: OrderRow) -> None:
+    existing = stored_payments.for_order(session, order.id)
+    if existing is not None:
+        raise EvidenceError(
+            f"order {order.exchange_id} already has payment evidence {existing.reference}"
+            f" ({existing.amount} {existing.currency})"
+        )
+
+
+def _account_id(session: Session, account: str | None) -> int | None:
+    if account is None:
+        return None
+    ids = account_ids(session)
+    if account not in ids:
+        raise EvidenceError(f"unknown account {account!r}")
+    return ids[account]
 
 
 def _target_order(session: Session, order_id: str, account_id: int | None) -> OrderRow:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from p2pilot.evidence.reminders import DEFAULT_REMIND_AFTER, remind_unconfirmed
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import MalformedResponse, TransientError
 from p2pilot.exchange.records import OrderDetail, OrderSummary, Page
@@ -70,6 +71,8 @@ class OrdersJob:
     # What the last tick left for later (orders deferred, a sweep put off, open
     # orders not read back): 0 means the store holds everything the exchange showed.
     backlog: int = 0
+    # Paid this long with no evidence: order.paid_unconfirmed ([evidence] remind_after).
+    remind_after: timedelta = DEFAULT_REMIND_AFTER
     _sweep_loaded: bool = field(default=False, repr=False)
     # When p2pilot first ran on the account (loaded with the sweep state).
     _watched_since: datetime | None = field(default=None, repr=False)
@@ -199,6 +202,11 @@ class OrdersJob:
                 )
             if sweep_started is not None:
                 poll_state.set_sweep(session, self.account_id, "orders", sweep_started)
+            written.extend(
+                remind_unconfirmed(
+                    session, self.account_id, now=now, remind_after=self.remind_after
+                )
+            )
         if sweep_started is not None:
             self.last_sweep_at = sweep_started
         if written or deferred:

@@ -104,6 +104,17 @@ class EventDispatcher:
             if not pending:
                 return handled
             for event in pending:
+                # Asked per event, not per batch: a lease lost while this batch runs
+                # stops the account's events here; they stay pending for its holder.
+                owned = self.accounts()
+                if owned is not None and event.account_id not in owned:
+                    log.warning(
+                        "events.lease_lost",
+                        account_id=event.account_id,
+                        event_id=event.id,
+                        trigger=event.type,
+                    )
+                    break
                 self._dispatch(event)
                 handled += 1
                 if deadline is not None and time.monotonic() >= deadline:

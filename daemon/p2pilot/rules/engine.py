@@ -66,13 +66,16 @@ class RuleEngine:
         local_tz: tzinfo | None = None,
         stopping: Callable[[float], bool] | None = None,
         policy: MatchPolicy = DEFAULT_POLICY,
+        lease_holder: str | None = None,
     ) -> None:
         self.store = store
         self.rules = list(rules)
         self.accounts = accounts
         self.clock = clock
         self.local_tz = local_tz
-        self.executor = Executor(store, limits, clock, stopping=stopping, policy=policy)
+        self.executor = Executor(
+            store, limits, clock, stopping=stopping, policy=policy, lease_holder=lease_holder
+        )
         self._last_retry: datetime | None = None
         # Whether this daemon acts for an account now (its lease, on PostgreSQL).
         self.owns: Callable[[int], bool] = lambda _account_id: True

@@ -18,17 +18,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from p2pilot.crashpoints import crash_point
-from p2pilot.evidence.candidates import OPEN_ORDER_STATUSES, open_candidates
-from p2pilot.evidence.matching import CLOCK_SKEW, DEFAULT_POLICY, Evidence, MatchPolicy, best_match
+from p2pilot.evidence import binding
+from p2pilot.evidence.candidates import OPEN_ORDER_STATUSES
+from p2pilot.evidence.matching import DEFAULT_POLICY, MatchPolicy
 from p2pilot.exchange.ad_editing import AdCheckError, edited, explain
 from p2pilot.exchange.errors import ExchangeError, RateLimited, Rejected, TransientError
 from p2pilot.exchange.records import OrderDetail, OrderStatus, Side
 from p2pilot.logging import get_logger
 from p2pilot.metrics import ORDER_TO_REPLY, TRIGGER_TO_RELEASE, count_action
+from p2pilot.rules import release_claim
 from p2pilot.rules.actions.command import run_command
 from p2pilot.rules.actions.notify import send_notification
 from p2pilot.rules.actions.reprice import EDIT_BUDGET, EDIT_WINDOW, plan_reprice
 from p2pilot.rules.actions.webhook import send_webhook
+from p2pilot.rules.blacklist import Buyer, matching_entry
 from p2pilot.rules.context import EventContext, OrderFacts
 from p2pilot.rules.guards import (
     EvidenceSummary,
@@ -50,12 +53,15 @@ from p2pilot.rules.model import (
     Rule,
     WebhookAction,
 )
+from p2pilot.rules.release_claim import OrderToRelease, start_of_utc_day
 from p2pilot.store import ads as stored_ads
+from p2pilot.store import blacklist as stored_blacklist
 from p2pilot.store import ledger, releases
 from p2pilot.store import orders as stored_orders
 from p2pilot.store import payments as stored_payments
 from p2pilot.store.engine import Store
 from p2pilot.store.ledger import ActionRecord, ActionState
+from p2pilot.store.models import OrderRow
 from p2pilot.store.orders import FINAL_CODES
 from p2pilot.store.payments import PaymentRecord
 
@@ -78,10 +84,6 @@ def msg_uuid_for(key: str) -> str:
     return uuid.uuid5(MSG_UUID_NAMESPACE, key).hex
 
 
-def start_of_utc_day(moment: datetime) -> datetime:
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 class Executor:
     """Runs and reconciles actions; one per daemon."""
 
@@ -93,12 +95,15 @@ class Executor:
         *,
         stopping: Callable[[float], bool] | None = None,
         policy: MatchPolicy = DEFAULT_POLICY,
+        lease_holder: str | None = None,
     ) -> None:
         self.store = store
         self.limits = limits
         self.clock = clock
         self.stopping = stopping
         self.policy = policy
+        # PostgreSQL: this daemon's lease holder id, checked in the release claim.
+        self.lease_holder = lease_holder
 
     # -- entry points ----------------------------------------------------------------
 
@@ -422,34 +427,40 @@ class Executor:
         if account.dry_run:
             self._dry_run(record, bound, {"guards": table, "decision": "release"})
             return
-        with self.store.transaction() as session:
-            claimed = releases.claim_release(
-                session,
-                account_id=account.id,
-                order_pk=order.pk,
-                action_id=record.id,
+        outcome = release_claim.claim(
+            self.store,
+            account_id=account.id,
+            lease_holder=self.lease_holder,
+            order=OrderToRelease(
+                pk=order.pk,
                 amount=order.amount,
                 currency=order.currency,
-                counterparty_user_id=order.counterparty_user_id or None,
-                at=self.clock(),
-            )
-            if claimed:
-                ledger.transition(
-                    session,
-                    record.id,
-                    ActionState.SENT,
-                    at=self.clock(),
-                    detail={"guards": table, "decision": "release"},
-                    count_attempt=True,
-                )
-        if not claimed:
+                counterparty_user_id=order.counterparty_user_id,
+                counterparty_nickname=order.counterparty_nickname,
+                kyc_name=order.counterparty_real_name,
+            ),
+            action_id=record.id,
+            limits=self.limits,
+            inputs=inputs,
+            guards=guards,
+            at=self.clock(),
+        )
+        if not outcome.claimed:
+            failed = first_failure(outcome.guards)
+            error = f"guard {failed.name}: {failed.detail}" if failed else ALREADY_CLAIMED
             self._settle(
                 record,
                 ActionState.SKIPPED,
-                error=ALREADY_CLAIMED,
-                detail={"guards": table, "decision": "duplicate"},
+                error=error,
+                detail={
+                    "guards": [g.to_json() for g in outcome.guards],
+                    "decision": "refused" if failed else "duplicate",
+                },
             )
-            bound.warning("release.duplicate_refused")
+            if failed is not None:
+                bound.warning("release.refused", guard=failed.name, detail=failed.detail)
+            else:
+                bound.warning("release.duplicate_refused")
             return
         crash_point("release.after_sent")
         assert inputs.fresh is not None  # checked above: no decision without it
@@ -591,10 +602,21 @@ class Executor:
                 counterparty_user_id=order.counterparty_user_id,
             )
             evidence = stored_payments.for_order(session, order.pk)
-        wants_profile = (
-            risk.min_orders is not None
-            or risk.min_completion_rate is not None
-            or risk.min_account_days is not None
+            entries = stored_blacklist.entries(session)
+            row = session.get(OrderRow, order.pk)
+            held = (
+                binding.waiting_for(session, row, self.policy, include_held=True)
+                if evidence is None and row is not None
+                else []
+            )
+        entry = matching_entry(
+            entries,
+            Buyer(
+                order.counterparty_user_id,
+                order.counterparty_nickname,
+                (order.counterparty_real_name, evidence.payer_name if evidence else ""),
+            ),
+            self.policy.name_threshold,
         )
         return ReleaseInputs(
             stored_amount=order.amount,
@@ -603,12 +625,19 @@ class Executor:
             fresh_age=age,
             released_today=total,
             released_today_counterparty=total_cp,
-            counterparty=ctx.counterparty() if wants_profile else None,
+            # Always read: Bybit's ban flag is in the profile, and a ban never releases.
+            counterparty=ctx.counterparty(),
             evidence=(
-                EvidenceSummary(evidence.reference, evidence.amount, evidence.payer_name)
+                EvidenceSummary(
+                    evidence.reference, evidence.amount, evidence.payer_name, evidence.source
+                )
                 if evidence is not None
                 else None
             ),
+            kyc_name=order.counterparty_real_name,
+            blacklisted=entry.describe() if entry is not None else None,
+            held=tuple(_held_note(p) for p in held),
+            name_threshold=self.policy.name_threshold,
         )
 
     @staticmethod
@@ -640,35 +669,18 @@ class Executor:
         if order.side != Side.SELL or order.status not in OPEN_ORDER_STATUSES:
             return None
         with self.store.transaction() as session:
-            # Only evidence that could pay this order: fiat does not arrive before the
-            # order exists, and the amount must fit. Unmatched evidence piles up (a
-            # transfer that is no order's), so this must not cost more as it grows.
-            waiting = [
-                payment
-                for payment in stored_payments.unmatched(
-                    session,
-                    currency=order.currency,
-                    received_since=order.created_at - CLOCK_SKEW,
-                )
-                if payment.account_id in (None, account.id)
-                and self.policy.amount_fits(order.amount, payment.amount)
-            ]
-            if not waiting:
+            row = session.get(OrderRow, order.pk)
+            if row is None:
                 return None
-            candidates = open_candidates(session, order.currency)
-            for payment in waiting:
-                result = best_match(_evidence(payment, account_name=None), candidates, self.policy)
-                if result.order_id == order.id and stored_payments.match(
-                    session, payment.id, order.pk, at=self.clock()
-                ):
-                    log.info(
-                        "payment.matched",
-                        account=account.name,
-                        order_id=order.id,
-                        reference=payment.reference,
-                    )
-                    return stored_payments.for_order(session, order.pk)
-        return None
+            bound = binding.bind_waiting(session, row, self.policy, at=self.clock())
+        if bound is not None:
+            log.info(
+                "payment.matched",
+                account=account.name,
+                order_id=order.id,
+                reference=bound.reference,
+            )
+        return bound
 
     # -- mark paid (buy side) ------------------------------------------------------------
 
@@ -929,16 +941,9 @@ class Executor:
         )
 
 
-def _evidence(payment: PaymentRecord, account_name: str | None) -> Evidence:
-    return Evidence(
-        id=str(payment.id),
-        amount=payment.amount,
-        currency=payment.currency,
-        payer_name=payment.payer_name,
-        reference=payment.reference,
-        received_at=payment.received_at,
-        account=account_name,
-    )
+def _held_note(payment: PaymentRecord) -> str:
+    why = payment.note or payment.hold_reason or "not bound"
+    return f"evidence #{payment.id} {payment.reference} ({why})"
 
 
 def _host_of(url: str) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from p2pilot.exchange.records import OrderDetail, OrderStatus, UserProfile
+from p2pilot.rules.fraud import fraud_guards, payer_is_buyer
+from p2pilot.rules.verdict import GuardResult
 
 APPEAL_STATUSES = frozenset(
     {OrderStatus.APPEAL, OrderStatus.OBJECTIONING, OrderStatus.AWAITING_OBJECTION}
@@ -50,6 +51,7 @@ class EvidenceSummary:
     reference: str
     amount: Decimal
     payer_name: str
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,16 +66,10 @@ class ReleaseInputs:
     counterparty: UserProfile | None
     evidence: EvidenceSummary | None
     fresh_age: float = 0.0  # seconds between reading ``fresh`` and deciding
-
-
-@dataclass(frozen=True, slots=True)
-class GuardResult:
-    name: str
-    ok: bool
-    detail: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"guard": self.name, "ok": self.ok, "detail": self.detail}
+    kyc_name: str = ""  # the buyer's KYC name as the order shows it
+    blacklisted: str | None = None  # the blacklist entry this buyer matches, described
+    held: tuple[str, ...] = ()  # unbound evidence that fits this order, and why it is held
+    name_threshold: float = 0.8
 
 
 def check_release(
@@ -82,13 +78,15 @@ def check_release(
     """Every guard's verdict, in order. Release only if all are ok."""
     results = [_auto_release(limits)]
     results += _fresh_order(inputs)
-    results += _limits(limits, inputs)
+    results += limit_guards(limits, inputs)
+    results += fraud_guards(inputs)
     results += _risk(risk, inputs.counterparty)
     results.append(_evidence(inputs))
+    results.append(payer_is_buyer(inputs))
     return results
 
 
-def _limits(limits: ReleaseLimits, inputs: ReleaseInputs) -> list[GuardResult]:
+def limit_guards(limits: ReleaseLimits, inputs: ReleaseInputs) -> list[GuardResult]:
     """The per-order and daily limits in the order's currency; none set: no release."""
     amount, currency = inputs.stored_amount, inputs.currency.upper()
     maximum = limits.max_amount.get(currency)
@@ -212,7 +210,8 @@ def _risk(risk: RiskMinimums, profile: UserProfile | None) -> list[GuardResult]:
 def _evidence(inputs: ReleaseInputs) -> GuardResult:
     evidence = inputs.evidence
     if evidence is None:
-        return GuardResult("payment_evidence", False, "no matching payment evidence")
+        held = "; held: " + "; ".join(inputs.held) if inputs.held else ""
+        return GuardResult("payment_evidence", False, f"no matching payment evidence{held}")
     # Amount and payer were checked when the evidence was matched to this order.
     return GuardResult(
         "payment_evidence",

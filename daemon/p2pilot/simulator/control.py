@@ -87,6 +87,7 @@ def _orders(sim: Simulator, method: str, parts: list[str], body: dict[str, Any])
                 real_name=str(body.get("counterparty_real_name") or nickname.upper()),
                 mask_id=str(body.get("counterparty_mask_id") or f"m{digest:08x}"),
                 total_orders=int(body.get("counterparty_orders", 58)),
+                blocked=str(body.get("counterparty_blocked", "N")),
             )
         order = ex.create_order(
             merchant=merchant,

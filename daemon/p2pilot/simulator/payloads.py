@@ -268,7 +268,7 @@ def profile(merchant: Merchant | None, cp: Counterparty | None) -> dict[str, Any
         "registerTime": "1729300000",
         "authStatus": 2,
         "kycCountryCode": "RUS",
-        "blocked": "N",
+        "blocked": cp.blocked,
         "goodAppraiseRate": "100",
         "goodAppraiseCount": 40,
         "badAppraiseCount": 0,

@@ -128,6 +128,7 @@ class Counterparty:
     total_orders: int = 58
     recent_rate: int = 97
     account_days: int = 402
+    blocked: str = "N"  # Bybit's ban status as counterparty info reports it
 
 
 @dataclass

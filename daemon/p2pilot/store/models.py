@@ -280,6 +280,8 @@ class PaymentRow(Base):
     """Payment evidence: fiat that really arrived, reported by the operator or a bank hook."""
 
     __tablename__ = "payments"
+    # Unbound evidence by currency and time: what a new order or payment is compared with.
+    __table_args__ = (Index("ix_payments_currency_received_at", "currency", "received_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
@@ -292,6 +294,21 @@ class PaymentRow(Base):
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), unique=True)
     matched_at: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    # Why unbound evidence is held (evidence.binding.HoldReason); None once bound.
+    hold_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class BlacklistRow(Base):
+    """Buyers the desk never releases to automatically: by uid, nickname or KYC name."""
+
+    __tablename__ = "blacklist"
+    __table_args__ = (UniqueConstraint("kind", "value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # uid | nickname | name
+    value: Mapped[str] = mapped_column(NAME)
+    reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
 
 

@@ -178,14 +178,17 @@ class OrderDetailView:
     # Ledger rows (each release with its guard table) and the matched evidence.
     actions: tuple[dict[str, Any], ...] = field(default=())
     evidence: dict[str, Any] | None = None
+    # Unbound evidence that fits this order but is held (each with its hold_reason).
+    held_evidence: tuple[dict[str, Any], ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
-        """``OrderView.to_json()`` plus ``history``, ``chat`` and ``actions``."""
+        """``OrderView.to_json()`` plus ``history``, ``chat``, ``actions`` and evidence."""
         return self.order.to_json() | {
             "history": [entry.to_json() for entry in self.history],
             "chat": [message.to_json() for message in self.chat],
             "actions": [dict(action) for action in self.actions],
             "evidence": self.evidence,
+            "held_evidence": [dict(held) for held in self.held_evidence],
         }
 
 
@@ -233,13 +236,19 @@ def get_order(
         select(OrderEventRow).where(OrderEventRow.order_id == row.id).order_by(OrderEventRow.id)
     )
     # Imported here: the ledger module builds on the models this module reads.
+    from p2pilot.evidence.binding import waiting_for
+    from p2pilot.evidence.matching import DEFAULT_POLICY
     from p2pilot.store import ledger, payments
 
     evidence = payments.for_order(session, row.id)
+    held = (
+        [] if evidence is not None else waiting_for(session, row, DEFAULT_POLICY, include_held=True)
+    )
     return OrderDetailView(
         order=OrderView.from_row(row, name),
         history=tuple(HistoryEntry.from_row(event) for event in events),
         chat=tuple(order_chat(session, row.account_id, row.exchange_id)),
         actions=tuple(action.to_json() for action in ledger.for_order(session, row.id)),
         evidence=evidence.to_json(row.exchange_id) if evidence is not None else None,
+        held_evidence=tuple(p.to_json() for p in held if p.hold_reason is not None),
     )

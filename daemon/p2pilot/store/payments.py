@@ -28,6 +28,12 @@ class PaymentRecord:
     order_pk: int | None
     matched_at: datetime | None
     note: str | None
+    hold_reason: str | None = None  # why unbound evidence is held (None: bound, or new)
+
+    @property
+    def held(self) -> bool:
+        """Unbound, and kept from binding by itself until an operator decides."""
+        return self.order_pk is None and self.hold_reason is not None
 
     @classmethod
     def from_row(cls, row: PaymentRow) -> PaymentRecord:
@@ -43,6 +49,7 @@ class PaymentRecord:
             order_pk=row.order_id,
             matched_at=row.matched_at,
             note=row.note,
+            hold_reason=row.hold_reason,
         )
 
     def to_json(self, order_id: str | None = None) -> dict[str, Any]:
@@ -57,6 +64,7 @@ class PaymentRecord:
             "order_id": order_id,
             "matched_at": self.matched_at.isoformat() if self.matched_at else None,
             "note": self.note,
+            "hold_reason": self.hold_reason if self.order_pk is None else None,
         }
 
 
@@ -96,7 +104,11 @@ def add_payment(
 
 
 def unmatched(
-    session: Session, *, currency: str | None = None, received_since: datetime | None = None
+    session: Session,
+    *,
+    currency: str | None = None,
+    received_since: datetime | None = None,
+    received_until: datetime | None = None,
 ) -> list[PaymentRecord]:
     """Evidence bound to no order yet, oldest first."""
     statement = select(PaymentRow).where(PaymentRow.order_id.is_(None))
@@ -104,6 +116,8 @@ def unmatched(
         statement = statement.where(PaymentRow.currency == currency)
     if received_since is not None:
         statement = statement.where(PaymentRow.received_at >= received_since)
+    if received_until is not None:
+        statement = statement.where(PaymentRow.received_at <= received_until)
     rows = session.scalars(statement.order_by(PaymentRow.received_at, PaymentRow.id))
     return [PaymentRecord.from_row(row) for row in rows]
 
@@ -133,9 +147,55 @@ def match(session: Session, payment_id: int, order_pk: int, *, at: datetime) -> 
     result = session.execute(
         update(PaymentRow)
         .where(PaymentRow.id == payment_id, PaymentRow.order_id.is_(None))
-        .values(order_id=order_pk, matched_at=at)
+        .values(order_id=order_pk, matched_at=at, hold_reason=None, note=None)
     )
     return affected(result) > 0
+
+
+def hold(session: Session, payment_id: int, reason: str, note: str) -> None:
+    """Keep unbound evidence from binding by itself, saying why (``payments list --unmatched``)."""
+    session.execute(
+        update(PaymentRow)
+        .where(PaymentRow.id == payment_id, PaymentRow.order_id.is_(None))
+        .values(hold_reason=reason, note=note)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BoundPayment:
+    """Evidence already bound, with the order it paid: what a new report may repeat."""
+
+    payment: PaymentRecord
+    order_id: str
+    order_account_id: int
+    kyc_name: str
+
+
+def bound_between(
+    session: Session, *, currency: str, since: datetime, until: datetime
+) -> list[BoundPayment]:
+    """Evidence in ``currency`` received in [since, until] and bound to an order."""
+    rows = session.execute(
+        select(
+            PaymentRow, OrderRow.exchange_id, OrderRow.account_id, OrderRow.counterparty_real_name
+        )
+        .join(OrderRow, PaymentRow.order_id == OrderRow.id)
+        .where(
+            PaymentRow.currency == currency,
+            PaymentRow.received_at >= since,
+            PaymentRow.received_at <= until,
+        )
+        .order_by(PaymentRow.received_at, PaymentRow.id)
+    )
+    return [
+        BoundPayment(PaymentRecord.from_row(row), exchange_id, account_id, kyc or "")
+        for row, exchange_id, account_id, kyc in rows
+    ]
+
+
+def get(session: Session, payment_id: int) -> PaymentRecord | None:
+    row = session.get(PaymentRow, payment_id)
+    return PaymentRecord.from_row(row) if row is not None else None
 
 
 def for_order(session: Session, order_pk: int) -> PaymentRecord | None:
