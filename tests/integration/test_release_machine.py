@@ -1,12 +1,20 @@
 """A Hypothesis state machine over the whole desk: money leaves only when it should.
 
-Buyers place, pay, cancel and appeal orders; the operator and the bank report
-payments (some wrong); the exchange fails in the ways Bybit does; the daemon
-ticks and restarts. After every step, on SQLite and on PostgreSQL:
+Buyers place, pay, cancel and appeal orders in three currencies (KZT has no limits);
+money arrives from the buyer (named properly or adversarially) or from a third
+party; the bank hook and a second source (a mailbox) report the same transfers; the
+operator confirms payments by hand and blacklists a buyer; one buyer is blocked by
+Bybit; the exchange fails in the ways Bybit does; the daemon ticks and restarts; on
+PostgreSQL a second daemon competes for the account. After every step, on SQLite and
+on PostgreSQL:
 
-- no release without matched evidence of the right amount, inside the limits;
+- no release without evidence bound to it, inside the limits of its own currency;
 - the exchange never refused a release for the order's status (the guard saw it first);
 - at most one release and one greeting took effect per order;
+- no transfer pays two orders, however many sources reported it, and per payer and
+  currency the fiat released never exceeds the fiat that arrived;
+- nothing is released for a third party's money, to a blocked buyer, or to a buyer
+  after they were blacklisted;
 - once the faults stop, every open order is greeted, every paid order with
   evidence has a recorded release decision, every event was handled and each
   piece of evidence paid at most one order.
@@ -20,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -40,6 +49,7 @@ from sqlalchemy.engine import Engine
 
 from p2pilot.config import parse_config
 from p2pilot.evidence.intake import EvidenceError, record_evidence
+from p2pilot.rules.blacklist import BlacklistError, add_entry
 from p2pilot.rules.engine import RETRY_AFTER
 from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
@@ -62,10 +72,34 @@ DatabaseFactory = Callable[[], tuple[str, Callable[[], None]]]
 KEY, SECRET = "machine-key", "machine-secret-42"
 FINISH = "/v5/p2p/order/finish"
 SEND = "/v5/p2p/order/message/send"
-MAX_AMOUNT, DAILY_LIMIT = Decimal("10000"), Decimal("12000")
-# 10500 is over the per-order maximum; 9000 + 2500 + 500 reaches the daily limit exactly.
-AMOUNTS = ("500.00", "2500.00", "9000.00", "10500.00")
-BUYERS = {"anna_k": "ANNA K", "oleg_s": "OLEG S", "ivan_p": "IVAN P"}
+MAX_AMOUNT = {"RUB": Decimal("10000"), "USD": Decimal("500")}
+DAILY_LIMIT = {"RUB": Decimal("12000"), "USD": Decimal("600")}
+# 10500 RUB and 550 USD are over the per-order maximum; 9000 + 2500 + 500 RUB reach the
+# daily limit exactly; KZT has no limits at all, so nothing in KZT is ever released.
+AMOUNTS = {
+    "RUB": ("500.00", "2500.00", "9000.00", "10500.00"),
+    "USD": ("100.00", "450.00", "550.00"),
+    "KZT": ("50000",),
+}
+
+
+@dataclass(frozen=True)
+class Buyer:
+    kyc: str  # as Bybit shows it on the order
+    full_name: str  # as their bank shows it
+    blocked: str = "N"
+
+
+BUYERS = {
+    "anna_k": Buyer("ANNA K", "Anna Kovaleva"),
+    "oleg_s": Buyer("OLEG S", "Oleg Smirnov"),
+    "ivan_p": Buyer("IVAN P", "Ivan Petrov"),
+    "boris_b": Buyer("BORIS B", "Boris Belov", blocked="Y"),
+}
+# How a payer's name can reach us: the buyer's own name, or a loose form of it that
+# once matched (initials, masks, an extra word); "third" is someone else's money.
+SPELLINGS = ("full", "full", "reversed", "initials", "masks", "extra_word", "third")
+THIRD_PARTY = "Maria Popova"
 # Faults that leave the account usable (912000014 disables it for good, by design).
 FAULTS = (
     "rate_limit",
@@ -86,6 +120,30 @@ FAULT_PATHS = (
 )
 
 
+@dataclass(frozen=True)
+class Transfer:
+    """Money that really arrived (the machine's ground truth)."""
+
+    base: str  # every report of it carries a reference starting with this
+    amount: Decimal
+    currency: str
+    payer: str  # the nickname of the buyer who paid, or "third"
+    payer_name: str
+
+
+def payer_name(buyer: str, spelling: str) -> str:
+    full = BUYERS[buyer].full_name
+    first, last = full.split()
+    return {
+        "full": full,
+        "reversed": f"{last.upper()} {first.upper()}",
+        "initials": f"{first[0]} {last[0]}",
+        "masks": f"{first[0]}*** {last[0]}***",
+        "extra_word": f"Bob {last} {first}",
+        "third": THIRD_PARTY,
+    }[spelling]
+
+
 def machine_config(db_url: str, sim_url: str) -> Any:
     return parse_config(
         {
@@ -103,8 +161,8 @@ def machine_config(db_url: str, sim_url: str) -> Any:
             ],
             "safety": {
                 "auto_release": True,
-                "release_max_amount": {"RUB": str(MAX_AMOUNT)},
-                "release_daily_limit": {"RUB": str(DAILY_LIMIT)},
+                "release_max_amount": {k: str(v) for k, v in MAX_AMOUNT.items()},
+                "release_daily_limit": {k: str(v) for k, v in DAILY_LIMIT.items()},
             },
             "rules": [
                 {"name": "greet", "on": "order.created", "reply": "Hi, pay {order.amount}"},
@@ -126,6 +184,7 @@ class Desk(RuleBasedStateMachine):
     new_database: DatabaseFactory
 
     orders = Bundle("orders")
+    transfers = Bundle("transfers")
 
     def __init__(self) -> None:
         super().__init__()
@@ -137,7 +196,12 @@ class Desk(RuleBasedStateMachine):
         self.ahead = timedelta(0)
         self.first_day = datetime.now(UTC).date()
         self.daemon = self._start()
+        # PostgreSQL: a second daemon on the same database competes for the account.
+        self.other = self._start() if self.db_url.startswith("postgresql") else None
         self.references = 0
+        self.buyer_of: dict[str, str] = {}
+        self.truth: dict[str, Transfer] = {}
+        self.blacklisted_at: dict[str, int] = {}  # buyer -> request log seq when listed
 
     def clock(self) -> datetime:
         return datetime.now(UTC) + self.ahead
@@ -149,45 +213,112 @@ class Desk(RuleBasedStateMachine):
 
     # -- the world ---------------------------------------------------------------
 
-    @rule(target=orders, amount=st.sampled_from(AMOUNTS), buyer=st.sampled_from(sorted(BUYERS)))
-    def buyer_takes_ad(self, amount: str, buyer: str) -> str:
+    @rule(
+        target=orders,
+        currency=st.sampled_from(sorted(AMOUNTS)),
+        index=st.integers(0, 3),
+        buyer=st.sampled_from(sorted(BUYERS)),
+    )
+    def buyer_takes_ad(self, currency: str, index: int, buyer: str) -> str:
+        amounts = AMOUNTS[currency]
         answer = control(
             self.sim,
             "orders",
             side="sell",
-            amount=amount,
+            amount=amounts[index % len(amounts)],
             price="81.00",
+            currency=currency,
             counterparty=buyer,
-            counterparty_real_name=BUYERS[buyer],
+            counterparty_real_name=BUYERS[buyer].kyc,
+            counterparty_blocked=BUYERS[buyer].blocked,
         )
-        return str(answer["id"])
+        order_id = str(answer["id"])
+        self.buyer_of[order_id] = buyer
+        return order_id
+
+    @rule(target=orders, order=orders)
+    def buyer_orders_again(self, order: str) -> str:
+        """A regular: the same buyer, amount and currency as an earlier order."""
+        truth = order_truth(self.sim, order)
+        buyer = self.buyer_of[order]
+        answer = control(
+            self.sim,
+            "orders",
+            side="sell",
+            amount=truth["amount"],
+            price="81.00",
+            currency=truth["currencyId"],
+            counterparty=buyer,
+            counterparty_real_name=BUYERS[buyer].kyc,
+            counterparty_blocked=BUYERS[buyer].blocked,
+        )
+        again = str(answer["id"])
+        self.buyer_of[again] = buyer
+        return again
+
+    @rule(target=orders, order=orders, named=st.booleans())
+    def paid_money_reported_for_the_next_order(self, order: str, named: bool) -> str:
+        """Issue 11's case 1 in one step: the operator confirms an order, and the bank
+        reports the same money while the same buyer's next order of that amount is paid."""
+        try_control(self.sim, f"orders/{order}/pay")
+        self.daemon.run_once()  # stored and paid
+        if order not in self._evidence_by_order():
+            self.operator_confirms(order, named)
+        self.daemon.run_once()  # released, if every guard holds
+        again = self.buyer_orders_again(order)
+        try_control(self.sim, f"orders/{again}/pay")
+        self.daemon.run_once()
+        bound = self._evidence_by_order().get(order)
+        if bound is not None:
+            self._report(self.truth[bound[0].rsplit("-", 1)[0]], "bank")
+        return again
 
     @rule(order=orders, action=st.sampled_from(["pay", "pay", "pay", "cancel", "appeal"]))
     def buyer_acts(self, order: str, action: str) -> None:
         # The simulator refuses moves its status machine forbids; that is fine here.
         try_control(self.sim, f"orders/{order}/{action}")
 
-    @rule(order=orders, exact=st.booleans(), named=st.booleans())
-    def payment_reported(self, order: str, exact: bool, named: bool) -> None:
-        """The operator (naming the order) or the bank hook (matching) reports fiat."""
+    @rule(target=transfers, order=orders, exact=st.booleans(), spelling=st.sampled_from(SPELLINGS))
+    def money_arrives(self, order: str, exact: bool, spelling: str) -> str:
+        """Money for an order reaches the bank, which reports it (the hook matches it)."""
         truth = order_truth(self.sim, order)
-        amount = Decimal(truth["amount"]) + (0 if exact else Decimal("1.00"))
-        self.references += 1
-        now = datetime.now(UTC)
-        # Refused when the order is not stored yet or the amount does not fit.
-        with contextlib.suppress(EvidenceError):
-            record_evidence(
-                self.daemon.store,
-                amount=amount,
-                currency="RUB",
-                payer_name=BUYERS[truth["targetNickName"]],
-                reference=f"ref-{self.references}",
-                received_at=now,
-                source="machine",
-                now=now,
-                order_id=order if named else None,
+        buyer = self.buyer_of[order]
+        transfer = self._transfer(
+            Decimal(truth["amount"]) + (0 if exact else Decimal("1.00")),
+            truth["currencyId"],
+            "third" if spelling == "third" else buyer,
+            payer_name(buyer, spelling),
+        )
+        self._report(transfer, "bank")
+        return transfer.base
+
+    @rule(target=transfers, order=orders, named=st.booleans())
+    def operator_confirms(self, order: str, named: bool) -> str:
+        """The operator saw the buyer's money for this order and confirms it by hand."""
+        truth = order_truth(self.sim, order)
+        buyer = self.buyer_of[order]
+        transfer = self._transfer(
+            Decimal(truth["amount"]),
+            truth["currencyId"],
+            buyer,
+            BUYERS[buyer].full_name if named else "",
+        )
+        self._report(transfer, "operator", order_id=order)
+        return transfer.base
+
+    @rule(transfer=transfers)
+    def second_source_reports(self, transfer: str) -> None:
+        """The same money again, from a mailbox: never a second payment."""
+        self._report(self.truth[transfer], "mailbox")
+
+    @rule(buyer=st.sampled_from(sorted(BUYERS)))
+    def operator_blacklists(self, buyer: str) -> None:
+        with contextlib.suppress(BlacklistError):
+            add_entry(
+                self.daemon.store, kind="nickname", value=buyer, reason="machine", now=self.clock()
             )
-        self.daemon.dispatcher.drain()  # new evidence is acted on at once
+            log = request_log(self.sim)
+            self.blacklisted_at[buyer] = log[-1]["seq"] if log else 0
 
     @rule(fault=st.sampled_from(FAULTS), path=st.sampled_from(FAULT_PATHS))
     def exchange_fails_once(self, fault: str, path: str) -> None:
@@ -198,9 +329,38 @@ class Desk(RuleBasedStateMachine):
         self.daemon.run_once()
 
     @rule()
+    def other_daemon_ticks(self) -> None:
+        if self.other is not None:
+            self.other.run_once()
+
+    @rule()
     def restart(self) -> None:
-        self.daemon.close()
+        self.daemon.close()  # gives up its leases: the other daemon may take over
         self.daemon = self._start()
+
+    def _transfer(self, amount: Decimal, currency: str, payer: str, name: str) -> Transfer:
+        self.references += 1
+        transfer = Transfer(f"t{self.references}", amount, currency, payer, name)
+        self.truth[transfer.base] = transfer
+        return transfer
+
+    def _report(self, transfer: Transfer, source: str, order_id: str | None = None) -> None:
+        now = datetime.now(UTC)
+        # Refused when the order is not stored yet or already has evidence, or the
+        # amount does not fit: nothing is stored then.
+        with contextlib.suppress(EvidenceError):
+            record_evidence(
+                self.daemon.store,
+                amount=transfer.amount,
+                currency=transfer.currency,
+                payer_name=transfer.payer_name,
+                reference=f"{transfer.base}-{source}",
+                received_at=now,
+                source=source,
+                now=now,
+                order_id=order_id,
+            )
+        self.daemon.dispatcher.drain()  # new evidence is acted on at once
 
     # -- what must always hold -------------------------------------------------------
 
@@ -209,32 +369,64 @@ class Desk(RuleBasedStateMachine):
         log = request_log(self.sim)
         finishes = [e for e in log if e["path"] == FINISH]
         assert not [e for e in finishes if e["ret_code"] == WRONG_STATUS], finishes
-        took_effect = [e["body"]["orderId"] for e in finishes if e["ret_code"] == 0]
-        assert len(took_effect) == len(set(took_effect)), took_effect
+        took_effect = [e for e in finishes if e["ret_code"] == 0]
+        released_ids = [e["body"]["orderId"] for e in took_effect]
+        assert len(released_ids) == len(set(released_ids)), released_ids
         evidence = self._evidence_by_order()
-        released = Decimal(0)
-        for order_id in took_effect:
-            amount = Decimal(order_truth(self.sim, order_id)["amount"])
-            assert evidence.get(order_id) == amount, (order_id, evidence)
-            assert amount <= MAX_AMOUNT
-            released += amount
-        if self.clock().date() == self.first_day:  # the limit is per UTC day
-            assert released <= DAILY_LIMIT
+        released: dict[str, Decimal] = {}
+        paid_by: dict[str, str] = {}
+        per_payer: dict[tuple[str, str], Decimal] = {}
+        for entry in took_effect:
+            order_id = entry["body"]["orderId"]
+            truth = order_truth(self.sim, order_id)
+            amount, currency = Decimal(truth["amount"]), truth["currencyId"]
+            buyer = self.buyer_of[order_id]
+            assert order_id in evidence, (order_id, evidence)
+            reference, evidenced = evidence[order_id]
+            assert evidenced == amount, (order_id, evidenced, amount)
+            assert currency in MAX_AMOUNT and amount <= MAX_AMOUNT[currency]
+            released[currency] = released.get(currency, Decimal(0)) + amount
+            # The money behind it: the buyer's own, and paying no other order.
+            transfer = self.truth[reference.rsplit("-", 1)[0]]
+            assert transfer.payer == buyer, (order_id, transfer)
+            assert transfer.base not in paid_by, (order_id, paid_by[transfer.base])
+            paid_by[transfer.base] = order_id
+            key = (buyer, currency)
+            per_payer[key] = per_payer.get(key, Decimal(0)) + amount
+            assert BUYERS[buyer].blocked == "N", order_id
+            listed = self.blacklisted_at.get(buyer)
+            assert listed is None or entry["seq"] <= listed, (order_id, buyer)
+        for (buyer, currency), amount in per_payer.items():
+            arrived = sum(
+                (
+                    t.amount
+                    for t in self.truth.values()
+                    if t.payer == buyer and t.currency == currency
+                ),
+                Decimal(0),
+            )
+            assert amount <= arrived, (buyer, currency, amount, arrived)
+        if self.clock().date() == self.first_day:  # the limits are per UTC day
+            for currency, total in released.items():
+                assert total <= DAILY_LIMIT[currency], (currency, total)
         greeted = [e["body"]["orderId"] for e in log if e["path"] == SEND and e["ret_code"] == 0]
         assert len(greeted) == len(set(greeted)), greeted
 
-    def _evidence_by_order(self) -> dict[str, Decimal]:
+    def _evidence_by_order(self) -> dict[str, tuple[str, Decimal]]:
         with self.daemon.store.transaction(read_only=True) as session:
             rows = session.execute(
-                select(OrderRow.exchange_id, PaymentRow.amount).join(
+                select(OrderRow.exchange_id, PaymentRow.reference, PaymentRow.amount).join(
                     PaymentRow, PaymentRow.order_id == OrderRow.id
                 )
             )
-            return {order_id: amount for order_id, amount in rows}
+            return {order_id: (reference, amount) for order_id, reference, amount in rows}
 
     def teardown(self) -> None:
         try:
             clear_faults(self.sim)
+            if self.other is not None:
+                self.other.close()  # the first daemon takes the account back
+                self.other = None
             # A tick reads at most eight new orders' details: give the backlog its ticks.
             for _ in range(8):
                 self.ahead += timedelta(minutes=1) + RETRY_AFTER  # past any pause
@@ -243,6 +435,8 @@ class Desk(RuleBasedStateMachine):
             self._each_event_and_payment_once()
             self._everything_decided()
         finally:
+            if self.other is not None:
+                self.other.close()
             self.daemon.close()
             self._drop_database()
 
@@ -319,3 +513,43 @@ def test_money_leaves_only_when_it_should(
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
             ),
         )
+
+
+@pytest.mark.parametrize(
+    "new_database",
+    [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ],
+    indirect=True,
+)
+def test_the_machine_replays_the_issues_double_payout(new_database: DatabaseFactory) -> None:
+    """The steps that once paid 4000 RUB for one 2000 RUB transfer, as a fixed example of
+    the machine (Hypothesis may take long to stumble on them): one release, and the bank's
+    second report of the money is held, not bound."""
+    with running_simulator({KEY: SECRET}) as sim:
+        Desk.sim = sim
+        Desk.new_database = staticmethod(new_database)  # type: ignore[assignment]
+        desk = Desk()
+        try:
+            first = desk.buyer_takes_ad("RUB", 1, "oleg_s")
+            desk.tick()
+            second = desk.paid_money_reported_for_the_next_order(first, named=True)
+            desk.tick()
+            desk.releases_are_guarded_and_single()
+            released = [
+                e["body"]["orderId"]
+                for e in request_log(sim)
+                if e["path"] == FINISH and e["ret_code"] == 0
+            ]
+            assert released == [first]
+            with desk.daemon.store.transaction(read_only=True) as session:
+                held = session.execute(
+                    select(PaymentRow.reference, PaymentRow.hold_reason).where(
+                        PaymentRow.order_id.is_(None)
+                    )
+                ).all()
+            assert held == [("t1-bank", "possible duplicate")]
+            assert second not in desk._evidence_by_order()
+        finally:
+            desk.teardown()
