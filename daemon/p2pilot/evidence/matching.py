@@ -28,6 +28,8 @@ from decimal import Decimal
 from difflib import SequenceMatcher
 from enum import StrEnum
 
+from p2pilot.evidence.translit import to_latin
+
 CLOCK_SKEW = timedelta(minutes=2)
 TYPO_SIMILARITY = 0.85
 TYPO_CREDIT = 0.9
@@ -45,7 +47,9 @@ def normalize_name(name: str) -> tuple[str, ...]:
     The one place a name is normalised: transliteration plugs in here. Digits and
     punctuation separate words; a word with no letter (``***``) is dropped.
     """
-    decomposed = unicodedata.normalize("NFKD", name[:MAX_NAME_CHARS].casefold())
+    # Cyrillic payer names (bank SMS) are compared with Bybit's Latin KYC names.
+    latin = to_latin(name[:MAX_NAME_CHARS])
+    decomposed = unicodedata.normalize("NFKD", latin.casefold())
     words: list[str] = []
     current: list[str] = []
     for ch in decomposed:
