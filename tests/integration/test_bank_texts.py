@@ -14,7 +14,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from p2pilot.evidence.templates import Template
-from p2pilot.evidence.texts import BankText, TextIntake
+from p2pilot.evidence.texts import UNPARSED_REASON, BankText, TextIntake
 from p2pilot.store import notifications
 from p2pilot.store.accounts import ensure_account
 from p2pilot.store.engine import Store
@@ -53,12 +53,14 @@ def counts(store: Store) -> tuple[int, int, int]:
         return (
             session.scalar(select(func.count()).select_from(PaymentRow)) or 0,
             session.scalar(select(func.count()).select_from(NotificationRow)) or 0,
-            session.scalar(
-                select(func.count())
-                .select_from(OrderEventRow)
-                .where(OrderEventRow.type == "payment.unmatched")
-            )
-            or 0,
+            # Texts no template read; evidence held for an order is another reason.
+            sum(
+                1
+                for payload in session.scalars(
+                    select(OrderEventRow.payload).where(OrderEventRow.type == "payment.unmatched")
+                )
+                if payload.get("reason") == UNPARSED_REASON
+            ),
         )
 
 
