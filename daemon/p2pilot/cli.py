@@ -373,8 +373,8 @@ def simulate(
 
 def _register_feature_commands() -> None:
     from p2pilot.commands.ads import register as register_ads
-    from p2pilot.commands.init import register as register_init
     from p2pilot.commands.blacklist import register as register_blacklist
+    from p2pilot.commands.init import register as register_init
     from p2pilot.commands.logs import register as register_logs
     from p2pilot.commands.rates import register as register_rates
     from p2pilot.commands.status import register as register_status
