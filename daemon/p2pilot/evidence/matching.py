@@ -28,7 +28,7 @@ from decimal import Decimal
 from difflib import SequenceMatcher
 from enum import StrEnum
 
-from p2pilot.evidence.translit import to_latin
+from p2pilot.evidence.translit import latin_key, to_latin
 
 CLOCK_SKEW = timedelta(minutes=2)
 TYPO_SIMILARITY = 0.85
@@ -63,7 +63,8 @@ def normalize_name(name: str) -> tuple[str, ...]:
             current = []
     if current:
         words.append("".join(current))
-    kept = [w[:MAX_WORD_CHARS] for w in words if any(c.isalpha() for c in w)]
+    # Spellings of one name in different transliteration systems (IULIIA, YULIYA) share one key.
+    kept = [latin_key(w)[:MAX_WORD_CHARS] for w in words if any(c.isalpha() for c in w)]
     return tuple(sorted(kept[:MAX_NAME_WORDS]))
 
 
