@@ -126,8 +126,7 @@ def test_non_interactive_init_for_scripts_at_200_columns(
     assert "nickname DeskRUB" in screen.plain and API_SECRET not in screen.raw
     assert "\x1b[" in screen.raw  # the check marks are coloured on a terminal
     text = config.read_text(encoding="utf-8")
-    # Per currency where this p2pilot's [safety] takes tables, one amount where not yet.
-    assert re.search(r'release_max_amount = (\{ USD = "5000" \}|"5000")', text), text
+    assert 'release_max_amount = { USD = "5000" }' in text, text
     checked = cli("--config", str(config), "check-config", env=NO_ENV)
     assert checked.returncode == 0, checked.stderr
 

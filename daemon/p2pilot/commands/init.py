@@ -286,21 +286,9 @@ def _write(console: Console, path: Path, starter: StarterConfig, fail: Fail) -> 
 
 
 def _draft_that_loads(draft: Path, starter: StarterConfig) -> None:
-    """Write the config to ``draft`` and load it as check-config does; ConfigError if not.
-
-    Per-currency limits are the design's (from 0.4); a p2pilot whose [safety]
-    still takes one bare amount refuses the table, and gets the bare form.
-    """
-    from dataclasses import replace
-
-    from p2pilot.config import ConfigError, load_config
+    """Write the config to ``draft`` and load it as check-config does; ConfigError if not."""
+    from p2pilot.config import load_config
     from p2pilot.config.starter import render
 
     draft.write_text(render(starter), encoding="utf-8")
-    try:
-        load_config(draft)
-    except ConfigError as err:
-        if not (starter.limits_as_tables and err.key.startswith("safety.release_")):
-            raise
-        draft.write_text(render(replace(starter, limits_as_tables=False)), encoding="utf-8")
-        load_config(draft)
+    load_config(draft)

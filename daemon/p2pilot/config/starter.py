@@ -55,9 +55,6 @@ class StarterConfig:
     greeting: str | None = DEFAULT_GREETING
     release: bool = True
     min_orders: int = 10
-    # Per-currency tables (the design's limits "from 0.4"); False writes the bare
-    # amounts of a p2pilot whose [safety] has no tables yet (see commands/init.py).
-    limits_as_tables: bool = True
 
 
 def write_credentials(config_path: Path, accounts: tuple[StarterAccount, ...]) -> list[Path]:
@@ -149,18 +146,11 @@ def _account(account: StarterAccount) -> str:
 def _safety(starter: StarterConfig) -> str:
     currency = starter.currency
     largest, per_day = toml_string(str(starter.max_amount)), toml_string(str(starter.daily_limit))
-    if starter.limits_as_tables:
-        limits = f"""\
+    limits = f"""\
 # Hard limits no rule can exceed, per currency: an order in a currency not listed
 # here is never released automatically.
 release_max_amount = {{ {currency} = {largest} }}
 release_daily_limit = {{ {currency} = {per_day} }}
-"""
-    else:
-        limits = f"""\
-# Hard limits no rule can exceed, in {currency}.
-release_max_amount = {largest}
-release_daily_limit = {per_day}
 """
     return f"""\
 [safety]
