@@ -243,3 +243,18 @@ def test_a_currency_without_limits_is_never_released_automatically() -> None:
     assert all_hold(usd)
     detail = next(r.detail for r in usd if r.name == "daily_limit")
     assert detail == "released today 0 + 8145.00 = 8145.00 <= release_daily_limit 20000 USD"
+
+
+def test_limit_guards_store_their_value_and_limit_for_the_table() -> None:
+    """`orders show` prints guard, value, limit, result: the figures travel in the JSON."""
+    table = {
+        r["guard"]: r
+        for r in (g.to_json() for g in check_release(LIMITS, RISK, inputs(currency="KZT")))
+    }
+    assert (table["max_amount"]["value"], table["max_amount"]["limit"]) == ("8145.00 KZT", "none")
+    rub = {r.name: r.to_json() for r in check_release(LIMITS, RISK, inputs())}
+    assert rub["daily_limit"]["value"] == "8145.00 RUB"
+    assert rub["daily_limit"]["limit"].endswith(" RUB") and rub["daily_limit"]["ok"]
+    assert rub["status_paid"]["limit"] == "20 (paid)"
+    # A guard that compares no figure carries only its sentence.
+    assert set(rub["not_in_appeal"]) == {"guard", "ok", "detail"}

@@ -98,6 +98,8 @@ def limit_guards(limits: ReleaseLimits, inputs: ReleaseInputs) -> list[GuardResu
             f"{amount} <= release_max_amount {maximum} {currency}"
             if maximum is not None
             else f"no release_max_amount for {currency}: never released automatically",
+            value=f"{amount} {currency}",
+            limit=f"{maximum} {currency}" if maximum is not None else "none",
         )
     ]
     after = inputs.released_today + amount
@@ -109,6 +111,8 @@ def limit_guards(limits: ReleaseLimits, inputs: ReleaseInputs) -> list[GuardResu
             f" <= release_daily_limit {daily} {currency}"
             if daily is not None
             else f"no release_daily_limit for {currency}: never released automatically",
+            value=f"{after} {currency}",
+            limit=f"{daily} {currency}" if daily is not None else "none",
         )
     )
     if limits.counterparty_daily_limit is not None:
@@ -123,6 +127,8 @@ def limit_guards(limits: ReleaseLimits, inputs: ReleaseInputs) -> list[GuardResu
                 if per_cp is not None
                 else f"no release_counterparty_daily_limit for {currency}:"
                 " never released automatically",
+                value=f"{after_cp} {currency}",
+                limit=f"{per_cp} {currency}" if per_cp is not None else "none",
             )
         )
     return results
@@ -154,11 +160,15 @@ def _fresh_order(inputs: ReleaseInputs) -> list[GuardResult]:
             fresh.status == OrderStatus.PAID,
             f"exchange status {int(fresh.status)} ({fresh.status.label}), need 20 (paid)"
             + (f"; read {inputs.fresh_age:.2f} s before" if inputs.fresh_age else ""),
+            value=f"{int(fresh.status)} ({fresh.status.label})",
+            limit="20 (paid)",
         ),
         GuardResult(
             "amount_unchanged",
             fresh.amount == inputs.stored_amount,
             f"exchange amount {fresh.amount}, stored {inputs.stored_amount}",
+            value=str(fresh.amount),
+            limit=f"= {inputs.stored_amount}",
         ),
         GuardResult(
             "not_in_appeal",
@@ -185,6 +195,8 @@ def _risk(risk: RiskMinimums, profile: UserProfile | None) -> list[GuardResult]:
                 "counterparty_min_orders",
                 profile.total_finish_count >= risk.min_orders,
                 f"{profile.total_finish_count} completed orders >= {risk.min_orders}",
+                value=str(profile.total_finish_count),
+                limit=f">= {risk.min_orders}",
             )
         )
     if risk.min_completion_rate is not None:
@@ -194,6 +206,8 @@ def _risk(risk: RiskMinimums, profile: UserProfile | None) -> list[GuardResult]:
                 "counterparty_min_completion_rate",
                 rate is not None and rate >= risk.min_completion_rate,
                 f"30-day completion {rate}% >= {risk.min_completion_rate}%",
+                value=f"{rate}%",
+                limit=f">= {risk.min_completion_rate}%",
             )
         )
     if risk.min_account_days is not None:
@@ -202,6 +216,8 @@ def _risk(risk: RiskMinimums, profile: UserProfile | None) -> list[GuardResult]:
                 "counterparty_min_account_days",
                 profile.account_create_days >= risk.min_account_days,
                 f"account age {profile.account_create_days} days >= {risk.min_account_days}",
+                value=f"{profile.account_create_days} days",
+                limit=f">= {risk.min_account_days} days",
             )
         )
     return results
