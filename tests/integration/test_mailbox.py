@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -26,6 +25,7 @@ from p2pilot.store.engine import Store
 from p2pilot.store.models import NotificationRow, PaymentRow
 
 from ..dovecot import PASSWORD, USER, Dovecot, dovecot, free_port, running_dovecot
+from ..e2e.conftest import wait_for as shared_wait_for
 
 __all__ = ["dovecot"]  # the fixture
 T = TypeVar("T")
@@ -36,14 +36,8 @@ SEEN = b"\\Seen"
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.05)
+    """The suite's poll-with-deadline, with the longer wait an IMAP round trip needs."""
+    return shared_wait_for(predicate, timeout)  # type: ignore[no-any-return]
 
 
 def receipt_mail(
