@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 from pytest_httpserver import HTTPServer
+from structlog.testing import capture_logs
 from werkzeug import Request, Response
 
 from p2pilot.config import Config, parse_config
@@ -34,6 +35,7 @@ from .simdesk import FAST, control, running_simulator, served, sim_status, took_
 KEY, SECRET = "rules-key", "rules-secret-123"
 FINISH = "/v5/p2p/order/finish"
 SEND = "/v5/p2p/order/message/send"
+COUNTERPARTY = "/v5/p2p/user/order/personal/info"
 
 
 @pytest.fixture
@@ -280,6 +282,36 @@ def test_refused_writes_are_retried_later_never_lost(sim: SimulatorServer, db_ur
     assert sim_status(sim, paid) == 50
     (reply,) = [a for a in actions_of(daemon, greeted) if a["kind"] == "reply"]
     assert reply["state"] == "succeeded" and reply["attempts"] >= 2
+
+
+def test_release_waits_out_an_unreadable_counterparty_profile(
+    sim: SimulatorServer, db_url: str
+) -> None:
+    # The ban flag is in the buyer's profile: when the exchange cannot be asked for it
+    # the decision waits for the retry pass, it is not a refusal that strands the order.
+    order_id = control(sim, "orders", side="sell", amount="400.00", price="81.00")["id"]
+    control(sim, f"orders/{order_id}/pay")
+    clock = SteppedClock()
+    rule = {**RELEASE, "if": {"payment_confirmed": True}}  # the profile is read by the guard
+    daemon = Daemon(make_config(db_url, sim, rules=[rule]), clock=clock)
+    daemon.start()
+    assert daemon.run_once() == 0
+    control(sim, "faults", fault="http_429", paths=[COUNTERPARTY], count=1)
+    with capture_logs() as logs:
+        confirm(daemon, order_id, "400.00")
+        daemon.dispatcher.drain()
+    undecided = [e for e in logs if e["event"] == "release.undecided"]
+    assert [e["reason"] for e in undecided] == ["counterparty profile read failed"]
+    (release,) = [a for a in actions_of(daemon, order_id) if a["kind"] == "release"]
+    assert release["state"] == "pending"
+    assert sim_status(sim, order_id) == 20
+
+    clock.ahead += RETRY_AFTER
+    daemon.run_once()
+    daemon.close()
+    assert [e["body"]["orderId"] for e in took_effect(sim, FINISH)] == [order_id]
+    (release,) = [a for a in actions_of(daemon, order_id) if a["kind"] == "release"]
+    assert release["state"] == "succeeded"
 
 
 def test_reply_sent_before_a_crash_is_found_in_the_chat(sim: SimulatorServer, db_url: str) -> None:

@@ -395,16 +395,18 @@ class Executor:
         guards = check_release(self.limits, risk, inputs)
         table = [g.to_json() for g in guards]
         held = all_hold(guards)
-        if inputs.fresh is None:
+        unasked = _unasked(inputs)
+        if unasked is not None:
             # Not a "no": the exchange could not be asked. Decide again on the next
-            # retry pass, when every guard is checked afresh.
+            # retry pass, when every guard is checked afresh; a refusal here would
+            # leave a paid order unreleased for a moment's network trouble.
             self._settle(
                 record,
                 ActionState.PENDING,
-                error="could not re-read the order; will decide again",
+                error=f"could not read the {unasked}; will decide again",
                 detail={"guards": table, "decision": "undecided"},
             )
-            bound.warning("release.undecided", reason="order re-read failed")
+            bound.warning("release.undecided", reason=f"{unasked} read failed")
             return
         if not held:
             failed = first_failure(guards)
@@ -951,3 +953,12 @@ def _host_of(url: str) -> str:
 
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname or ''}"
+
+
+def _unasked(inputs: ReleaseInputs) -> str | None:
+    """What the exchange could not be asked for this decision: the order, the buyer."""
+    if inputs.fresh is None:
+        return "order"
+    if inputs.counterparty is None:
+        return "counterparty profile"
+    return None
