@@ -402,7 +402,8 @@ class Daemon:
         for runtime in self.active_accounts:
             for job, runner in runtime.runners.items():
                 if job == "orders" and runtime.orders is not None:
-                    ok = sync_orders(runner, runtime.orders) and ok
+                    synced = sync_orders(runner, runtime.orders, keep_lease=self.refresh_leases)
+                    ok = synced and ok
                 else:
                     ok = runner() and ok
         self.dispatcher.drain()

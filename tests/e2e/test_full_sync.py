@@ -13,13 +13,8 @@ from .conftest import SECRET_ENV, SimProcess, cli, write_config
 
 @pytest.mark.timeout(400)  # the budget paces ~250 calls; a loaded machine is slower still
 def test_run_once_stores_a_desk_of_100_orders(
-    simulator: SimProcess, db_url: str, tmp_path: Path, request: pytest.FixtureRequest
+    simulator: SimProcess, db_url: str, tmp_path: Path
 ) -> None:
-    if "postgresql" in db_url:
-        # Open bug (issue 12 stays open): on PostgreSQL the sync stops with 16 orders
-        # left for later (orders.sync_incomplete), reproducibly on an idle machine;
-        # SQLite stores all 100. Not yet explained.
-        request.applymarker(pytest.mark.xfail(reason="run --once stalls on PostgreSQL"))
     sim = simulator
     ids = [
         str(sim.control("POST", "orders", side="sell", amount="1000.00")["id"])  # type: ignore[index]

@@ -11,6 +11,8 @@ requests per second than the daemon would make.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from p2pilot.jobs.orders import OrdersJob
 from p2pilot.jobs.runner import JobRunner
 from p2pilot.logging import get_logger
@@ -25,14 +27,23 @@ MAX_ROUNDS = 1_500
 STALL_ROUNDS = 3
 
 
-def sync_orders(runner: JobRunner, job: OrdersJob, *, max_rounds: int = MAX_ROUNDS) -> bool:
+def sync_orders(
+    runner: JobRunner,
+    job: OrdersJob,
+    *,
+    keep_lease: Callable[[], object] = lambda: None,
+    max_rounds: int = MAX_ROUNDS,
+) -> bool:
     """Tick until a tick leaves no backlog; False (and a log line) when that cannot be reached.
 
     A failed tick ends the sync: the runner has logged why and recorded the failure.
+    ``keep_lease`` renews the account's lease before each tick: a sync of a busy desk
+    outlasts a lease, and a tick without one is skipped, which would look like a stall.
     """
     stalled = 0
     best: int | None = None
     for rounds in range(1, max_rounds + 1):
+        keep_lease()
         if not runner():
             return False
         if job.backlog == 0:
