@@ -44,14 +44,6 @@ class Conditions:
     payment_confirmed: bool | None = None
     hours: Hours | None = None
 
-    @property
-    def needs_counterparty(self) -> bool:
-        return (
-            self.counterparty_min_orders is not None
-            or self.counterparty_min_completion_rate is not None
-            or self.counterparty_min_account_days is not None
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class ReplyAction:

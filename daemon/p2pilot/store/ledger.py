@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from p2pilot.store.models import ActionRow
-from p2pilot.store.portable import affected, insert_new
+from p2pilot.store.portable import insert_new
 
 
 class ActionState(enum.StrEnum):
@@ -185,13 +185,3 @@ def for_order(session: Session, order_pk: int) -> list[ActionRecord]:
         select(ActionRow).where(ActionRow.order_id == order_pk).order_by(ActionRow.id)
     )
     return [ActionRecord.from_row(row) for row in rows]
-
-
-def reset_stale_sent(session: Session, *, before: datetime, at: datetime) -> int:
-    """Mark rows stuck in ``sent`` since before ``before`` as ``unknown``."""
-    result = session.execute(
-        update(ActionRow)
-        .where(ActionRow.state == str(ActionState.SENT), ActionRow.updated_at < before)
-        .values(state=str(ActionState.UNKNOWN), updated_at=at)
-    )
-    return affected(result)
