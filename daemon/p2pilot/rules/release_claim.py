@@ -78,58 +78,15 @@ def claim(
     guards: list[GuardResult],
     at: datetime,
 ) -> ClaimResult:
-    """Re-check under the account's lock and claim the order's one release if all hold."""
+    """Re-check under the account's lock and claim the order's one release if all hold.
+
+    The claim and the action row's ``sent`` commit together, before any call.
+    """
     with store.transaction() as session:
         lock_account(session, account_id)
-        since = start_of_utc_day(at)
-        evidence = stored_payments.for_order(session, order.pk)
-        entry = matching_entry(
-            stored_blacklist.entries(session),
-            Buyer(
-                order.counterparty_user_id,
-                order.counterparty_nickname,
-                (order.kyc_name, evidence.payer_name if evidence else ""),
-            ),
-            inputs.name_threshold,
-        )
-        fresh = dataclasses.replace(
-            inputs,
-            released_today=releases.released_total(
-                session, account_id=account_id, currency=order.currency, since=since
-            ),
-            released_today_counterparty=releases.released_total(
-                session,
-                account_id=account_id,
-                currency=order.currency,
-                since=since,
-                counterparty_user_id=order.counterparty_user_id,
-            ),
-            blacklisted=entry.describe() if entry is not None else None,
-        )
-        rechecked = limit_guards(limits, fresh)
-        rechecked.append(
-            GuardResult(
-                "not_blacklisted",
-                entry is None,
-                "not on the desk's blacklist"
-                if entry is None
-                else f"on the blacklist: {entry.describe()}",
-            )
-        )
-        rechecked.append(_same_evidence(inputs.evidence, evidence))
+        rechecked = _recheck(session, account_id, order, limits, inputs, at)
         if lease_holder is not None:
-            held = session.execute(
-                _LEASE_HELD, {"account_id": account_id, "holder": lease_holder}
-            ).first()
-            rechecked.append(
-                GuardResult(
-                    "lease_held",
-                    held is not None,
-                    "this daemon holds the account's lease"
-                    if held is not None
-                    else "the account's lease is not ours (another daemon acts for it)",
-                )
-            )
+            rechecked.append(_lease_held(session, account_id, lease_holder))
         table = _merge(guards, rechecked)
         if not all(g.ok for g in table):
             return ClaimResult(False, table)
@@ -153,6 +110,65 @@ def claim(
                 count_attempt=True,
             )
         return ClaimResult(claimed, table)
+
+
+def _recheck(
+    session: Session,
+    account_id: int,
+    order: OrderToRelease,
+    limits: ReleaseLimits,
+    inputs: ReleaseInputs,
+    at: datetime,
+) -> list[GuardResult]:
+    """The guards other releases can change, read again inside the claim's transaction."""
+    since = start_of_utc_day(at)
+    evidence = stored_payments.for_order(session, order.pk)
+    entry = matching_entry(
+        stored_blacklist.entries(session),
+        Buyer(
+            order.counterparty_user_id,
+            order.counterparty_nickname,
+            (order.kyc_name, evidence.payer_name if evidence else ""),
+        ),
+        inputs.name_threshold,
+    )
+    fresh = dataclasses.replace(
+        inputs,
+        released_today=releases.released_total(
+            session, account_id=account_id, currency=order.currency, since=since
+        ),
+        released_today_counterparty=releases.released_total(
+            session,
+            account_id=account_id,
+            currency=order.currency,
+            since=since,
+            counterparty_user_id=order.counterparty_user_id,
+        ),
+        blacklisted=entry.describe() if entry is not None else None,
+    )
+    rechecked = limit_guards(limits, fresh)
+    rechecked.append(
+        GuardResult(
+            "not_blacklisted",
+            entry is None,
+            "not on the desk's blacklist"
+            if entry is None
+            else f"on the blacklist: {entry.describe()}",
+        )
+    )
+    rechecked.append(_same_evidence(inputs.evidence, evidence))
+    return rechecked
+
+
+def _lease_held(session: Session, account_id: int, lease_holder: str) -> GuardResult:
+    held = session.execute(_LEASE_HELD, {"account_id": account_id, "holder": lease_holder}).first()
+    return GuardResult(
+        "lease_held",
+        held is not None,
+        "this daemon holds the account's lease"
+        if held is not None
+        else "the account's lease is not ours (another daemon acts for it)",
+    )
 
 
 def _same_evidence(
