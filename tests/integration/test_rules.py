@@ -489,12 +489,12 @@ def test_a_paid_order_is_released_on_the_reads_the_tick_already_made(
     from sqlalchemy import select
 
     from p2pilot.exchange.parse import parse_order_detail
-    from p2pilot.rules import executors
+    from p2pilot.rules.actions import release_inputs
     from p2pilot.store.models import OrderRow
 
     # The window is a second; a loaded CI machine may take longer between the tick's
     # read and the decision, so this test widens it: the path under test is the same.
-    monkeypatch.setattr(executors, "REREAD_MAX_AGE", 30.0)
+    monkeypatch.setattr(release_inputs, "REREAD_MAX_AGE", 30.0)
     rule = {**RELEASE, "if": {"payment_confirmed": True}}
     order_id = control(sim, "orders", side="sell", amount="3100.00", price="81.00")["id"]
     daemon = run_daemon(make_config(db_url, sim, rules=[rule]))  # stored: one order/info

@@ -13,11 +13,11 @@ from p2pilot.rules.guards import (
     EvidenceSummary,
     ReleaseInputs,
     ReleaseLimits,
-    RiskMinimums,
     all_hold,
     check_release,
     first_failure,
 )
+from p2pilot.rules.model import Conditions
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -85,7 +85,11 @@ LIMITS = ReleaseLimits(
     daily_limit={"RUB": Decimal("20000")},
     counterparty_daily_limit={"RUB": Decimal("15000")},
 )
-RISK = RiskMinimums(min_orders=20, min_completion_rate=Decimal("90"), min_account_days=30)
+RISK = Conditions(
+    counterparty_min_orders=20,
+    counterparty_min_completion_rate=Decimal("90"),
+    counterparty_min_account_days=30,
+)
 
 
 def inputs(**changes: object) -> ReleaseInputs:
@@ -174,7 +178,7 @@ def test_everything_in_order_releases() -> None:
     ],
 )
 def test_each_guard_stops_a_release(
-    limits: ReleaseLimits, risk: RiskMinimums, changes: dict[str, object], guard: str
+    limits: ReleaseLimits, risk: Conditions, changes: dict[str, object], guard: str
 ) -> None:
     results = check_release(limits, risk, inputs(**changes))
     assert not all_hold(results)
@@ -190,7 +194,7 @@ def test_daily_limit_is_inclusive() -> None:
 
 
 def test_without_the_profile_the_ban_flag_is_unknown_and_nothing_is_released() -> None:
-    results = check_release(LIMITS, RiskMinimums(), inputs(counterparty=None))
+    results = check_release(LIMITS, Conditions(), inputs(counterparty=None))
     assert [r.name for r in results if not r.ok] == ["counterparty_not_blocked"]
     with_risk = check_release(LIMITS, RISK, inputs(counterparty=None))
     assert [r.name for r in with_risk if not r.ok] == [

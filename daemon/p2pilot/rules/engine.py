@@ -10,13 +10,12 @@ is skipped, an open one is reconciled against the exchange, never blindly redone
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from p2pilot.chat.channel import ChatChannel
+from p2pilot.evidence import waiting
 from p2pilot.evidence.matching import DEFAULT_POLICY, MatchPolicy
-from p2pilot.exchange.client import ExchangeClient
 from p2pilot.logging import get_logger
+from p2pilot.rules.account import AccountBinding as AccountBinding
 from p2pilot.rules.context import EventContext, OrderFacts, unmet_condition
 from p2pilot.rules.executors import Executor
 from p2pilot.rules.guards import ReleaseLimits
@@ -33,18 +32,6 @@ log = get_logger(__name__)
 # A row a transient failure left open is tried again after this long.
 RETRY_AFTER = timedelta(seconds=5)
 RETRY_STATES = frozenset({ActionState.PENDING, ActionState.UNKNOWN})
-
-
-@dataclass
-class AccountBinding:
-    """What the engine needs of one account."""
-
-    id: int
-    name: str
-    client: ExchangeClient
-    chat: ChatChannel
-    dry_run: bool = False
-    nickname: str = ""
 
 
 def action_key(event_id: int, rule: str, index: int, action: Action) -> str:
@@ -85,8 +72,8 @@ class RuleEngine:
     ) -> None:
         """Swap in newly loaded rules (SIGHUP); in-flight events finish with the old ones."""
         self.rules = list(rules)
-        self.executor.limits = limits
-        self.executor.policy = policy
+        self.executor.env.limits = limits
+        self.executor.env.policy = policy
 
     def handle(self, event: EventRecord) -> None:
         listening = [rule for rule in self.rules if event.type in rule.on]
@@ -176,7 +163,7 @@ class RuleEngine:
                     action_id=record.id,
                     state=str(record.state),
                 )
-                self.executor.settle_without_rule(record, account)
+                self.executor.settle_without_rule(record)
                 continue
             rule, action = found
             ctx = self._context_for_record(record, account)
@@ -206,7 +193,16 @@ class RuleEngine:
                 order = OrderFacts.from_row(row) if row is not None else None
                 evidence = stored_payments.for_order(session, event.order_pk)
         if order is not None and evidence is None:
-            evidence = self.executor.match_waiting_evidence(order, account)
+            evidence = waiting.match_waiting(
+                self.store,
+                account=account.name,
+                order_pk=order.pk,
+                order_id=order.id,
+                side=order.side,
+                status=order.status,
+                policy=self.executor.env.policy,
+                clock=self.clock,
+            )
         return EventContext(
             event=event,
             account=account.name,

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from p2pilot.exchange.records import OrderDetail, OrderStatus, UserProfile
 from p2pilot.rules.fraud import fraud_guards, payer_is_buyer
+from p2pilot.rules.model import Conditions
 from p2pilot.rules.verdict import GuardResult
 
 APPEAL_STATUSES = frozenset(
@@ -33,15 +34,6 @@ class ReleaseLimits:
     max_amount: Mapping[str, Decimal] = field(default_factory=dict)
     daily_limit: Mapping[str, Decimal] = field(default_factory=dict)
     counterparty_daily_limit: Mapping[str, Decimal] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RiskMinimums:
-    """A rule's counterparty requirements; None means not required."""
-
-    min_orders: int | None = None
-    min_completion_rate: Decimal | None = None
-    min_account_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +65,18 @@ class ReleaseInputs:
 
 
 def check_release(
-    limits: ReleaseLimits, risk: RiskMinimums, inputs: ReleaseInputs
+    limits: ReleaseLimits, conditions: Conditions, inputs: ReleaseInputs
 ) -> list[GuardResult]:
-    """Every guard's verdict, in order. Release only if all are ok."""
+    """Every guard's verdict, in order. Release only if all are ok.
+
+    Of the rule's ``conditions`` only the counterparty minimums are guards here (the
+    rest decided whether the rule matched at all); None means not required.
+    """
     results = [_auto_release(limits)]
     results += _fresh_order(inputs)
     results += limit_guards(limits, inputs)
     results += fraud_guards(inputs)
-    results += _risk(risk, inputs.counterparty)
+    results += _risk(conditions, inputs.counterparty)
     results.append(_evidence(inputs))
     results.append(payer_is_buyer(inputs))
     return results
@@ -178,46 +174,44 @@ def _fresh_order(inputs: ReleaseInputs) -> list[GuardResult]:
     ]
 
 
-def _risk(risk: RiskMinimums, profile: UserProfile | None) -> list[GuardResult]:
-    wanted = (
-        risk.min_orders is not None
-        or risk.min_completion_rate is not None
-        or risk.min_account_days is not None
-    )
-    if not wanted:
+def _risk(conditions: Conditions, profile: UserProfile | None) -> list[GuardResult]:
+    min_orders = conditions.counterparty_min_orders
+    min_rate = conditions.counterparty_min_completion_rate
+    min_days = conditions.counterparty_min_account_days
+    if min_orders is None and min_rate is None and min_days is None:
         return []
     if profile is None:
         return [GuardResult("counterparty_profile", False, "counterparty info unavailable")]
     results = []
-    if risk.min_orders is not None:
+    if min_orders is not None:
         results.append(
             GuardResult(
                 "counterparty_min_orders",
-                profile.total_finish_count >= risk.min_orders,
-                f"{profile.total_finish_count} completed orders >= {risk.min_orders}",
+                profile.total_finish_count >= min_orders,
+                f"{profile.total_finish_count} completed orders >= {min_orders}",
                 value=str(profile.total_finish_count),
-                limit=f">= {risk.min_orders}",
+                limit=f">= {min_orders}",
             )
         )
-    if risk.min_completion_rate is not None:
+    if min_rate is not None:
         rate = profile.recent_rate
         results.append(
             GuardResult(
                 "counterparty_min_completion_rate",
-                rate is not None and rate >= risk.min_completion_rate,
-                f"30-day completion {rate}% >= {risk.min_completion_rate}%",
+                rate is not None and rate >= min_rate,
+                f"30-day completion {rate}% >= {min_rate}%",
                 value=f"{rate}%",
-                limit=f">= {risk.min_completion_rate}%",
+                limit=f">= {min_rate}%",
             )
         )
-    if risk.min_account_days is not None:
+    if min_days is not None:
         results.append(
             GuardResult(
                 "counterparty_min_account_days",
-                profile.account_create_days >= risk.min_account_days,
-                f"account age {profile.account_create_days} days >= {risk.min_account_days}",
+                profile.account_create_days >= min_days,
+                f"account age {profile.account_create_days} days >= {min_days}",
                 value=f"{profile.account_create_days} days",
-                limit=f">= {risk.min_account_days} days",
+                limit=f">= {min_days} days",
             )
         )
     return results

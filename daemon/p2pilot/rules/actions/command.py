@@ -1,4 +1,8 @@
-"""Run an operator's program: an argv (never a shell), the event as JSON on stdin."""
+"""Run an operator's program: an argv (never a shell), the event as JSON on stdin.
+
+pending -> sent -> succeeded | failed. A program interrupted in ``sent`` may or
+may not have done its work, and running it twice may not be harmless: unknown.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,10 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from p2pilot.rules.actions.base import ActionEnv, ActionRun, event_document
 from p2pilot.rules.actions.webhook import encode
+from p2pilot.rules.model import CommandAction
+from p2pilot.store.ledger import ActionState
 
 OUTPUT_LIMIT = 4096
 # The daemon's environment may hold API keys; scripts get only these unless told otherwise.
@@ -65,3 +72,29 @@ def run_command(
 
 def _text(data: bytes | None) -> str:
     return (data or b"")[:OUTPUT_LIMIT].decode("utf-8", "replace")
+
+
+class CommandHandler:
+    """Runs ``command`` actions; an interrupted one is reported unknown, not rerun."""
+
+    redo_pending = True
+
+    def __init__(self, env: ActionEnv) -> None:
+        self.steps = env.steps
+
+    def execute(self, run: ActionRun[CommandAction]) -> None:
+        action, record = run.action, run.record
+        if run.account.dry_run:
+            self.steps.dry_run(record, run.log, {"argv0": action.argv[0]})
+            return
+        self.steps.mark_sent(record, {"argv0": action.argv[0]})
+        result = run_command(action.argv, stdin_json=event_document(run), timeout=action.timeout)
+        self.steps.settle(
+            record,
+            ActionState.SUCCEEDED if result.ok else ActionState.FAILED,
+            error=result.error,
+            detail={"exit_code": result.exit_code, "timed_out": result.timed_out},
+        )
+
+    def reconcile(self, run: ActionRun[CommandAction]) -> None:
+        self.steps.unknown_after_restart(run.record, run.log)

@@ -1,4 +1,9 @@
-"""POST an event to an operator's URL: signed, bounded retries, idempotency key."""
+"""POST an event to an operator's URL: signed, bounded retries, idempotency key.
+
+pending -> sent -> succeeded | failed | unknown (the receiver may have it). After
+a crash it is sent again, up to the attempt limit: receivers dedupe on the
+``Idempotency-Key`` header, so a second delivery is harmless.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,12 @@ from typing import Any
 import requests
 
 from p2pilot import __version__
+from p2pilot.rules.actions.base import ActionEnv, ActionRun, event_document
+from p2pilot.rules.actions.notify import redact_url
+from p2pilot.rules.actions.steps import MAX_ATTEMPTS
+from p2pilot.rules.model import WebhookAction
 from p2pilot.signing import signature_headers
+from p2pilot.store.ledger import ActionState
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -87,3 +97,51 @@ def send_webhook(
         if attempt < max_attempts and pause(backoff * 2 ** (attempt - 1)):
             break  # the daemon is stopping
     return WebhookResult(False, status, attempt, error, unknown)
+
+
+class WebhookHandler:
+    """Delivers ``webhook`` actions; after a crash, delivers again (bounded)."""
+
+    redo_pending = True
+
+    def __init__(self, env: ActionEnv) -> None:
+        self.env = env
+        self.steps = env.steps
+
+    def execute(self, run: ActionRun[WebhookAction]) -> None:
+        record, action = run.record, run.action
+        document = event_document(run)
+        if run.account.dry_run:
+            self.steps.dry_run(record, run.log, {"url": redact_url(action.url)})
+            return
+        self.steps.mark_sent(record, {"url": redact_url(action.url)})
+        result = send_webhook(
+            action.url,
+            document,
+            secret=action.secret,
+            timeout=action.timeout,
+            max_attempts=action.max_attempts,
+            idempotency_key=record.key,
+            wait=self.env.stopping,
+        )
+        state = (
+            ActionState.SUCCEEDED
+            if result.ok
+            else ActionState.UNKNOWN
+            if result.outcome_unknown
+            else ActionState.FAILED
+        )
+        self.steps.settle(
+            record,
+            state,
+            error=result.error,
+            detail={"status": result.status, "attempts": result.attempts},
+        )
+        run.log.info("webhook.settled", state=str(state), status=result.status)
+
+    def reconcile(self, run: ActionRun[WebhookAction]) -> None:
+        if run.record.attempts < MAX_ATTEMPTS:
+            # Receivers dedupe on the Idempotency-Key header, so resending is safe.
+            self.execute(run)
+        else:
+            self.steps.unknown_after_restart(run.record, run.log)

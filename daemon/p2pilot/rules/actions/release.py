@@ -1,0 +1,281 @@
+"""Release the crypto of one of our sell orders, only when every guard holds.
+
+The state machine, money-critical:
+
+- pending: decide. Every guard is checked on inputs gathered right now
+  (:mod:`p2pilot.rules.actions.release_inputs`); a refusal is ``skipped`` with the
+  guard table, an order that could not be re-read stays ``pending`` (decide again).
+- claim: the totals, blacklist, evidence and lease are checked again under the
+  account's lock, and the order's one release is recorded together with the row's
+  ``sent`` (:mod:`p2pilot.rules.release_claim`) — always *before* the call.
+- call: ``release`` succeeds (claim, row and the completed order recorded at once),
+  fails (claim failed; the row retried or failed), or is unknown.
+- reconcile: a row never claimed decides afresh; a claimed one asks the order's
+  status: completed is success, still paid with the guards that can change
+  unchanged is called again (bounded), anything else failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from p2pilot.crashpoints import crash_point
+from p2pilot.exchange.errors import ExchangeError, TransientError
+from p2pilot.exchange.records import OrderDetail, OrderStatus, Side
+from p2pilot.metrics import TRIGGER_TO_RELEASE, count_action
+from p2pilot.rules import release_claim
+from p2pilot.rules.actions import release_inputs
+from p2pilot.rules.actions.base import ActionEnv, ActionRun
+from p2pilot.rules.actions.steps import MAX_ATTEMPTS
+from p2pilot.rules.context import OrderFacts
+from p2pilot.rules.guards import ReleaseInputs, all_hold, check_release, first_failure
+from p2pilot.rules.model import ReleaseAction
+from p2pilot.rules.release_claim import OrderToRelease
+from p2pilot.rules.verdict import GuardResult
+from p2pilot.store import ledger, releases
+from p2pilot.store import orders as stored_orders
+from p2pilot.store.ledger import ActionState
+from p2pilot.store.orders import FINAL_CODES
+
+ALREADY_CLAIMED = "this order's release was already claimed"
+
+
+class ReleaseHandler:
+    """Decides, claims and calls ``release`` actions; reconciles against the order's status."""
+
+    # A pending release decides afresh in reconcile, with every guard checked again.
+    redo_pending = False
+
+    def __init__(self, env: ActionEnv) -> None:
+        self.env = env
+        self.steps = env.steps
+
+    def execute(self, run: ActionRun[ReleaseAction]) -> None:
+        order = run.ctx.order
+        if order is None or order.side != Side.SELL:
+            self.steps.settle(
+                run.record, ActionState.SKIPPED, error="release needs one of our sell orders"
+            )
+            return
+        if self._already_over(run, order):
+            return
+        decided = self._decide(run, order)
+        if decided is None:
+            return
+        inputs, guards = decided
+        if run.account.dry_run:
+            table = [g.to_json() for g in guards]
+            self.steps.dry_run(run.record, run.log, {"guards": table, "decision": "release"})
+            return
+        if not self._claim(run, order, inputs, guards):
+            return
+        crash_point("release.after_sent")
+        assert inputs.fresh is not None  # checked in _decide: no decision without it
+        self._call(run, order, inputs.fresh, (run.ctx.event.type, run.ctx.event.created_at))
+
+    def reconcile(self, run: ActionRun[ReleaseAction]) -> None:
+        record, order = run.record, run.ctx.order
+        if order is None:
+            self.steps.settle(record, ActionState.FAILED, error="order no longer stored")
+            return
+        with self.env.store.transaction(read_only=True) as session:
+            claimed = releases.release_state(session, order.pk)
+        if record.state == ActionState.PENDING or claimed is None:
+            # Never reached the exchange: decide afresh, all guards again.
+            self.execute(run)
+            return
+        try:
+            fresh = run.account.client.order_detail(order.id)
+        except ExchangeError as exc:
+            run.log.warning("release.reconcile_failed", error=str(exc))
+            return
+        if fresh.status == OrderStatus.COMPLETED:
+            self._record_released(run, order, fresh)
+            run.log.info("release.confirmed_by_status")
+            return
+        guards_still_hold = (
+            fresh.status == OrderStatus.PAID
+            and fresh.amount == order.amount
+            and fresh.appeal_user_id in ("", "0")
+            and self.env.limits.auto_release
+        )
+        if guards_still_hold and record.attempts < MAX_ATTEMPTS:
+            self.steps.mark_sent(record)
+            self._call(run, order, fresh)
+            return
+        with self.env.store.transaction() as session:
+            releases.settle_release(session, order.pk, "failed", at=self.env.clock())
+            ledger.transition(
+                session,
+                record.id,
+                ActionState.FAILED,
+                at=self.env.clock(),
+                error=f"order is {int(fresh.status)} ({fresh.status.label})"
+                " after an unknown release",
+            )
+        run.log.error("release.failed_after_unknown", status=int(fresh.status))
+
+    # -- deciding --------------------------------------------------------------------
+
+    def _already_over(self, run: ActionRun[ReleaseAction], order: OrderFacts) -> bool:
+        """Stand down, without asking the exchange, when the store already knows the answer.
+
+        Both ``order.paid`` and ``payment.received`` reach a release rule; the second
+        decision usually finds the first one's release recorded, or the order over.
+        """
+        with self.env.store.transaction(read_only=True) as session:
+            claimed = releases.release_state(session, order.pk)
+        if claimed in ("sent", "succeeded"):
+            error, decision = ALREADY_CLAIMED, "duplicate"
+        elif order.status in FINAL_CODES:
+            label = OrderStatus(order.status).label
+            error, decision = f"order is {order.status} ({label}): nothing to release", "finished"
+        else:
+            return False
+        self.steps.settle(
+            run.record, ActionState.SKIPPED, error=error, detail={"decision": decision}
+        )
+        run.log.info("release.stood_down", reason=error)
+        return True
+
+    def _decide(
+        self, run: ActionRun[ReleaseAction], order: OrderFacts
+    ) -> tuple[ReleaseInputs, list[GuardResult]] | None:
+        """Every guard on inputs gathered now; None when the row was settled instead."""
+        inputs = release_inputs.gather(
+            self.env.store,
+            run.ctx,
+            run.account,
+            order,
+            policy=self.env.policy,
+            clock=self.env.clock,
+        )
+        guards = check_release(self.env.limits, run.rule.conditions, inputs)
+        table = [g.to_json() for g in guards]
+        unasked = _unasked(inputs)
+        if unasked is not None:
+            # Not a "no": the exchange could not be asked. Decide again on the next
+            # retry pass, when every guard is checked afresh; a refusal here would
+            # leave a paid order unreleased for a moment's network trouble.
+            self.steps.settle(
+                run.record,
+                ActionState.PENDING,
+                error=f"could not read the {unasked}; will decide again",
+                detail={"guards": table, "decision": "undecided"},
+            )
+            run.log.warning("release.undecided", reason=f"{unasked} read failed")
+            return None
+        if all_hold(guards):
+            return inputs, guards
+        failed = first_failure(guards)
+        others_hold = all(g.ok for g in guards if g.name != "auto_release")
+        if failed is not None and failed.name == "auto_release" and others_hold:
+            run.log.info("release.would_release", guards=table)
+        else:
+            run.log.warning(
+                "release.refused",
+                guard=failed.name if failed else None,
+                detail=failed.detail if failed else None,
+            )
+        self.steps.settle(
+            run.record,
+            ActionState.SKIPPED,
+            error=f"guard {failed.name}: {failed.detail}" if failed else None,
+            detail={"guards": table, "decision": "refused"},
+        )
+        return None
+
+    def _claim(
+        self,
+        run: ActionRun[ReleaseAction],
+        order: OrderFacts,
+        inputs: ReleaseInputs,
+        guards: list[GuardResult],
+    ) -> bool:
+        """Claim the order's one release (the row ``sent`` with it); False when refused."""
+        outcome = release_claim.claim(
+            self.env.store,
+            account_id=run.account.id,
+            lease_holder=self.env.lease_holder,
+            order=OrderToRelease(
+                pk=order.pk,
+                amount=order.amount,
+                currency=order.currency,
+                counterparty_user_id=order.counterparty_user_id,
+                counterparty_nickname=order.counterparty_nickname,
+                kyc_name=order.counterparty_real_name,
+            ),
+            action_id=run.record.id,
+            limits=self.env.limits,
+            inputs=inputs,
+            guards=guards,
+            at=self.env.clock(),
+        )
+        if outcome.claimed:
+            return True
+        failed = first_failure(outcome.guards)
+        self.steps.settle(
+            run.record,
+            ActionState.SKIPPED,
+            error=f"guard {failed.name}: {failed.detail}" if failed else ALREADY_CLAIMED,
+            detail={
+                "guards": [g.to_json() for g in outcome.guards],
+                "decision": "refused" if failed else "duplicate",
+            },
+        )
+        if failed is not None:
+            run.log.warning("release.refused", guard=failed.name, detail=failed.detail)
+        else:
+            run.log.warning("release.duplicate_refused")
+        return False
+
+    # -- calling ---------------------------------------------------------------------
+
+    def _call(
+        self,
+        run: ActionRun[ReleaseAction],
+        order: OrderFacts,
+        fresh: OrderDetail,
+        trigger: tuple[str, datetime] | None = None,
+    ) -> None:
+        try:
+            run.account.client.release(order.id)
+        except ExchangeError as exc:
+            unknown = isinstance(exc, TransientError) and exc.outcome_unknown
+            if not unknown:
+                with self.env.store.transaction() as session:
+                    releases.settle_release(session, order.pk, "failed", at=self.env.clock())
+            self.steps.outcome(run.record, exc, run.log)
+            return
+        crash_point("release.after_call")
+        # The exchange said the release went through: that is the completion, and
+        # reading the order again only to learn it would cost a call per order. The
+        # snapshot kept is the last one read; a sweep that ever finds another final
+        # status records it as an anomaly.
+        self._record_released(run, order, dataclasses.replace(fresh, status=OrderStatus.COMPLETED))
+        if trigger is not None:
+            TRIGGER_TO_RELEASE.labels(trigger[0]).observe(
+                max(0.0, (self.env.clock() - trigger[1]).total_seconds())
+            )
+        run.log.info("release.done", amount=str(order.amount), currency=order.currency)
+
+    def _record_released(
+        self, run: ActionRun[ReleaseAction], order: OrderFacts, completed: OrderDetail
+    ) -> None:
+        """The release took effect: claim, ledger row and the completed order, at once."""
+        now = self.env.clock
+        with self.env.store.transaction() as session:
+            releases.settle_release(session, order.pk, "succeeded", at=now())
+            ledger.transition(session, run.record.id, ActionState.SUCCEEDED, at=now())
+            stored_orders.apply_order(session, run.account.id, completed, now=now())
+        count_action(run.record.kind, ActionState.SUCCEEDED)
+
+
+def _unasked(inputs: ReleaseInputs) -> str | None:
+    """What the exchange could not be asked for this decision: the order, the buyer."""
+    if inputs.fresh is None:
+        return "order"
+    if inputs.counterparty is None:
+        return "counterparty profile"
+    return None

@@ -1,0 +1,226 @@
+"""Action handlers on their own, on a real store: each kind's state machine, no daemon.
+
+The exchange client points at a closed port: a handler that is expected not to
+ask the exchange would fail (and settle otherwise) if it did.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, get_args
+
+import pytest
+from structlog.testing import capture_logs
+
+from p2pilot.chat.channel import ChatChannel
+from p2pilot.exchange.client import ExchangeClient
+from p2pilot.exchange.records import OrderStatus
+from p2pilot.rules.account import AccountBinding
+from p2pilot.rules.actions.registry import HANDLERS
+from p2pilot.rules.context import EventContext, OrderFacts
+from p2pilot.rules.executors import Executor
+from p2pilot.rules.guards import ReleaseLimits
+from p2pilot.rules.model import Action, CommandAction, Conditions, NotifyAction, ReleaseAction, Rule
+from p2pilot.store import ledger
+from p2pilot.store.accounts import ensure_account
+from p2pilot.store.engine import Store
+from p2pilot.store.events import EventRecord
+from p2pilot.store.ledger import ActionRecord, ActionState
+from p2pilot.store.models import OrderRow
+
+NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
+LIMITS = ReleaseLimits(
+    auto_release=True, max_amount={"RUB": Decimal("10000")}, daily_limit={"RUB": Decimal("10000")}
+)
+
+
+def account(store: Store, *, dry_run: bool = False) -> AccountBinding:
+    with store.transaction() as session:
+        account_id = ensure_account(session, "desk")
+    client = ExchangeClient(
+        account="desk", api_key="k", api_secret="s", base_url="http://127.0.0.1:9"
+    )
+    return AccountBinding(
+        account_id, "desk", client, ChatChannel(client, account="desk"), dry_run=dry_run
+    )
+
+
+def context(desk: AccountBinding, order: OrderFacts | None = None) -> EventContext:
+    event = EventRecord(
+        id=7,
+        account_id=desk.id,
+        order_pk=order.pk if order else None,
+        type="order.paid",
+        payload={"amount": "500.00"},
+        created_at=NOW,
+        handled_at=None,
+    )
+    return EventContext(event, "desk", "", order, None, desk.client, NOW, None)
+
+
+def claimed(
+    store: Store, desk: AccountBinding, kind: str, order_pk: int | None = None
+) -> ActionRecord:
+    with store.transaction() as session:
+        record = ledger.claim(
+            session,
+            key=f"ev7/r/0:{kind}",
+            account_id=desk.id,
+            event_id=None,
+            order_pk=order_pk,
+            rule="r",
+            kind=kind,
+            at=NOW,
+        )
+    assert record is not None
+    return record
+
+
+def stored(store: Store, record: ActionRecord) -> ActionRecord:
+    with store.transaction(read_only=True) as session:
+        found = ledger.get(session, record.key)
+    assert found is not None
+    return found
+
+
+def rule_of(action: Action) -> Rule:
+    return Rule("r", ("order.paid",), Conditions(), (action,))
+
+
+def events(logs: list[dict[str, Any]]) -> list[str]:
+    return [entry["event"] for entry in logs]
+
+
+def test_every_action_type_has_a_handler() -> None:
+    assert set(HANDLERS) == set(get_args(Action))
+
+
+def test_a_command_runs_once_with_the_event_on_stdin(store: Store, tmp_path: Path) -> None:
+    desk = account(store)
+    out = tmp_path / "event.json"
+    script = f"import sys; open({str(out)!r}, 'w').write(sys.stdin.read())"
+    action = CommandAction(argv=(sys.executable, "-c", script))
+    record = claimed(store, desk, "command")
+    Executor(store, LIMITS, lambda: NOW).execute(
+        record, action, context(desk), desk, rule_of(action)
+    )
+    after = stored(store, record)
+    assert after.state == ActionState.SUCCEEDED
+    assert after.attempts == 1
+    document = json.loads(out.read_text())
+    assert (document["event"], document["action_key"], document["rule"]) == (
+        "order.paid",
+        record.key,
+        "r",
+    )
+
+
+def test_an_interrupted_command_is_reported_unknown_not_run_again(
+    store: Store, tmp_path: Path
+) -> None:
+    desk = account(store)
+    marker = tmp_path / "ran"
+    action = CommandAction(argv=(sys.executable, "-c", f"open({str(marker)!r}, 'w')"))
+    record = claimed(store, desk, "command")
+    with store.transaction() as session:  # the crash: sent, never settled
+        ledger.transition(session, record.id, ActionState.SENT, at=NOW, count_attempt=True)
+    with capture_logs() as logs:
+        Executor(store, LIMITS, lambda: NOW).reconcile(
+            stored(store, record), rule_of(action), action, context(desk), desk
+        )
+    assert stored(store, record).state == ActionState.UNKNOWN
+    assert events(logs) == ["action.reconciling", "action.outcome_unknown"]
+    assert logs[-1]["action_id"] == record.id
+    assert not marker.exists()
+
+
+def test_a_pending_command_found_at_start_runs_now(store: Store, tmp_path: Path) -> None:
+    desk = account(store)
+    marker = tmp_path / "ran"
+    action = CommandAction(argv=(sys.executable, "-c", f"open({str(marker)!r}, 'w')"))
+    record = claimed(store, desk, "command")  # claimed, then the crash: nothing was sent
+    Executor(store, LIMITS, lambda: NOW).reconcile(
+        record, rule_of(action), action, context(desk), desk
+    )
+    assert stored(store, record).state == ActionState.SUCCEEDED
+    assert marker.exists()
+
+
+def test_a_dry_run_notification_says_what_it_would_send(store: Store) -> None:
+    desk = account(store, dry_run=True)
+    action = NotifyAction(urls=("json://127.0.0.1:9/",))
+    record = claimed(store, desk, "notify")
+    with capture_logs() as logs:
+        Executor(store, LIMITS, lambda: NOW).execute(
+            record, action, context(desk), desk, rule_of(action)
+        )
+    after = stored(store, record)
+    assert after.state == ActionState.DRY_RUN
+    assert after.detail == {"title": "p2pilot: order.paid"}
+    assert logs == [
+        {
+            "event": "action.dry_run",
+            "log_level": "info",
+            "title": "p2pilot: order.paid",
+            "account": "desk",
+            "order_id": None,
+            "rule": "r",
+            "action": "notify",
+            "action_id": record.id,
+        }
+    ]
+
+
+def finished_order(store: Store, desk: AccountBinding) -> OrderFacts:
+    with store.transaction() as session:
+        row = OrderRow(
+            account_id=desk.id,
+            exchange_id="1990000000000000001",
+            side=1,
+            status=int(OrderStatus.COMPLETED),
+            token="USDT",
+            currency="RUB",
+            amount=Decimal("500.00"),
+            price=Decimal("81.00"),
+            quantity=None,
+            counterparty_nickname="buyer",
+            counterparty_user_id="61000001",
+            counterparty_real_name="OLEG S",
+            created_at=NOW,
+            first_seen_at=NOW,
+            updated_at=NOW,
+            has_detail=True,
+            raw={},
+        )
+        session.add(row)
+        session.flush()
+        return OrderFacts.from_row(row)
+
+
+@pytest.mark.parametrize("state", [ActionState.PENDING, ActionState.UNKNOWN])
+def test_a_release_of_a_finished_order_stands_down_without_asking_the_exchange(
+    store: Store, state: ActionState
+) -> None:
+    desk = account(store)
+    order = finished_order(store, desk)
+    record = claimed(store, desk, "release", order.pk)
+    if state != ActionState.PENDING:
+        with store.transaction() as session:
+            ledger.transition(session, record.id, state, at=NOW)
+    with capture_logs() as logs:
+        Executor(store, LIMITS, lambda: NOW).reconcile(
+            stored(store, record),
+            rule_of(ReleaseAction()),
+            ReleaseAction(),
+            context(desk, order),
+            desk,
+        )
+    after = stored(store, record)
+    assert after.state == ActionState.SKIPPED
+    assert after.detail == {"decision": "finished"}
+    assert events(logs) == ["action.reconciling", "release.stood_down"]
+    assert logs[-1]["reason"] == "order is 50 (completed): nothing to release"
