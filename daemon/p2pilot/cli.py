@@ -286,7 +286,7 @@ def account(
 ) -> None:
     """Account info and payment methods, read from the exchange."""
     from p2pilot.exchange.errors import ExchangeError
-    from p2pilot.service import make_client
+    from p2pilot.runtime.accounts import make_client
 
     config = load(logs_to_stderr=True)
     selected = [a for a in config.accounts if name is None or a.name == name]

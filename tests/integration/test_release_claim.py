@@ -216,7 +216,7 @@ def test_a_lease_lost_mid_batch_stops_that_accounts_events(store: Store) -> None
             return 0
 
     dispatcher = EventDispatcher(
-        store, lambda: NOW, handlers=[LosesTheLease()], accounts=lambda: set(owned)
+        store, lambda: NOW, handlers=[LosesTheLease()], held=lambda: set(owned)
     )
     assert dispatcher.drain() == 1
     assert seen == [0]  # the rest of the batch waits for whoever holds the account

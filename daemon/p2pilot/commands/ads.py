@@ -54,7 +54,7 @@ def register(
     app.add_typer(ads_app, name="ads")
 
     def client_for(name: str | None) -> ExchangeClient:
-        from p2pilot.service import make_client
+        from p2pilot.runtime.accounts import make_client
 
         config = load(logs_to_stderr=True)
         if not config.accounts:

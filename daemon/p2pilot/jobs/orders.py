@@ -80,6 +80,13 @@ class OrdersJob:
     def __call__(self) -> None:
         self.tick()
 
+    def idle(self) -> bool:
+        """Nothing in flight: the last pending list was empty and nothing was left for later.
+
+        Unknown (no tick yet) is not idle.
+        """
+        return self.unread == {} and self.backlog == 0
+
     def tick(self) -> list[str]:
         """Run one tick; returns the event types written."""
         now = self.clock()

@@ -64,8 +64,8 @@ class JobRunner:
     idle_interval: timedelta | None = None
     is_idle: Callable[[], bool] = lambda: False
     last_run_at: datetime | None = None
-    # False while another daemon holds this account's lease: the run is skipped.
-    may_run: Callable[[], bool] = lambda: True
+    # False while this daemon does not hold the account (another one's lease): skipped.
+    holds: Callable[[], bool] = lambda: True
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __call__(self) -> bool:
@@ -79,13 +79,26 @@ class JobRunner:
         finally:
             self._lock.release()
 
+    def retime(self, interval: timedelta, idle_interval: timedelta | None = None) -> bool:
+        """Take a reloaded config's pace; True when ``interval`` changed.
+
+        The scheduler's trigger must follow a changed interval. An adaptive runner
+        (one with an idle interval) takes the new idle interval, None included.
+        """
+        if self.idle_interval is not None:
+            self.idle_interval = idle_interval
+        if interval == self.interval:
+            return False
+        self.interval = interval
+        return True
+
     def _run(self) -> bool:
         now = self.clock()
         if self.disabled_reason is not None:
             return False
         if self.paused_until is not None and now < self.paused_until:
             return False
-        if not self.may_run():
+        if not self.holds():
             return True  # another daemon polls this account: nothing wrong here
         if (
             self.idle_interval is not None

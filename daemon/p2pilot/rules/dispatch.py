@@ -52,14 +52,14 @@ class EventDispatcher:
         clock: Callable[[], datetime],
         handlers: Sequence[EventHandler] = (),
         batch: int = 200,
-        accounts: Callable[[], Collection[int] | None] = lambda: None,
+        held: Callable[[], Collection[int] | None] = lambda: None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.handlers = list(handlers)
         self.batch = batch
-        # The accounts whose events are ours (leases); None: every account.
-        self.accounts = accounts
+        # The accounts this daemon holds (leases): their events are ours; None: every account.
+        self.held = held
         self._lock = threading.Lock()
 
     @contextmanager
@@ -98,16 +98,14 @@ class EventDispatcher:
         handled = 0
         while True:
             with self.store.transaction() as session:
-                pending = outbox.pending_events(
-                    session, limit=self.batch, account_ids=self.accounts()
-                )
+                pending = outbox.pending_events(session, limit=self.batch, account_ids=self.held())
             if not pending:
                 return handled
             for event in pending:
                 # Asked per event, not per batch: a lease lost while this batch runs
                 # stops the account's events here; they stay pending for its holder.
-                owned = self.accounts()
-                if owned is not None and event.account_id not in owned:
+                held = self.held()
+                if held is not None and event.account_id not in held:
                     log.warning(
                         "events.lease_lost",
                         account_id=event.account_id,

@@ -54,6 +54,7 @@ class RuleEngine:
         stopping: Callable[[float], bool] | None = None,
         policy: MatchPolicy = DEFAULT_POLICY,
         lease_holder: str | None = None,
+        holds: Callable[[int], bool] = lambda _account_id: True,
     ) -> None:
         self.store = store
         self.rules = list(rules)
@@ -64,8 +65,8 @@ class RuleEngine:
             store, limits, clock, stopping=stopping, policy=policy, lease_holder=lease_holder
         )
         self._last_retry: datetime | None = None
-        # Whether this daemon acts for an account now (its lease, on PostgreSQL).
-        self.owns: Callable[[int], bool] = lambda _account_id: True
+        # Whether this daemon holds an account now (its lease, on PostgreSQL).
+        self.holds = holds
 
     def replace_rules(
         self, rules: Sequence[Rule], limits: ReleaseLimits, policy: MatchPolicy
@@ -152,7 +153,7 @@ class RuleEngine:
         settled = 0
         for record in rows:
             account = self.accounts.get(record.account_id)
-            if account is None or not self.owns(record.account_id):
+            if account is None or not self.holds(record.account_id):
                 continue  # not ours (another daemon holds the account) or not usable
             found = self._action_for(record)
             if found is None:

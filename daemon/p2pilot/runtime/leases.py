@@ -1,0 +1,185 @@
+"""Which accounts this daemon holds: it polls and acts only for those.
+
+One word for one idea: a daemon *holds* an account. On SQLite one daemon holds
+every account (the file lock keeps a second one out). On PostgreSQL daemons
+share the accounts through leases in the database: :class:`LeaseKeeper` takes
+and renews them, and :class:`Holdings` answers "do we hold it now?" for the
+jobs, the event dispatcher and the rule engine.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from datetime import timedelta
+from pathlib import Path
+
+from p2pilot.logging import get_logger
+from p2pilot.runtime.accounts import Account
+from p2pilot.store import leases as stored_leases
+from p2pilot.store.engine import Store
+
+log = get_logger(__name__)
+
+# A renewed lease is trusted for this share of its length (clock rates and the
+# renewal's own duration differ between machines).
+LEASE_TRUST = 0.8
+
+
+class Holdings:
+    """The accounts this daemon holds now, each until a monotonic deadline.
+
+    ``leased`` False (SQLite): every account, always. Otherwise only the accounts
+    whose lease :class:`LeaseKeeper` took and renewed recently enough.
+    """
+
+    def __init__(self, *, leased: bool) -> None:
+        self.leased = leased
+        # PostgreSQL: this daemon's id in the lease table (and the release claim).
+        self.holder = new_holder() if leased else None
+        # Account id -> monotonic time the lease surely lasts until (renewed minus a margin).
+        self._until: dict[int, float] = {}
+
+    def holds(self, account_id: int) -> bool:
+        """Whether this daemon polls and acts for the account now.
+
+        Asked before every event: a lease renewed too long ago (a stalled renewal, a
+        long batch) counts as lost before the database would let another daemon in.
+        """
+        if not self.leased:
+            return True
+        until = self._until.get(account_id)
+        return until is not None and time.monotonic() < until
+
+    def held(self) -> set[int] | None:
+        """The accounts held now; None for every account (no leases)."""
+        if not self.leased:
+            return None
+        now = time.monotonic()
+        return {account_id for account_id, until in self._until.items() if now < until}
+
+    def known(self, account_id: int) -> bool:
+        """Whether the account was held at the last renewal (its deadline may have passed)."""
+        return account_id in self._until
+
+    def hold(self, account_id: int, until: float) -> None:
+        """Hold the account until the monotonic time ``until`` (a renewal)."""
+        self._until[account_id] = until
+
+    def drop(self, account_id: int) -> None:
+        """Stop holding the account (its lease was lost or given up)."""
+        self._until.pop(account_id, None)
+
+    def accounts(self) -> list[int]:
+        """Every account held at the last renewal."""
+        return list(self._until)
+
+
+class LeaseKeeper:
+    """Takes and renews the leases of the accounts this daemon may hold (PostgreSQL).
+
+    An account just taken is settled before it is worked on: ``settle`` runs
+    inside ``exclusive`` (no event is handled meanwhile), right after the hold
+    starts, so the ledger's open rows are reconciled before any new event.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        holdings: Holdings,
+        ttl: timedelta,
+        *,
+        exclusive: Callable[[], AbstractContextManager[None]],
+        settle: Callable[[Account], None],
+    ) -> None:
+        if holdings.holder is None:
+            raise ValueError("leases need a holder id: Holdings(leased=True)")
+        self.store = store
+        self.holdings = holdings
+        self.holder: str = holdings.holder
+        self.ttl = ttl
+        self.exclusive = exclusive
+        self.settle = settle
+
+    @property
+    def renew_every(self) -> timedelta:
+        """How often the leases are renewed: three times per lease."""
+        return self.ttl / 3
+
+    def refresh(self, accounts: Sequence[Account]) -> None:
+        """Take or renew each account's lease; settle the ledger of an account just taken."""
+        for account in accounts:
+            # Counted from before the renewal, with a margin: never believed past expiry.
+            until = time.monotonic() + self.ttl.total_seconds() * LEASE_TRUST
+            mine = self._take_or_renew(account)
+            if mine and not self.holdings.known(account.id):
+                log.info("lease.acquired", account=account.name, holder=self.holder)
+                with self.exclusive():
+                    self.holdings.hold(account.id, until)
+                    self.settle(account)
+            elif mine:
+                self.holdings.hold(account.id, until)
+            elif self.holdings.known(account.id):
+                log.warning("lease.lost", account=account.name, holder=self.holder)
+                self.holdings.drop(account.id)
+
+    def _take_or_renew(self, account: Account) -> bool:
+        try:
+            with self.store.transaction() as session:
+                if stored_leases.take_or_renew(session, account.id, self.holder, self.ttl):
+                    return True
+                # A crashed predecessor on this machine (systemd restarting us)
+                # need not be waited out: its process is gone.
+                dead = stored_leases.holder_of(session, account.id)
+                if dead is not None and exited_here(dead):
+                    return stored_leases.take_from(session, account.id, dead, self.holder, self.ttl)
+                return False
+        except Exception:
+            # The database is unreachable: keep nothing we cannot prove we hold.
+            log.exception("lease.refresh_failed", account=account.name)
+            return False
+
+    def give_up(self) -> None:
+        """Hand every lease back (a clean stop): another daemon need not wait them out."""
+        for account_id in self.holdings.accounts():
+            try:
+                with self.store.transaction() as session:
+                    stored_leases.give_up(session, account_id, self.holder)
+            except Exception:
+                log.warning("lease.release_failed", account_id=account_id, exc_info=True)
+            self.holdings.drop(account_id)
+
+
+def new_holder() -> str:
+    """This process's lease holder id: machine, pid and a nonce."""
+    return f"{this_machine()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def this_machine() -> str:
+    """This host and kernel boot: a pid means the same process only within both."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+    except OSError:
+        boot = "unknown-boot"
+    return f"{socket.gethostname()}/{boot[:8]}"
+
+
+def exited_here(holder: str) -> bool:
+    """Whether a lease holder ran on this machine, in this boot, and its process is gone."""
+    parts = holder.rsplit(":", 2)  # machine:pid:nonce
+    if len(parts) != 3:
+        return False
+    machine, pid, _nonce = parts
+    if machine != this_machine() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
