@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
-from p2pilot.commands.status import mailbox_health
+from p2pilot.cli.status import mailbox_health
 from p2pilot.config import Config, parse_config
 from p2pilot.config.intake import MailboxConfig, load_templates
 from p2pilot.evidence.mailbox import MailboxReader, retry_delays

@@ -9,7 +9,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from p2pilot.commands.options import Limit, amount_of
+from p2pilot.cli.options import Limit, amount_of
 from p2pilot.config import Config
 from p2pilot.terminal import printable
 
@@ -139,6 +139,6 @@ def register(
                 )
             )
 
-    from p2pilot.commands.payments import register as register_payments
+    from p2pilot.cli.payments import register as register_payments
 
     register_payments(payments_app, load, fail, print_json)

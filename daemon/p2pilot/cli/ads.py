@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from p2pilot.commands.options import amount_of, whole
+from p2pilot.cli.options import amount_of, whole
 from p2pilot.config import Config
 
 if TYPE_CHECKING:

@@ -1,0 +1,3 @@
+from p2pilot.cli.main import main
+
+main()

@@ -1,0 +1,87 @@
+"""Command line: ``p2pilot [--config PATH] COMMAND`` (contract in the design).
+
+Builds the command tree from the modules beside this one and runs it; see
+``app.py`` for what every command shares.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import typer
+
+from p2pilot.cli import account, daemon, db, orders, simulate
+from p2pilot.cli.app import app, fail, load, print_json, state
+from p2pilot.terminal import printable
+
+
+def _register_commands() -> None:
+    # Typer lists commands in the order they are attached: this order is the help's.
+    from p2pilot.cli.ads import register as register_ads
+    from p2pilot.cli.blacklist import register as register_blacklist
+    from p2pilot.cli.evidence import register as register_evidence
+    from p2pilot.cli.init import register as register_init
+    from p2pilot.cli.logs import register as register_logs
+    from p2pilot.cli.rates import register as register_rates
+    from p2pilot.cli.status import register as register_status
+    from p2pilot.cli.templates import register as register_templates
+
+    daemon.register(app)
+    db.register(app)
+    orders_app = orders.register(app)
+    account.register(app)
+    simulate.register(app)
+    register_evidence(orders_app, app, load, fail, print_json)
+    register_templates(app, load, fail, print_json)
+    register_rates(app, load, fail, print_json)
+    register_ads(app, load, fail, print_json)
+    register_status(app, load, fail, print_json)
+    register_logs(app, fail, print_json)
+    register_init(app, lambda: state.config_path, fail)
+    register_blacklist(app, load, fail, print_json)
+
+
+_register_commands()
+
+
+# Typer raises click's exceptions, from click or from its own vendored copy: take
+# them from wherever typer's BadParameter comes from.
+_errors = sys.modules[typer.BadParameter.__module__]
+_UsageError: type[Exception] = _errors.UsageError
+_ClickException: type[Exception] = _errors.ClickException
+_NoArgsIsHelp: type[Exception] | None = getattr(_errors, "NoArgsIsHelpError", None)
+
+
+def run_cli(args: Sequence[str] | None = None) -> int:
+    """Run the CLI on ``args`` (default: the process's); the exit code.
+
+    A bad command line is one line on stderr and exit 2 (click's usage box
+    spans five, and echoes whatever the argument held).
+    """
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="p2pilot", standalone_mode=False)
+    except typer.Abort:
+        return 1
+    except _ClickException as exc:
+        if _NoArgsIsHelp is not None and isinstance(exc, _NoArgsIsHelp):
+            exc.show()  # type: ignore[attr-defined]  # no arguments at all: the help answers
+            return 2
+        message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+        sys.stderr.write(f"p2pilot: {printable(message)}\n")
+        code = 2 if isinstance(exc, _UsageError) else exc.exit_code  # type: ignore[attr-defined]
+        return int(code)
+    return result if isinstance(result, int) else 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        sys.exit(run_cli())
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
