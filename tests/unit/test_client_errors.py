@@ -19,7 +19,7 @@ from pybit.exceptions import FailedRequestError, InvalidRequestError
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from p2pilot.exchange import requests as paths
-from p2pilot.exchange.client import PYBIT_LOGGER, ExchangeClient
+from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import (
     AdvertiserRequired,
     AuthError,
@@ -32,6 +32,7 @@ from p2pilot.exchange.errors import (
     TransientError,
 )
 from p2pilot.exchange.failures import exchange_error
+from p2pilot.exchange.transport import PYBIT_LOGGER, PybitTransport
 
 KEY = "AbCdEfKeyKey1234"
 SECRET = "SeCrEt-0123456789-very-secret"
@@ -263,7 +264,8 @@ def test_session_is_tamed() -> None:
             recv_window=7000,
         )
     assert logging.getLogger(PYBIT_LOGGER).handlers == before
-    session = client._session
+    assert isinstance(client.transport, PybitTransport)
+    session = client.transport.session
     assert session.max_retries == 1
     assert session.force_retry is False
     assert session.log_requests is False

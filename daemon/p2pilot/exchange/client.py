@@ -1,37 +1,25 @@
-"""The exchange client: the only code in p2pilot that imports pybit.
+"""The exchange client: typed calls to one account's Bybit P2P API.
 
-One pybit ``HTTP`` session per account, built once and reused (its
-``requests.Session`` is shared by the account's job threads). pybit is tamed so it
-never sleeps or retries inside our threads: ``max_retries=1``, ``force_retry=False``,
-a ``retry_codes`` set holding only a sentinel no response can carry (an empty set
-would bring back pybit's defaults, including the 10006 path that crashes on a past
-reset header) and ``retry_delay=0``. Waiting and retrying belong to the callers,
-guided by the error family in ``errors.py``; this client raises and never retries.
-
-``log_requests`` stays off (it logs the API key and signature), and the handler
-pybit attaches to its own logger when the root logger has none is removed.
+Each method builds its request body (``requests.py``), waits for the account's
+request budget, hands the body to a ``Transport`` and parses the answer into the
+records of ``records.py``. It raises from the error family of ``errors.py`` and
+never retries: waiting and retrying belong to the callers. The transport is pybit
+over HTTP unless another is given (the simulator's in-process one, in tests).
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-import requests
-from pybit.unified_trading import HTTP
-
 from p2pilot.exchange import parse
 from p2pilot.exchange import requests as req
 from p2pilot.exchange.budget import RequestBudget
-from p2pilot.exchange.errors import RateLimited
-from p2pilot.exchange.failures import exchange_error, header
+from p2pilot.exchange.errors import ExchangeError, RateLimited
+from p2pilot.exchange.failures import header
 from p2pilot.exchange.recent import ParsedRows, RecentDetails
 from p2pilot.exchange.records import (
     Ad,
@@ -48,18 +36,12 @@ from p2pilot.exchange.records import (
     UserProfile,
 )
 from p2pilot.exchange.requests import AdParams
+from p2pilot.exchange.transport import Kind, PybitTransport, Transport
 from p2pilot.logging import get_logger
 
 T = TypeVar("T")
-Kind = Literal["read", "write"]
 
 log = get_logger(__name__)
-
-PYBIT_LOGGER = "pybit._http_manager"
-# A code no response can carry (the exchange's codes are ints): keeps pybit's retry set
-# non-empty without ever matching, so pybit never sleeps in our threads.
-NO_RETRY_CODES = frozenset({"p2pilot:never-retry"})
-_construct_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,36 +60,6 @@ class CallInfo:
 CallHook = Callable[[CallInfo], None]
 
 
-def _new_session(**settings: Any) -> Any:
-    """A pybit HTTP session, without the StreamHandler pybit may attach to its logger."""
-    logger = logging.getLogger(PYBIT_LOGGER)
-    with _construct_lock:
-        before = list(logger.handlers)
-        session = HTTP(**settings)
-        for handler in list(logger.handlers):
-            if handler not in before:
-                logger.removeHandler(handler)
-    logger.propagate = True
-    _read_environment_once(session.client)
-    return session
-
-
-def _read_environment_once(http: requests.Session) -> None:
-    """Stop requests re-reading proxy settings from the environment on every call.
-
-    That lookup walks ``os.environ`` per request: a third of an idle orders tick's
-    CPU on a desk with a thousand open orders (bench/tick_cpu.py). With no proxy
-    configured there is nothing to re-read; a CA bundle named in the environment
-    is kept. With a proxy set, requests keeps doing it, as it must.
-    """
-    if urllib.request.getproxies():
-        return
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        http.verify = bundle
-    http.trust_env = False
-
-
 class ExchangeClient:
     """Typed, synchronous access to one account's Bybit P2P API."""
 
@@ -115,15 +67,17 @@ class ExchangeClient:
         self,
         *,
         account: str,
-        api_key: str,
-        api_secret: str,
+        api_key: str = "",
+        api_secret: str = "",
         base_url: str | None = None,
         testnet: bool = False,
         timeout: float = 10.0,
         recv_window: int = 5000,
         on_call: CallHook | None = None,
         budget: RequestBudget | None = None,
+        transport: Transport | None = None,
     ) -> None:
+        """Without ``transport``, the account's keys reach Bybit (or ``base_url``) by pybit."""
         self.account = account
         self.timeout = timeout
         self.budget = budget or RequestBudget()
@@ -131,25 +85,16 @@ class ExchangeClient:
         # Not locked: a hit needs an identical row, so a race can only cost a parse.
         self._pending_rows: ParsedRows[OrderSummary] = ParsedRows()
         self._order_rows: ParsedRows[OrderSummary] = ParsedRows()
-        self._secrets = (api_key, api_secret)
         self._on_call = on_call
-        self._session = _new_session(
-            testnet=testnet,
+        self.transport: Transport = transport or PybitTransport(
             api_key=api_key,
             api_secret=api_secret,
+            base_url=base_url,
+            testnet=testnet,
             timeout=timeout,
             recv_window=recv_window,
-            max_retries=1,
-            retry_delay=0,
-            force_retry=False,
-            retry_codes=set(NO_RETRY_CODES),
-            log_requests=False,
-            return_response_headers=True,
         )
-        if base_url:
-            # pybit has no base_url argument; every call formats f"{endpoint}{path}".
-            self._session.endpoint = base_url.rstrip("/")
-        self.base_url: str = self._session.endpoint
+        self.base_url: str = self.transport.base_url
 
     def __repr__(self) -> str:
         return f"ExchangeClient(account={self.account!r}, base_url={self.base_url!r})"
@@ -157,25 +102,26 @@ class ExchangeClient:
     # ---- plumbing ------------------------------------------------------------
 
     def _call(
-        self, endpoint: str, kind: Kind, send: Callable[[], Any], read: Callable[[Any], T]
+        self,
+        endpoint: str,
+        kind: Kind,
+        body: req.Body,
+        read: Callable[[Any], T],
+        *,
+        upload: tuple[bytes, str] | None = None,
     ) -> T:
         self.budget.before(kind, endpoint)
         started = time.monotonic()
         outcome, remaining, ip_ban = "ok", None, False
         try:
             try:
-                response = send()
-            except Exception as exc:
-                mapped = exchange_error(
-                    exc, endpoint=endpoint, write=kind == "write", secrets=self._secrets
-                )
-                if mapped is None:
-                    raise
-                self.budget.after(mapped)
-                raise mapped from exc
-            payload, headers = response, None
-            if isinstance(response, tuple) and response:
-                payload, headers = response[0], response[-1]
+                if upload is not None:
+                    payload, headers = self.transport.upload(endpoint, *upload)
+                else:
+                    payload, headers = self.transport.send(endpoint, kind, body)
+            except ExchangeError as exc:
+                self.budget.after(exc)
+                raise
             limit = header(headers, "X-Bapi-Limit-Status")
             remaining = int(limit) if limit is not None and limit.isdigit() else None
             result = read(payload)
@@ -207,14 +153,8 @@ class ExchangeClient:
             # A broken metrics hook must not turn a good call into a failure.
             log.warning("exchange.on_call_hook_failed", exc_info=True)
 
-    def _post(self, path: str, body: req.Body) -> Any:
-        """POST to a path pybit 5.17 does not wrap, through pybit's own signed request."""
-        return self._session._submit_request(
-            method="POST", path=f"{self._session.endpoint}{path}", query=body, auth=True
-        )
-
-    def _action(self, path: str, send: Callable[[], Any]) -> None:
-        self._call(path, "write", send, lambda payload: parse.check_action(payload, path))
+    def _action(self, path: str, body: req.Body) -> None:
+        self._call(path, "write", body, lambda payload: parse.check_action(payload, path))
 
     # ---- account ---------------------------------------------------------------
 
@@ -223,7 +163,7 @@ class ExchangeClient:
         return self._call(
             req.ACCOUNT_INFO,
             "read",
-            lambda: self._session.get_account_information(),
+            {},
             parse.parse_user_profile,
         )
 
@@ -232,7 +172,7 @@ class ExchangeClient:
         return self._call(
             req.PAYMENT_METHODS,
             "read",
-            lambda: self._session.get_user_payment_types(),
+            {},
             parse.parse_payment_terms,
         )
 
@@ -242,7 +182,7 @@ class ExchangeClient:
         return self._call(
             req.COUNTERPARTY_INFO,
             "read",
-            lambda: self._session.get_counterparty_info(**body),
+            body,
             lambda payload: parse.parse_user_profile(payload, req.COUNTERPARTY_INFO),
         )
 
@@ -256,7 +196,7 @@ class ExchangeClient:
         return self._call(
             req.PENDING_ORDERS,
             "read",
-            lambda: self._session.get_pending_orders(**body),
+            body,
             lambda payload: parse.parse_order_page(payload, req.PENDING_ORDERS, self._pending_rows),
         )
 
@@ -276,7 +216,7 @@ class ExchangeClient:
         return self._call(
             req.ORDERS,
             "read",
-            lambda: self._session.get_orders(**body),
+            body,
             lambda payload: parse.parse_order_page(payload, req.ORDERS, self._order_rows),
         )
 
@@ -286,7 +226,7 @@ class ExchangeClient:
         detail = self._call(
             req.ORDER_DETAIL,
             "read",
-            lambda: self._session.get_order_details(orderId=str(order_id)),
+            {"orderId": str(order_id)},
             parse.parse_order_detail,
         )
         self.recent_details.put(detail, sent_at)
@@ -295,7 +235,7 @@ class ExchangeClient:
     def release(self, order_id: str) -> None:
         """Release the crypto to the buyer (``order/finish``)."""
         try:
-            self._action(req.RELEASE, lambda: self._session.release_assets(orderId=str(order_id)))
+            self._action(req.RELEASE, {"orderId": str(order_id)})
         finally:
             # Whatever was read before is stale now, or may be.
             self.recent_details.forget(order_id)
@@ -306,7 +246,7 @@ class ExchangeClient:
             order_id=order_id, payment_type=payment_type, payment_id=payment_id
         )
         try:
-            self._action(req.MARK_PAID, lambda: self._session.mark_as_paid(**body))
+            self._action(req.MARK_PAID, body)
         finally:
             self.recent_details.forget(order_id)
 
@@ -318,7 +258,7 @@ class ExchangeClient:
         return self._call(
             req.CHAT_MESSAGES,
             "read",
-            lambda: self._session.get_chat_messages(**body),
+            body,
             parse.parse_chat_messages,
         )
 
@@ -339,7 +279,7 @@ class ExchangeClient:
             content_type=content_type,
             file_name=file_name,
         )
-        self._action(req.SEND_CHAT_MESSAGE, lambda: self._session.send_chat_message(**body))
+        self._action(req.SEND_CHAT_MESSAGE, body)
 
     def upload_chat_file(self, *, data: bytes, filename: str) -> UploadedFile:
         """Upload a file for chat; send the returned URL as a pic/pdf/video message."""
@@ -348,8 +288,9 @@ class ExchangeClient:
         return self._call(
             req.UPLOAD_CHAT_FILE,
             "write",
-            lambda: self._session.upload_chat_file(upload_file=bytes(data), filename=filename),
+            {},
             parse.parse_uploaded_file,
+            upload=(bytes(data), filename),
         )
 
     def chat_session_id(self, user_mask_id: str) -> str:
@@ -358,7 +299,7 @@ class ExchangeClient:
         return self._call(
             req.CHAT_SESSION_ID,
             "read",
-            lambda: self._post(req.CHAT_SESSION_ID, body),
+            body,
             parse.parse_session_id,
         )
 
@@ -370,7 +311,7 @@ class ExchangeClient:
         return self._call(
             req.CHAT_SESSIONS,
             "read",
-            lambda: self._post(req.CHAT_SESSIONS, body),
+            body,
             parse.parse_chat_sessions,
         )
 
@@ -387,7 +328,7 @@ class ExchangeClient:
         return self._call(
             req.SESSION_MESSAGES,
             "read",
-            lambda: self._post(req.SESSION_MESSAGES, body),
+            body,
             parse.parse_session_messages,
         )
 
@@ -398,7 +339,7 @@ class ExchangeClient:
         body = req.send_session_body(
             order_id=order_id, session_id=session_id, text=text, content_type=content_type
         )
-        self._action(req.SEND_SESSION_MESSAGE, lambda: self._post(req.SEND_SESSION_MESSAGE, body))
+        self._action(req.SEND_SESSION_MESSAGE, body)
 
     # ---- ads -------------------------------------------------------------------
 
@@ -412,16 +353,14 @@ class ExchangeClient:
     ) -> Page[Ad]:
         """One page of our own ads (``item/personal/list``)."""
         body = req.my_ads_body(page=page, size=size, token=token, currency=currency)
-        return self._call(
-            req.MY_ADS, "read", lambda: self._session.get_ads_list(**body), parse.parse_ad_page
-        )
+        return self._call(req.MY_ADS, "read", body, parse.parse_ad_page)
 
     def ad_detail(self, ad_id: str) -> Ad:
         """One of our ads (``item/info``)."""
         return self._call(
             req.AD_DETAIL,
             "read",
-            lambda: self._session.get_ad_details(itemId=str(ad_id)),
+            {"itemId": str(ad_id)},
             parse.parse_ad,
         )
 
@@ -431,7 +370,7 @@ class ExchangeClient:
         return self._call(
             req.CREATE_AD,
             "write",
-            lambda: self._session.post_new_ad(**body),
+            body,
             parse.parse_created_ad_id,
         )
 
@@ -440,11 +379,11 @@ class ExchangeClient:
     ) -> None:
         """Modify an online ad, or relist (``ACTIVE``) one the exchange took offline."""
         body = params.update_body(ad_id, action)
-        self._action(req.UPDATE_AD, lambda: self._session.update_ad(**body))
+        self._action(req.UPDATE_AD, body)
 
     def remove_ad(self, ad_id: str) -> None:
         """Delete an ad (there is no pause; relisting means creating a new one)."""
-        self._action(req.REMOVE_AD, lambda: self._session.remove_ad(itemId=str(ad_id)))
+        self._action(req.REMOVE_AD, {"itemId": str(ad_id)})
 
     def online_ads(
         self, *, token: str, currency: str, side: AdSide, page: int = 1, size: int = 100
@@ -454,6 +393,6 @@ class ExchangeClient:
         return self._call(
             req.ONLINE_ADS,
             "read",
-            lambda: self._session.get_online_ads(**body),
+            body,
             parse.parse_online_ad_page,
         )
