@@ -20,8 +20,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import FrameType
 
+from p2pilot.clocks import utc_now
 from p2pilot.config import Config, ConfigError, load_config
-from p2pilot.jobs.runner import utc_now
 from p2pilot.jobs.sync import sync_orders
 from p2pilot.logging import add_secrets, get_logger
 from p2pilot.rules.dispatch import EventDispatcher

@@ -19,9 +19,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TypeVar
 
+from p2pilot.clocks import CLOCK_SKEW
 from p2pilot.exchange import requests as paths
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import ChatApiClosed, Rejected, RouteNotFound, TransientError
@@ -34,7 +35,6 @@ T = TypeVar("T")
 
 PAGE_SIZE = 30  # both chat APIs cap a page at 30 (list_v1 refuses 50: 913100009)
 MAX_PAGES = 10  # per read: a chat longer than 300 new messages is not a P2P chat
-CLOCK_SKEW = timedelta(minutes=2)
 ORDER_CHAT_PATHS = frozenset({paths.CHAT_MESSAGES, paths.SEND_CHAT_MESSAGE})
 MAX_ORDER_SESSIONS = 500
 READ_STATUS_UNREAD, READ_STATUS_ALL = 0, 2  # list_v1's readStatus, as clients report it

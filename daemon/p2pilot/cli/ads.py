@@ -9,19 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from p2pilot.cli.app import Fail, LoadConfig
 from p2pilot.cli.options import amount_of, whole
-from p2pilot.config import Config
 
 if TYPE_CHECKING:
     from p2pilot.exchange.client import ExchangeClient
     from p2pilot.exchange.records import Ad
 
-LoadConfig = Callable[..., Config]
-Fail = Callable[..., NoReturn]
 AccountOption = Annotated[
     str | None, typer.Option("--account", help="Account name (default: the first).")
 ]

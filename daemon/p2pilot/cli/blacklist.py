@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-from p2pilot.config import Config
+from p2pilot.cli.app import Fail, LoadConfig
 from p2pilot.terminal import printable
-
-LoadConfig = Callable[..., Config]
-Fail = Callable[..., NoReturn]
 
 
 def register(

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
 
+from p2pilot.cli.app import Fail, LoadConfig, PrintJson
 from p2pilot.cli.options import Limit, amount_of
-from p2pilot.config import Config
 from p2pilot.terminal import printable
-
-LoadConfig = Callable[..., Config]
-Fail = Callable[..., NoReturn]
 
 
 def register(
@@ -22,12 +18,22 @@ def register(
     app: typer.Typer,
     load: LoadConfig,
     fail: Fail,
-    print_json: Callable[[Any], None],
+    print_json: PrintJson,
 ) -> None:
-    """Attach the evidence commands to the CLI (kept here, next to what they drive)."""
+    """Attach the evidence commands to the CLI: ``orders confirm-payment``, ``payments``."""
     payments_app = typer.Typer(help="Payment evidence.", no_args_is_help=True)
     app.add_typer(payments_app, name="payments")
+    _register_confirm_payment(orders_app, load, fail, print_json)
+    _register_payments_list(payments_app, load, print_json)
 
+    from p2pilot.cli.payments import register as register_payments
+
+    register_payments(payments_app, load, fail, print_json)
+
+
+def _register_confirm_payment(
+    orders_app: typer.Typer, load: LoadConfig, fail: Fail, print_json: PrintJson
+) -> None:
     @orders_app.command("confirm-payment")
     def confirm_payment(
         order_id: Annotated[str, typer.Argument(help="The exchange's order id.")],
@@ -91,6 +97,10 @@ def register(
         if result.order_id is None:
             raise typer.Exit(1)
 
+
+def _register_payments_list(
+    payments_app: typer.Typer, load: LoadConfig, print_json: PrintJson
+) -> None:
     @payments_app.command("list")
     def payments_list(
         unmatched: Annotated[bool, typer.Option(help="Only evidence bound to no order.")] = False,
@@ -138,7 +148,3 @@ def register(
                     f"  record it: p2pilot payments record {t['id']} --amount A --payer NAME",
                 )
             )
-
-    from p2pilot.cli.payments import register as register_payments
-
-    register_payments(payments_app, load, fail, print_json)

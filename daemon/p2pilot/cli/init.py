@@ -15,16 +15,16 @@ import os
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
+from p2pilot.cli.app import Fail
 from p2pilot.config.starter import DEFAULT_GREETING, StarterAccount, StarterConfig
 from p2pilot.exchange.keycheck import KeyCheck
 
-Fail = Callable[..., NoReturn]
 ConfigPath = Callable[[], str | None]
 BYBIT = "https://api.bybit.com"
 

@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TextIO
+from typing import Annotated, Any, TextIO
 
 import typer
 
+from p2pilot.cli.app import Fail
 from p2pilot.terminal import printable
 
-Fail = Callable[..., NoReturn]
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 # Shown first on a text line, in this order; the rest follow as key=value.
 HEAD_KEYS = ("timestamp", "level", "event", "account", "order_id")

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-from p2pilot.config import Config
-
-LoadConfig = Callable[..., Config]
-Fail = Callable[..., NoReturn]
+from p2pilot.cli.app import Fail, LoadConfig
 
 
 def register(

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-from p2pilot.config import Config
+from p2pilot.cli.app import Fail, LoadConfig
 
-LoadConfig = Callable[..., Config]
-Fail = Callable[..., NoReturn]
 HISTORY_POINTS = 12  # a compact history: at most this many points per market
 
 

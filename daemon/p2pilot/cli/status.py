@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
+from p2pilot.cli.app import Fail, LoadConfig
 from p2pilot.config import Config
 
-LoadConfig = Callable[..., Config]
-Fail = Callable[..., NoReturn]
 MIN_STALE_AFTER = timedelta(minutes=1)
 
 

@@ -10,14 +10,12 @@ import sys
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-from p2pilot.config import Config
+from p2pilot.cli.app import Fail, LoadConfig
 
-LoadConfig = Callable[..., Config]
-Fail = Callable[..., NoReturn]
 MAX_SAMPLE_BYTES = 256 * 1024
 
 
@@ -138,8 +136,9 @@ def register(
         config = load(logs_to_stderr=True)
         try:
             result = record_unparsed(
-                config,
+                config.database.url,
                 notification_id,
+                policy=config.evidence.match_policy,
                 amount=value,
                 payer=payer,
                 currency=currency,

@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from p2pilot.clocks import CLOCK_SKEW
 from p2pilot.evidence.candidates import open_candidates
 from p2pilot.evidence.matching import (
-    CLOCK_SKEW,
     Evidence,
     HoldReason,
     MatchPolicy,

@@ -21,14 +21,14 @@ import contextlib
 import random
 import ssl
 import threading
-from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
+from pydantic import SecretStr
 
-from p2pilot.config.intake import MailboxConfig
 from p2pilot.evidence.mail_text import internal_date, mail_text
 from p2pilot.evidence.texts import BankText, TextIntake
 from p2pilot.logging import get_logger
@@ -48,12 +48,43 @@ MAIL_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class MailboxSettings(Protocol):
+    """One ``[[evidence.mailboxes]]`` entry, as the reader uses it (the config's MailboxConfig)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def security(self) -> str: ...  # "tls", "starttls" or "none" (loopback only)
+    @property
+    def user(self) -> str: ...
+    @property
+    def password(self) -> SecretStr: ...
+    @property
+    def folder(self) -> str: ...
+    @property
+    def templates(self) -> Sequence[str]: ...  # empty: every template
+    @property
+    def after_read(self) -> str: ...  # "seen" or "move"
+    @property
+    def move_to(self) -> str | None: ...
+    @property
+    def poll(self) -> timedelta: ...
+    @property
+    def idle(self) -> bool: ...
+    @property
+    def account(self) -> str | None: ...
+
+
 class MailboxReader:
     """Reads one mailbox in a background thread until stopped."""
 
     def __init__(
         self,
-        config: MailboxConfig,
+        config: MailboxSettings,
         *,
         intake: TextIntake,
         store: Store,

@@ -23,14 +23,14 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from difflib import SequenceMatcher
 from enum import StrEnum
 
+from p2pilot.clocks import CLOCK_SKEW
 from p2pilot.evidence.translit import latin_key, to_latin
 
-CLOCK_SKEW = timedelta(minutes=2)
 TYPO_SIMILARITY = 0.85
 TYPO_CREDIT = 0.9
 ABBREVIATED_CREDIT = 0.5  # an initial or masked word on the payer's side

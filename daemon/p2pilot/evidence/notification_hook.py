@@ -19,12 +19,13 @@ import hmac
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from http import HTTPStatus
+from typing import Protocol
 
+from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from p2pilot.config.intake import SourceConfig
 from p2pilot.evidence.forwarders import BadNotification, PostedNotification, parse_notification
 from p2pilot.evidence.http import Refused, read_body, reply
 from p2pilot.evidence.texts import BankText, TextIntake, TextOutcome
@@ -33,7 +34,20 @@ PATH = "/v1/notifications"
 BEARER = "bearer "
 
 
-def source_of(authorization: str | None, sources: Sequence[SourceConfig]) -> SourceConfig:
+class NotificationSource(Protocol):
+    """One ``[[evidence.sources]]`` entry, as the hook uses it (the config's SourceConfig)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def token(self) -> SecretStr: ...
+    @property
+    def account(self) -> str | None: ...  # its evidence pays only this account's orders
+
+
+def source_of(
+    authorization: str | None, sources: Sequence[NotificationSource]
+) -> NotificationSource:
     """The source whose token the request carries; Refused(401) otherwise."""
     if not authorization or not authorization[: len(BEARER)].lower() == BEARER:
         raise Refused(HTTPStatus.UNAUTHORIZED, "send Authorization: Bearer TOKEN")
@@ -54,7 +68,7 @@ class NotificationHook:
     def __init__(
         self,
         *,
-        sources: Sequence[SourceConfig],
+        sources: Sequence[NotificationSource],
         intake: TextIntake,
         clock: Callable[[], datetime],
     ) -> None:
@@ -83,7 +97,9 @@ class NotificationHook:
             },
         )
 
-    def _take(self, source: SourceConfig, posted: PostedNotification, now: datetime) -> TextOutcome:
+    def _take(
+        self, source: NotificationSource, posted: PostedNotification, now: datetime
+    ) -> TextOutcome:
         return self._intake.take(
             BankText(
                 channel="notice",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from p2pilot.config import Config
 from p2pilot.evidence.amounts import currency_of
 from p2pilot.evidence.intake import EvidenceError, IntakeResult, record_evidence
+from p2pilot.evidence.matching import MatchPolicy
 from p2pilot.logging import get_logger
 from p2pilot.store import notifications
 from p2pilot.store.accounts import account_name
@@ -21,9 +21,10 @@ class UnparsedError(ValueError):
 
 
 def record_unparsed(
-    config: Config,
+    database_url: str,
     notification_id: int,
     *,
+    policy: MatchPolicy,
     amount: Decimal,
     payer: str,
     currency: str | None = None,
@@ -31,7 +32,7 @@ def record_unparsed(
     order_id: str | None = None,
 ) -> IntakeResult:
     """Record unparsed text ``notification_id`` as evidence, through ``record_evidence``."""
-    store = Store(config.database.url)
+    store = Store(database_url)
     try:
         with store.transaction(read_only=True) as session:
             note = notifications.get(session, notification_id)
@@ -56,7 +57,7 @@ def record_unparsed(
                 now=now,
                 account=account,
                 order_id=order_id,
-                policy=config.evidence.match_policy,
+                policy=policy,
             )
         except EvidenceError as exc:
             raise UnparsedError(str(exc)) from exc

@@ -31,7 +31,7 @@ from p2pilot.exchange.errors import (
 AUTH_CODES = frozenset({10003, 10004, 10005, 10007, 10010})
 ADVERTISER_REQUIRED = 912000014
 RATE_LIMITED = 10006
-CLOCK_SKEW = 10002
+CLOCK_SKEW_CODE = 10002  # the request timestamp is outside recv_window
 SERVER_BUSY_CODES = frozenset({10000, 10016})
 CHAT_API_CLOSED = 912200387
 ROUTE_NOT_FOUND = 10017
@@ -148,7 +148,7 @@ def for_code(
         return RateLimited(
             f"per-account rate limit hit{said}", reset_at=reset_at, endpoint=endpoint, code=code
         )
-    if code == CLOCK_SKEW:
+    if code == CLOCK_SKEW_CODE:
         return TransientError(
             "request timestamp outside recv_window: this host's clock is probably skewed "
             f"(check NTP){said}",

@@ -14,9 +14,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
+from p2pilot.clocks import utc_now
 from p2pilot.exchange.errors import (
     AuthError,
     ExchangeError,
@@ -38,10 +39,6 @@ class Tick(Protocol):
     """One unit of polling work; raises on failure."""
 
     def __call__(self) -> None: ...
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
