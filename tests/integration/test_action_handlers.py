@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, get_args
 
 import pytest
+from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from p2pilot.chat.channel import ChatChannel
@@ -25,14 +27,19 @@ from p2pilot.rules.context import EventContext, OrderFacts
 from p2pilot.rules.executors import Executor
 from p2pilot.rules.guards import ReleaseLimits
 from p2pilot.rules.model import Action, CommandAction, Conditions, NotifyAction, ReleaseAction, Rule
-from p2pilot.store import ledger
+from p2pilot.simulator.server import SimulatorServer
+from p2pilot.store import ledger, releases
+from p2pilot.store import orders as stored_orders
 from p2pilot.store.accounts import ensure_account
 from p2pilot.store.engine import Store
 from p2pilot.store.events import EventRecord
 from p2pilot.store.ledger import ActionRecord, ActionState
 from p2pilot.store.models import OrderRow
 
+from .simdesk import control, running_simulator, sim_status, took_effect
+
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
+FINISH = "/v5/p2p/order/finish"
 LIMITS = ReleaseLimits(
     auto_release=True, max_amount={"RUB": Decimal("10000")}, daily_limit={"RUB": Decimal("10000")}
 )
@@ -224,3 +231,84 @@ def test_a_release_of_a_finished_order_stands_down_without_asking_the_exchange(
     assert after.detail == {"decision": "finished"}
     assert events(logs) == ["action.reconciling", "release.stood_down"]
     assert logs[-1]["reason"] == "order is 50 (completed): nothing to release"
+
+
+# -- a release interrupted after its claim, settled against the exchange ---------------
+
+SIM_KEY, SIM_SECRET = "handlers-key", "handlers-secret-1"
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorServer]:
+    with running_simulator({SIM_KEY: SIM_SECRET}) as server:
+        yield server
+
+
+def claimed_release(
+    store: Store, sim: SimulatorServer
+) -> tuple[AccountBinding, OrderFacts, ActionRecord]:
+    """A paid sell order, stored, its release claimed and the row ``sent``.
+
+    The state a crash between the claim and the exchange's answer leaves.
+    """
+    with store.transaction() as session:
+        account_id = ensure_account(session, "desk")
+    client = ExchangeClient(
+        account="desk", api_key=SIM_KEY, api_secret=SIM_SECRET, base_url=sim.url
+    )
+    desk = AccountBinding(account_id, "desk", client, ChatChannel(client, account="desk"))
+    order_id = control(sim, "orders", side="sell", amount="3100.00", price="81.00")["id"]
+    control(sim, f"orders/{order_id}/pay")
+    with store.transaction() as session:
+        stored_orders.apply_order(session, account_id, client.order_detail(order_id), now=NOW)
+        row = session.scalars(select(OrderRow).where(OrderRow.exchange_id == order_id)).one()
+        order = OrderFacts.from_row(row)
+    record = claimed(store, desk, "release", order.pk)
+    with store.transaction() as session:
+        assert releases.claim_release(
+            session,
+            account_id=account_id,
+            order_pk=order.pk,
+            action_id=record.id,
+            amount=order.amount,
+            currency=order.currency,
+            counterparty_user_id=order.counterparty_user_id or None,
+            at=NOW,
+        )
+        ledger.transition(session, record.id, ActionState.SENT, at=NOW, count_attempt=True)
+    return desk, order, stored(store, record)
+
+
+def reconcile_release(
+    store: Store, desk: AccountBinding, order: OrderFacts, record: ActionRecord
+) -> list[dict[str, Any]]:
+    with capture_logs() as logs:
+        Executor(store, LIMITS, lambda: NOW).reconcile(
+            record, rule_of(ReleaseAction()), ReleaseAction(), context(desk, order), desk
+        )
+    return logs
+
+
+def test_a_sent_release_the_exchange_carried_out_is_confirmed_not_called_again(
+    store: Store, sim: SimulatorServer
+) -> None:
+    desk, order, record = claimed_release(store, sim)
+    desk.client.release(order.id)  # went out; the crash came before its answer was stored
+    logs = reconcile_release(store, desk, order, record)
+    assert stored(store, record).state == ActionState.SUCCEEDED
+    assert len(took_effect(sim, FINISH)) == 1
+    assert events(logs) == ["action.reconciling", "release.confirmed_by_status"]
+    with store.transaction(read_only=True) as session:
+        assert releases.release_state(session, order.pk) == "succeeded"
+
+
+def test_a_sent_release_that_never_reached_the_exchange_is_called_once_more(
+    store: Store, sim: SimulatorServer
+) -> None:
+    desk, order, record = claimed_release(store, sim)
+    logs = reconcile_release(store, desk, order, record)
+    after = stored(store, record)
+    assert (after.state, after.attempts) == (ActionState.SUCCEEDED, 2)
+    assert len(took_effect(sim, FINISH)) == 1
+    assert events(logs) == ["action.reconciling", "release.done"]
+    assert sim_status(sim, order.id) == OrderStatus.COMPLETED
