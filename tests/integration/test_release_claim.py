@@ -14,9 +14,9 @@ from decimal import Decimal
 import pytest
 
 from p2pilot.rules.dispatch import EventDispatcher
-from p2pilot.rules.guards import EvidenceSummary, ReleaseInputs, ReleaseLimits
+from p2pilot.rules.guards import ReleaseLimits
 from p2pilot.rules.release_claim import ClaimResult, OrderToRelease, claim
-from p2pilot.rules.verdict import GuardResult
+from p2pilot.rules.verdict import EvidenceSummary, GuardResult, ReleaseInputs
 from p2pilot.store import ledger
 from p2pilot.store import payments as stored_payments
 from p2pilot.store.accounts import ensure_account

@@ -10,14 +10,13 @@ import pytest
 
 from p2pilot.exchange.records import OrderDetail, OrderStatus, Side, UserProfile
 from p2pilot.rules.guards import (
-    EvidenceSummary,
-    ReleaseInputs,
     ReleaseLimits,
     all_hold,
     check_release,
     first_failure,
 )
 from p2pilot.rules.model import Conditions
+from p2pilot.rules.verdict import EvidenceSummary, ReleaseInputs
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 

@@ -7,13 +7,8 @@ release, like the other guards.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from p2pilot.evidence.matching import name_similarity, normalize_name
-from p2pilot.rules.verdict import GuardResult
-
-if TYPE_CHECKING:
-    from p2pilot.rules.guards import ReleaseInputs
+from p2pilot.rules.verdict import GuardResult, ReleaseInputs
 
 # What Bybit's ``blocked`` field says when the user is not banned ("" and "N" are
 # seen); anything else is read as a ban: when unsure, do not release.

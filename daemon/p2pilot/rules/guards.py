@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from p2pilot.exchange.records import OrderDetail, OrderStatus, UserProfile
+from p2pilot.exchange.records import OrderStatus, UserProfile
 from p2pilot.rules.fraud import fraud_guards, payer_is_buyer
 from p2pilot.rules.model import Conditions
-from p2pilot.rules.verdict import GuardResult
+from p2pilot.rules.verdict import GuardResult, ReleaseInputs
 
 APPEAL_STATUSES = frozenset(
     {OrderStatus.APPEAL, OrderStatus.OBJECTIONING, OrderStatus.AWAITING_OBJECTION}
@@ -34,34 +34,6 @@ class ReleaseLimits:
     max_amount: Mapping[str, Decimal] = field(default_factory=dict)
     daily_limit: Mapping[str, Decimal] = field(default_factory=dict)
     counterparty_daily_limit: Mapping[str, Decimal] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EvidenceSummary:
-    """The payment evidence matched to this order, as far as the guard needs it."""
-
-    reference: str
-    amount: Decimal
-    payer_name: str
-    source: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseInputs:
-    """Everything gathered right before a release."""
-
-    stored_amount: Decimal
-    currency: str
-    fresh: OrderDetail | None  # None: the re-read failed
-    released_today: Decimal
-    released_today_counterparty: Decimal
-    counterparty: UserProfile | None
-    evidence: EvidenceSummary | None
-    fresh_age: float = 0.0  # seconds between reading ``fresh`` and deciding
-    kyc_name: str = ""  # the buyer's KYC name as the order shows it
-    blacklisted: str | None = None  # the blacklist entry this buyer matches, described
-    held: tuple[str, ...] = ()  # unbound evidence that fits this order, and why it is held
-    name_threshold: float = 0.8
 
 
 def check_release(

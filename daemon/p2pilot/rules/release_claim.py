@@ -20,8 +20,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from p2pilot.rules.blacklist import Buyer, matching_entry
-from p2pilot.rules.guards import EvidenceSummary, ReleaseInputs, ReleaseLimits, limit_guards
-from p2pilot.rules.verdict import GuardResult
+from p2pilot.rules.guards import ReleaseLimits, limit_guards
+from p2pilot.rules.verdict import EvidenceSummary, GuardResult, ReleaseInputs
 from p2pilot.store import blacklist as stored_blacklist
 from p2pilot.store import ledger, releases
 from p2pilot.store import payments as stored_payments

@@ -29,10 +29,10 @@ from p2pilot.rules.actions import release_inputs
 from p2pilot.rules.actions.base import ActionEnv, ActionRun
 from p2pilot.rules.actions.steps import MAX_ATTEMPTS
 from p2pilot.rules.context import OrderFacts
-from p2pilot.rules.guards import ReleaseInputs, all_hold, check_release, first_failure
+from p2pilot.rules.guards import all_hold, check_release, first_failure
 from p2pilot.rules.model import ReleaseAction
 from p2pilot.rules.release_claim import OrderToRelease
-from p2pilot.rules.verdict import GuardResult
+from p2pilot.rules.verdict import GuardResult, ReleaseInputs
 from p2pilot.store import ledger, releases
 from p2pilot.store import orders as stored_orders
 from p2pilot.store.ledger import ActionState

@@ -13,8 +13,8 @@ from p2pilot.logging import get_logger
 from p2pilot.rules.account import AccountBinding
 from p2pilot.rules.blacklist import Buyer, matching_entry
 from p2pilot.rules.context import EventContext, OrderFacts
-from p2pilot.rules.guards import EvidenceSummary, ReleaseInputs
 from p2pilot.rules.release_claim import start_of_utc_day
+from p2pilot.rules.verdict import EvidenceSummary, ReleaseInputs
 from p2pilot.store import blacklist as stored_blacklist
 from p2pilot.store import payments as stored_payments
 from p2pilot.store import releases
