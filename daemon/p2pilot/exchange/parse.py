@@ -11,7 +11,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from p2pilot.exchange import requests as paths
 from p2pilot.exchange.errors import MalformedResponse
@@ -181,6 +181,12 @@ def confirmed_payment(r: Reader, terms: list[PaymentTerm]) -> PaymentTerm | None
     if used:
         return next((term for term in terms if term.payment_type == used), None)
     return None
+
+
+def stored_payment(raw: dict[str, Any]) -> PaymentTerm | None:
+    """:func:`confirmed_payment` of an ``order/info`` result as the store keeps it (``raw``)."""
+    r = Reader(raw, paths.ORDER_DETAIL, "stored order")
+    return confirmed_payment(r, [payment_term(row) for row in r.items("paymentTermList")])
 
 
 def order_detail(r: Reader) -> OrderDetail:

@@ -11,11 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from p2pilot.chat.channel import ChatTarget
 from p2pilot.exchange.client import ExchangeClient
-from p2pilot.exchange.errors import ExchangeError
+from p2pilot.exchange.errors import ExchangeError, MalformedResponse
+from p2pilot.exchange.parse import stored_payment
 from p2pilot.exchange.records import OrderStatus, Side, UserProfile
 from p2pilot.logging import get_logger
 from p2pilot.rules.model import Conditions
@@ -66,7 +68,7 @@ class OrderFacts:
             counterparty_mask_id=row.counterparty_mask_id or "",
             counterparty_real_name=row.counterparty_real_name or "",
             payment_type=row.payment_type,
-            payment_names=_payment_names(row.raw, row.payment_type),
+            payment_names=_payment_names(row.raw),
             created_at=row.created_at,
         )
 
@@ -91,23 +93,15 @@ class OrderFacts:
         }
 
 
-def _payment_names(raw: dict[str, Any], payment_type: int | None) -> frozenset[str]:
-    """Names of the payment method the buyer chose, as the order detail spells them."""
-    names: set[str] = set()
-    for key in ("confirmedPayTerm", "paymentTermResult"):
-        term = raw.get(key)
-        if isinstance(term, dict):
-            config = term.get("paymentConfigVo") or term.get("paymentConfig") or {}
-            if isinstance(config, dict) and config.get("paymentName"):
-                names.add(str(config["paymentName"]).casefold())
-    for term in raw.get("paymentTermList") or []:
-        if not isinstance(term, dict) or payment_type is None:
-            continue
-        if str(term.get("paymentType")) == str(payment_type):
-            config = term.get("paymentConfigVo") or {}
-            if isinstance(config, dict) and config.get("paymentName"):
-                names.add(str(config["paymentName"]).casefold())
-    return frozenset(names)
+def _payment_names(raw: dict[str, Any]) -> frozenset[str]:
+    """The name of the payment method the buyer chose, as the exchange adapter reads it."""
+    try:
+        chosen = stored_payment(raw)
+    except MalformedResponse:
+        return frozenset()  # a garbled stored order names no method; the type id still may
+    return (
+        frozenset({chosen.name.casefold()}) if chosen is not None and chosen.name else frozenset()
+    )
 
 
 @dataclass
@@ -232,30 +226,19 @@ def _order_checks(
         checks.append(
             ("payment_confirmed", lambda: (ctx.evidence is not None) == c.payment_confirmed)
         )
-    if c.counterparty_min_orders is not None:
-        checks.append(
-            (
-                "counterparty_min_orders",
-                lambda: _profile_at_least(ctx, "total_finish_count", c.counterparty_min_orders),
-            )
-        )
-    if c.counterparty_min_completion_rate is not None:
-        checks.append(
-            (
-                "counterparty_min_completion_rate",
-                lambda: _profile_at_least(ctx, "recent_rate", c.counterparty_min_completion_rate),
-            )
-        )
-    if c.counterparty_min_account_days is not None:
-        checks.append(
-            (
-                "counterparty_min_account_days",
-                lambda: _profile_at_least(
-                    ctx, "account_create_days", c.counterparty_min_account_days
-                ),
-            )
-        )
+    for name, attribute in _PROFILE_MINIMUMS:
+        minimum = getattr(c, name)
+        if minimum is not None:
+            checks.append((name, partial(_profile_at_least, ctx, attribute, minimum)))
     return checks
+
+
+# A rule's counterparty minimums, each with the profile field it bounds.
+_PROFILE_MINIMUMS = (
+    ("counterparty_min_orders", "total_finish_count"),
+    ("counterparty_min_completion_rate", "recent_rate"),
+    ("counterparty_min_account_days", "account_create_days"),
+)
 
 
 def _profile_at_least(ctx: EventContext, attribute: str, minimum: Decimal | int | None) -> bool:
