@@ -138,6 +138,21 @@ class MailboxConfig(BaseModel):
 
 def intake_issues(evidence: EvidenceConfig, accounts: set[str]) -> list[ConfigIssue]:
     """Checks across entries: unique names and tokens, mailboxes naming known templates."""
+    issues = _name_issues(evidence, accounts) + _token_issues(evidence)
+    issues += _mailbox_issues(evidence)
+    if evidence.sources and not evidence.templates:
+        issues.append(
+            ConfigIssue("evidence.sources", "notifications need [[evidence.templates]] to be read")
+        )
+    if evidence.sources and evidence.listen is None:
+        issues.append(
+            ConfigIssue("evidence.listen", "[[evidence.sources]] post to [evidence] listen: set it")
+        )
+    return issues
+
+
+def _name_issues(evidence: EvidenceConfig, accounts: set[str]) -> list[ConfigIssue]:
+    """Names unique within each section; an entry's account one that is configured."""
     issues: list[ConfigIssue] = []
     sections: tuple[tuple[str, Sequence[SourceConfig | TemplateConfig | MailboxConfig]], ...] = (
         ("sources", evidence.sources),
@@ -163,6 +178,12 @@ def intake_issues(evidence: EvidenceConfig, accounts: set[str]) -> list[ConfigIs
                         f"evidence.{section}[{index}].account", f"no account named {account!r}"
                     )
                 )
+    return issues
+
+
+def _token_issues(evidence: EvidenceConfig) -> list[ConfigIssue]:
+    """Every source with a token of its own."""
+    issues: list[ConfigIssue] = []
     tokens: dict[str, int] = {}
     for index, source in enumerate(evidence.sources):
         token = source.token.get_secret_value()
@@ -175,6 +196,12 @@ def intake_issues(evidence: EvidenceConfig, accounts: set[str]) -> list[ConfigIs
                 )
             )
         tokens.setdefault(token, index)
+    return issues
+
+
+def _mailbox_issues(evidence: EvidenceConfig) -> list[ConfigIssue]:
+    """Every mailbox with templates to read receipts with, each one that exists."""
+    issues: list[ConfigIssue] = []
     names = {t.name for t in evidence.templates}
     for index, mailbox in enumerate(evidence.mailboxes):
         for position, name in enumerate(mailbox.templates):
@@ -192,14 +219,6 @@ def intake_issues(evidence: EvidenceConfig, accounts: set[str]) -> list[ConfigIs
                     "a mailbox needs at least one [[evidence.templates]] to read receipts",
                 )
             )
-    if evidence.sources and not evidence.templates:
-        issues.append(
-            ConfigIssue("evidence.sources", "notifications need [[evidence.templates]] to be read")
-        )
-    if evidence.sources and evidence.listen is None:
-        issues.append(
-            ConfigIssue("evidence.listen", "[[evidence.sources]] post to [evidence] listen: set it")
-        )
     return issues
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from structlog.stdlib import BoundLogger
+
 from p2pilot.clocks import utc_now
 from p2pilot.exchange.errors import (
     AuthError,
@@ -91,6 +93,26 @@ class JobRunner:
 
     def _run(self) -> bool:
         now = self.clock()
+        skipped = self._skipped(now)
+        if skipped is not None:
+            return skipped
+        self.last_run_at = now
+        bound = log.bind(account=self.account, job=self.job)
+        try:
+            self.tick()
+        except AuthError as exc:
+            return self._disabled(bound, now, exc)
+        except RateLimited as exc:
+            return self._rate_limited(bound, now, exc)
+        except (TransientError, MalformedResponse, ExchangeError) as exc:
+            return self._failed(bound, now, exc)
+        except Exception as exc:
+            return self._crashed(bound, now, exc)
+        self._succeeded(bound)
+        return True
+
+    def _skipped(self, now: datetime) -> bool | None:
+        """This run's result if it is skipped (disabled, paused, not held, idle); None: run."""
         if self.disabled_reason is not None:
             return False
         if self.paused_until is not None and now < self.paused_until:
@@ -104,58 +126,62 @@ class JobRunner:
             and self.is_idle()
         ):
             return True  # a quiet desk: this run is skipped, not failed
-        self.last_run_at = now
-        bound = log.bind(account=self.account, job=self.job)
-        try:
-            self.tick()
-        except AuthError as exc:
-            self.disabled_reason = str(exc)
-            bound.error("job.disabled", error=str(exc), error_type=type(exc).__name__)
-            self._record_failure(now, exc)
-            self._alert("job_disabled", str(exc), now)
-            return False
-        except RateLimited as exc:
-            self.paused_until = max(exc.reset_at, now + timedelta(milliseconds=100))
-            bound.warning(
-                "job.rate_limited",
-                error=str(exc),
-                resume_at=self.paused_until.isoformat(),
-                ip_ban=exc.ip_ban,
+        return None
+
+    def _disabled(self, bound: BoundLogger, now: datetime, exc: AuthError) -> bool:
+        self.disabled_reason = str(exc)
+        bound.error("job.disabled", error=str(exc), error_type=type(exc).__name__)
+        self._record_failure(now, exc)
+        self._alert("job_disabled", str(exc), now)
+        return False
+
+    def _rate_limited(self, bound: BoundLogger, now: datetime, exc: RateLimited) -> bool:
+        self.paused_until = max(exc.reset_at, now + timedelta(milliseconds=100))
+        bound.warning(
+            "job.rate_limited",
+            error=str(exc),
+            resume_at=self.paused_until.isoformat(),
+            ip_ban=exc.ip_ban,
+        )
+        self._record_failure(now, exc)
+        if exc.ip_ban and exc.first_hit:
+            # One alert per ban, from the job that met it first.
+            self._alert("ip_ban", str(exc), now, resume_at=exc.reset_at.isoformat())
+        return False
+
+    def _failed(self, bound: BoundLogger, now: datetime, exc: ExchangeError) -> bool:
+        self._back_off(now)
+        (bound.warning if self._loud else bound.debug)(
+            "job.failed",
+            error=str(exc),
+            error_type=type(exc).__name__,
+            consecutive_failures=self.consecutive_failures,
+            resume_at=self.paused_until.isoformat() if self.paused_until else None,
+        )
+        self._record_failure(now, exc)
+        return False
+
+    def _crashed(self, bound: BoundLogger, now: datetime, exc: Exception) -> bool:
+        # A bug or a database outage: log with traceback, keep the daemon alive.
+        # Called inside the except block: exception() finds the traceback there.
+        self._back_off(now)
+        if self._loud:
+            bound.exception(
+                "job.crashed",
+                error_type=type(exc).__name__,
+                consecutive_failures=self.consecutive_failures,
             )
-            self._record_failure(now, exc)
-            if exc.ip_ban and exc.first_hit:
-                # One alert per ban, from the job that met it first.
-                self._alert("ip_ban", str(exc), now, resume_at=exc.reset_at.isoformat())
-            return False
-        except (TransientError, MalformedResponse, ExchangeError) as exc:
-            self._back_off(now)
-            (bound.warning if self._loud else bound.debug)(
-                "job.failed",
+        else:
+            bound.debug(
+                "job.crashed",
                 error=str(exc),
                 error_type=type(exc).__name__,
                 consecutive_failures=self.consecutive_failures,
-                resume_at=self.paused_until.isoformat() if self.paused_until else None,
             )
-            self._record_failure(now, exc)
-            return False
-        except Exception as exc:
-            # A bug or a database outage: log with traceback, keep the daemon alive.
-            self._back_off(now)
-            if self._loud:
-                bound.exception(
-                    "job.crashed",
-                    error_type=type(exc).__name__,
-                    consecutive_failures=self.consecutive_failures,
-                )
-            else:
-                bound.debug(
-                    "job.crashed",
-                    error=str(exc),
-                    error_type=type(exc).__name__,
-                    consecutive_failures=self.consecutive_failures,
-                )
-            self._record_failure(now, exc)
-            return False
+        self._record_failure(now, exc)
+        return False
+
+    def _succeeded(self, bound: BoundLogger) -> None:
         self.ticks += 1
         if self.consecutive_failures:
             bound.info("job.recovered", after_failures=self.consecutive_failures)
@@ -166,7 +192,6 @@ class JobRunner:
                 poll_state.record_success(session, self.account_id, self.job, at=self.clock())
         except Exception:
             bound.exception("job.state_not_recorded")
-        return True
 
     def _alert(self, reason: str, message: str, now: datetime, **detail: object) -> None:
         try:
