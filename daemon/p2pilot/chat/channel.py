@@ -24,9 +24,9 @@ from typing import TypeVar
 
 from p2pilot.clocks import CLOCK_SKEW
 from p2pilot.exchange import requests as paths
-from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import ChatApiClosed, Rejected, RouteNotFound, TransientError
 from p2pilot.exchange.failures import is_documented
+from p2pilot.exchange.port import Exchange
 from p2pilot.exchange.records import ChatApi, ChatMessage, ChatSession
 from p2pilot.logging import get_logger
 
@@ -74,7 +74,7 @@ class ChatChannel:
 
     def __init__(
         self,
-        client: ExchangeClient,
+        client: Exchange,
         *,
         account: str,
         mode: str = "auto",

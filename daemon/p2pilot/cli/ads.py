@@ -17,7 +17,7 @@ from p2pilot.cli.app import Fail, LoadConfig
 from p2pilot.cli.options import amount_of, whole
 
 if TYPE_CHECKING:
-    from p2pilot.exchange.client import ExchangeClient
+    from p2pilot.exchange.port import Exchange
     from p2pilot.exchange.records import Ad
 
 AccountOption = Annotated[
@@ -51,7 +51,7 @@ def register(
     ads_app = typer.Typer(help="Your ads on the exchange.", no_args_is_help=True)
     app.add_typer(ads_app, name="ads")
 
-    def client_for(name: str | None) -> ExchangeClient:
+    def client_for(name: str | None) -> Exchange:
         from p2pilot.runtime.accounts import make_client
 
         config = load(logs_to_stderr=True)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from p2pilot.exchange.client import ExchangeClient
+from p2pilot.exchange.port import Exchange
 from p2pilot.exchange.records import Ad
 from p2pilot.logging import get_logger
 from p2pilot.store import ads as stored_ads
@@ -20,7 +20,7 @@ PAGE_SIZE = 30
 MAX_PAGES = 20  # 600 ads: no desk has that many
 
 
-def all_ads(client: ExchangeClient) -> Iterator[Ad]:
+def all_ads(client: Exchange) -> Iterator[Ad]:
     """Every one of our ads, page by page."""
     for number in range(1, MAX_PAGES + 1):
         page = client.my_ads(page=number, size=PAGE_SIZE)
@@ -35,7 +35,7 @@ class AdsJob:
 
     account: str
     account_id: int
-    client: ExchangeClient
+    client: Exchange
     store: Store
     clock: Callable[[], datetime]
 

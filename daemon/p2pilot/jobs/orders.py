@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from p2pilot.evidence.reminders import DEFAULT_REMIND_AFTER, remind_unconfirmed
-from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import MalformedResponse, TransientError
+from p2pilot.exchange.port import Exchange
 from p2pilot.exchange.records import OrderDetail, OrderSummary, Page
 from p2pilot.logging import get_logger
 from p2pilot.store import accounts, poll_state
@@ -110,7 +110,7 @@ class OrdersJob:
 
     account: str
     account_id: int
-    client: ExchangeClient
+    client: Exchange
     store: Store
     sweep_every: timedelta
     clock: Callable[[], datetime]

@@ -17,8 +17,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from p2pilot.config.schema import RateConfig
-from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import AuthError, ExchangeError, RateLimited
+from p2pilot.exchange.port import Exchange
 from p2pilot.exchange.records import AdSide, OnlineAd
 from p2pilot.logging import get_logger
 from p2pilot.store import rates as stored_rates
@@ -85,7 +85,7 @@ class RatesJob:
 
     account: str
     account_id: int
-    client: ExchangeClient
+    client: Exchange
     store: Store
     entries: list[RateConfig]
     clock: Callable[[], datetime]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from p2pilot.chat.channel import ChatChannel
-from p2pilot.exchange.client import ExchangeClient
+from p2pilot.exchange.port import Exchange
 
 
 @dataclass
@@ -14,7 +14,7 @@ class AccountBinding:
 
     id: int
     name: str
-    client: ExchangeClient
+    client: Exchange
     chat: ChatChannel
     dry_run: bool = False
     nickname: str = ""

@@ -15,9 +15,9 @@ from functools import partial
 from typing import Any
 
 from p2pilot.chat.channel import ChatTarget
-from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import ExchangeError, MalformedResponse
 from p2pilot.exchange.parse import stored_payment
+from p2pilot.exchange.port import Exchange
 from p2pilot.exchange.records import OrderStatus, Side, UserProfile
 from p2pilot.logging import get_logger
 from p2pilot.rules.model import Conditions
@@ -113,7 +113,7 @@ class EventContext:
     account_nickname: str
     order: OrderFacts | None
     evidence: PaymentRecord | None
-    client: ExchangeClient
+    client: Exchange
     now: datetime
     local_tz: tzinfo | None
     _counterparty: UserProfile | None = field(default=None, repr=False)

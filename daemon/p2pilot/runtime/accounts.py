@@ -12,6 +12,7 @@ from p2pilot.config import AccountConfig, Config
 from p2pilot.exchange.budget import RequestBudget
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import AdvertiserRequired, AuthError, ExchangeError
+from p2pilot.exchange.port import Exchange
 from p2pilot.logging import get_logger
 from p2pilot.rules.engine import AccountBinding
 from p2pilot.store import accounts as stored_accounts
@@ -20,7 +21,7 @@ from p2pilot.store.engine import Store
 
 log = get_logger(__name__)
 
-ClientFactory = Callable[[AccountConfig], ExchangeClient]
+ClientFactory = Callable[[AccountConfig], Exchange]
 
 
 def make_client(account: AccountConfig) -> ExchangeClient:
@@ -47,7 +48,7 @@ class Account:
 
     config: AccountConfig
     id: int
-    client: ExchangeClient
+    client: Exchange
     chat: ChatChannel
     nickname: str | None = None  # None: not read at start (see disabled_reason)
     disabled_reason: str | None = None  # set when the startup check failed to authenticate
@@ -97,7 +98,7 @@ class AccountOpener:
         return Account(account, account_id, client, chat, nickname, disabled_reason)
 
     def _chat_channel(
-        self, account_id: int, account: AccountConfig, client: ExchangeClient
+        self, account_id: int, account: AccountConfig, client: Exchange
     ) -> ChatChannel:
         with self.store.transaction(read_only=True) as session:
             switched = stored_accounts.chat_api(session, account_id) == "session"
@@ -114,9 +115,7 @@ class AccountOpener:
             on_switch=remember_switch,
         )
 
-    def _check(
-        self, account_id: int, name: str, client: ExchangeClient
-    ) -> tuple[str | None, str | None]:
+    def _check(self, account_id: int, name: str, client: Exchange) -> tuple[str | None, str | None]:
         """Read the account once: (nickname, None), or (None, why it is disabled).
 
         An exchange that cannot be reached gives (None, None): the jobs retry it.
