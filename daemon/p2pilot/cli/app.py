@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -19,10 +18,6 @@ from p2pilot.logging import configure_logging, get_logger
 from p2pilot.terminal import printable
 
 EX_CONFIG = 78
-
-LoadConfig = Callable[..., Config]
-Fail = Callable[..., NoReturn]
-PrintJson = Callable[[Any], None]
 
 app = typer.Typer(
     name="p2pilot",

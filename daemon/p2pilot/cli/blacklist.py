@@ -2,90 +2,91 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from p2pilot.cli.app import Fail, LoadConfig
+from p2pilot.cli.app import JsonFlag, fail, load, print_json
 from p2pilot.terminal import printable
 
 
-def register(
-    app: typer.Typer, load: LoadConfig, fail: Fail, print_json: Callable[[Any], None]
-) -> None:
+def register(app: typer.Typer) -> None:
     """Attach the ``blacklist`` group to the CLI."""
     blacklist_app = typer.Typer(
         help="Buyers never released to automatically (effective at once).", no_args_is_help=True
     )
     app.add_typer(blacklist_app, name="blacklist")
 
-    @blacklist_app.command("add")
-    def add(
-        uid: Annotated[str | None, typer.Option(help="The buyer's Bybit user id.")] = None,
-        nickname: Annotated[str | None, typer.Option(help="The buyer's nickname.")] = None,
-        name: Annotated[
-            str | None, typer.Option(help='A KYC or payer name, e.g. "OLEG SMIRNOV".')
-        ] = None,
-        reason: Annotated[str | None, typer.Option(help="Why, for whoever reads it.")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
-    ) -> None:
-        """List a buyer by exactly one of --uid, --nickname or --name."""
-        from p2pilot.rules.blacklist import BlacklistError, add_entry
-        from p2pilot.store.engine import Store
+    blacklist_app.command("add")(add)
+    blacklist_app.command("list")(list_)
+    blacklist_app.command("remove")(remove)
 
-        given = [(k, v) for k, v in (("uid", uid), ("nickname", nickname), ("name", name)) if v]
-        if len(given) != 1:
-            fail("name exactly one of --uid, --nickname or --name", code=2)
-        kind, value = given[0]
-        config = load(logs_to_stderr=True)
-        store = Store(config.database.url)
-        try:
-            entry = add_entry(store, kind=kind, value=value, reason=reason, now=datetime.now(UTC))
-        except BlacklistError as exc:
-            fail(str(exc))
-        finally:
-            store.dispose()
-        if as_json:
-            print_json(entry.to_json())
-            return
-        typer.echo(printable(f"blacklisted {entry.describe()}"))
 
-    @blacklist_app.command("list")
-    def list_(
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
-    ) -> None:
-        """Every entry, oldest first."""
-        from p2pilot.rules.blacklist import list_entries
-        from p2pilot.store.engine import Store
+def add(
+    uid: Annotated[str | None, typer.Option(help="The buyer's Bybit user id.")] = None,
+    nickname: Annotated[str | None, typer.Option(help="The buyer's nickname.")] = None,
+    name: Annotated[
+        str | None, typer.Option(help='A KYC or payer name, e.g. "OLEG SMIRNOV".')
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Why, for whoever reads it.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List a buyer by exactly one of --uid, --nickname or --name."""
+    from p2pilot.rules.blacklist import BlacklistError, add_entry
+    from p2pilot.store.engine import Store
 
-        config = load(logs_to_stderr=True)
-        store = Store(config.database.url)
-        try:
-            entries = list_entries(store)
-        finally:
-            store.dispose()
-        if as_json:
-            print_json([e.to_json() for e in entries])
-            return
-        if not entries:
-            typer.echo("the blacklist is empty")
-        for entry in entries:
-            typer.echo(printable(f"{entry.created_at.isoformat()}  {entry.describe()}"))
+    given = [(k, v) for k, v in (("uid", uid), ("nickname", nickname), ("name", name)) if v]
+    if len(given) != 1:
+        fail("name exactly one of --uid, --nickname or --name", code=2)
+    kind, value = given[0]
+    config = load(logs_to_stderr=True)
+    store = Store(config.database.url)
+    try:
+        entry = add_entry(store, kind=kind, value=value, reason=reason, now=datetime.now(UTC))
+    except BlacklistError as exc:
+        fail(str(exc))
+    finally:
+        store.dispose()
+    if as_json:
+        print_json(entry.to_json())
+        return
+    typer.echo(printable(f"blacklisted {entry.describe()}"))
 
-    @blacklist_app.command("remove")
-    def remove(entry_id: Annotated[int, typer.Argument(help="The entry's id (list).")]) -> None:
-        """Take an entry off the blacklist."""
-        from p2pilot.rules.blacklist import BlacklistError, remove_entry
-        from p2pilot.store.engine import Store
 
-        config = load(logs_to_stderr=True)
-        store = Store(config.database.url)
-        try:
-            remove_entry(store, entry_id)
-        except BlacklistError as exc:
-            fail(str(exc))
-        finally:
-            store.dispose()
-        typer.echo(f"removed blacklist entry {entry_id}")
+def list_(
+    as_json: JsonFlag = False,
+) -> None:
+    """Every entry, oldest first."""
+    from p2pilot.rules.blacklist import list_entries
+    from p2pilot.store.engine import Store
+
+    config = load(logs_to_stderr=True)
+    store = Store(config.database.url)
+    try:
+        entries = list_entries(store)
+    finally:
+        store.dispose()
+    if as_json:
+        print_json([e.to_json() for e in entries])
+        return
+    if not entries:
+        typer.echo("the blacklist is empty")
+    for entry in entries:
+        typer.echo(printable(f"{entry.created_at.isoformat()}  {entry.describe()}"))
+
+
+def remove(entry_id: Annotated[int, typer.Argument(help="The entry's id (list).")]) -> None:
+    """Take an entry off the blacklist."""
+    from p2pilot.rules.blacklist import BlacklistError, remove_entry
+    from p2pilot.store.engine import Store
+
+    config = load(logs_to_stderr=True)
+    store = Store(config.database.url)
+    try:
+        remove_entry(store, entry_id)
+    except BlacklistError as exc:
+        fail(str(exc))
+    finally:
+        store.dispose()
+    typer.echo(f"removed blacklist entry {entry_id}")

@@ -8,143 +8,129 @@ from typing import Annotated
 
 import typer
 
-from p2pilot.cli.app import Fail, LoadConfig, PrintJson
+from p2pilot.cli.app import JsonFlag, fail, load, print_json
 from p2pilot.cli.options import Limit, amount_of
 from p2pilot.terminal import printable
 
 
-def register(
-    orders_app: typer.Typer,
-    app: typer.Typer,
-    load: LoadConfig,
-    fail: Fail,
-    print_json: PrintJson,
-) -> None:
-    """Attach the evidence commands to the CLI: ``orders confirm-payment``, ``payments``."""
+def register(orders_app: typer.Typer, app: typer.Typer) -> None:
+    """Attach the evidence commands to the CLI (kept here, next to what they drive)."""
     payments_app = typer.Typer(help="Payment evidence.", no_args_is_help=True)
     app.add_typer(payments_app, name="payments")
-    _register_confirm_payment(orders_app, load, fail, print_json)
-    _register_payments_list(payments_app, load, print_json)
 
+    orders_app.command("confirm-payment")(confirm_payment)
+    payments_app.command("list")(payments_list)
     from p2pilot.cli.payments import register as register_payments
 
-    register_payments(payments_app, load, fail, print_json)
+    register_payments(payments_app)
 
 
-def _register_confirm_payment(
-    orders_app: typer.Typer, load: LoadConfig, fail: Fail, print_json: PrintJson
+def confirm_payment(
+    order_id: Annotated[str, typer.Argument(help="The exchange's order id.")],
+    amount: Annotated[
+        Decimal | None,
+        typer.Option(parser=amount_of, help="Fiat received (default: the order's amount)."),
+    ] = None,
+    reference: Annotated[
+        str | None, typer.Option(help="Bank reference; unique (default: manual-ORDER).")
+    ] = None,
+    payer: Annotated[str | None, typer.Option(help="Payer name as the bank shows it.")] = None,
+    account: Annotated[str | None, typer.Option(help="Account, if ids could clash.")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    @orders_app.command("confirm-payment")
-    def confirm_payment(
-        order_id: Annotated[str, typer.Argument(help="The exchange's order id.")],
-        amount: Annotated[
-            Decimal | None,
-            typer.Option(parser=amount_of, help="Fiat received (default: the order's amount)."),
-        ] = None,
-        reference: Annotated[
-            str | None, typer.Option(help="Bank reference; unique (default: manual-ORDER).")
-        ] = None,
-        payer: Annotated[str | None, typer.Option(help="Payer name as the bank shows it.")] = None,
-        account: Annotated[str | None, typer.Option(help="Account, if ids could clash.")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
-    ) -> None:
-        """The operator confirms the fiat for this order really arrived."""
-        from p2pilot.evidence.intake import EvidenceError, record_evidence
-        from p2pilot.store import orders as stored_orders
-        from p2pilot.store.engine import Store
+    """The operator confirms the fiat for this order really arrived."""
+    from p2pilot.evidence.intake import EvidenceError, record_evidence
+    from p2pilot.store import orders as stored_orders
+    from p2pilot.store.engine import Store
 
-        config = load(logs_to_stderr=True)
-        store = Store(config.database.url)
+    config = load(logs_to_stderr=True)
+    store = Store(config.database.url)
+    try:
+        with store.transaction(read_only=True) as session:
+            view = stored_orders.get_order(session, order_id, account=account)
+        if view is None:
+            fail(f"no stored order {order_id}")
+        order = view.order.to_json()
+        received = amount if amount is not None else Decimal(order["amount"])
+        now = datetime.now(UTC)
         try:
-            with store.transaction(read_only=True) as session:
-                view = stored_orders.get_order(session, order_id, account=account)
-            if view is None:
-                fail(f"no stored order {order_id}")
-            order = view.order.to_json()
-            received = amount if amount is not None else Decimal(order["amount"])
-            now = datetime.now(UTC)
-            try:
-                result = record_evidence(
-                    store,
-                    amount=received,
-                    currency=order["currency"],
-                    payer_name=payer or "",
-                    reference=reference or f"manual-{order_id}",
-                    received_at=now,
-                    source="operator",
-                    now=now,
-                    account=order["account"],
-                    order_id=order_id,
-                    policy=config.evidence.match_policy,
-                )
-            except EvidenceError as exc:
-                fail(str(exc))
-        finally:
-            store.dispose()
-        document = {
-            "order_id": order_id,
-            "stored": result.stored,
-            "matched": result.order_id is not None,
-            "adopted": result.adopted,
-            "payment_id": result.payment_id,
-            "reason": result.reason,
-        }
-        if as_json:
-            print_json(document)
-        else:
-            state = "recorded" if result.order_id else "not recorded"
-            typer.echo(printable(f"{order_id}: payment {state} ({result.reason})"))
-        if result.order_id is None:
-            raise typer.Exit(1)
-
-
-def _register_payments_list(
-    payments_app: typer.Typer, load: LoadConfig, print_json: PrintJson
-) -> None:
-    @payments_app.command("list")
-    def payments_list(
-        unmatched: Annotated[bool, typer.Option(help="Only evidence bound to no order.")] = False,
-        limit: Limit = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
-    ) -> None:
-        """Stored payment evidence, newest first, with the order each one paid."""
-        from p2pilot.store import notifications, payments
-        from p2pilot.store.engine import Store
-
-        config = load(logs_to_stderr=True)
-        store = Store(config.database.url)
-        try:
-            with store.transaction(read_only=True) as session:
-                rows = payments.all_payments(session, limit=limit)
-                # Bank texts no template read: evidence only once the operator says so.
-                unread = notifications.unparsed(session, limit=limit)
-        finally:
-            store.dispose()
-        documents = [p.to_json(order_id) for p, order_id in rows]
-        if unmatched:
-            documents = [d for d in documents if d["order_id"] is None]
-        texts = [n.to_json() | {"kind": "unparsed"} for n in unread]
-        if as_json:
-            print_json(documents + texts)
-            return
-        from rich.text import Text
-
-        from p2pilot.render.console import make_console, outside
-        from p2pilot.render.payments import payments_list as render_payments
-
-        console = make_console()
-        if documents or not texts:
-            render_payments(console, documents, datetime.now(UTC), unmatched=unmatched)
-        for t in texts:
-            console.print(
-                Text.assemble(
-                    ("UNPARSED", "bold yellow"),
-                    f" #{t['id']} {t['received_at']} from ",
-                    outside(t["source"]),
-                    " (",
-                    outside(t["sender"] or "?"),
-                    "): ",
-                    outside(repr(t["text"])),
-                    f"  record it: p2pilot payments record {t['id']} --amount A --payer NAME",
-                )
+            result = record_evidence(
+                store,
+                amount=received,
+                currency=order["currency"],
+                payer_name=payer or "",
+                reference=reference or f"manual-{order_id}",
+                received_at=now,
+                source="operator",
+                now=now,
+                account=order["account"],
+                order_id=order_id,
+                policy=config.evidence.match_policy,
             )
+        except EvidenceError as exc:
+            fail(str(exc))
+    finally:
+        store.dispose()
+    document = {
+        "order_id": order_id,
+        "stored": result.stored,
+        "matched": result.order_id is not None,
+        "adopted": result.adopted,
+        "payment_id": result.payment_id,
+        "reason": result.reason,
+    }
+    if as_json:
+        print_json(document)
+    else:
+        state = "recorded" if result.order_id else "not recorded"
+        typer.echo(printable(f"{order_id}: payment {state} ({result.reason})"))
+    if result.order_id is None:
+        raise typer.Exit(1)
+
+
+def payments_list(
+    unmatched: Annotated[bool, typer.Option(help="Only evidence bound to no order.")] = False,
+    limit: Limit = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Stored payment evidence, newest first, with the order each one paid."""
+    from p2pilot.store import notifications, payments
+    from p2pilot.store.engine import Store
+
+    config = load(logs_to_stderr=True)
+    store = Store(config.database.url)
+    try:
+        with store.transaction(read_only=True) as session:
+            rows = payments.all_payments(session, limit=limit)
+            # Bank texts no template read: evidence only once the operator says so.
+            unread = notifications.unparsed(session, limit=limit)
+    finally:
+        store.dispose()
+    documents = [p.to_json(order_id) for p, order_id in rows]
+    if unmatched:
+        documents = [d for d in documents if d["order_id"] is None]
+    texts = [n.to_json() | {"kind": "unparsed"} for n in unread]
+    if as_json:
+        print_json(documents + texts)
+        return
+    from rich.text import Text
+
+    from p2pilot.render.console import make_console, outside
+    from p2pilot.render.payments import payments_list as render_payments
+
+    console = make_console()
+    if documents or not texts:
+        render_payments(console, documents, datetime.now(UTC), unmatched=unmatched)
+    for t in texts:
+        console.print(
+            Text.assemble(
+                ("UNPARSED", "bold yellow"),
+                f" #{t['id']} {t['received_at']} from ",
+                outside(t["source"]),
+                " (",
+                outside(t["sender"] or "?"),
+                "): ",
+                outside(repr(t["text"])),
+                f"  record it: p2pilot payments record {t['id']} --amount A --payer NAME",
+            )
+        )

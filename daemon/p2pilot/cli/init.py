@@ -12,7 +12,6 @@ flags and the environment, for scripts.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
@@ -21,11 +20,10 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from p2pilot.cli.app import Fail
+from p2pilot.cli.app import fail, state
 from p2pilot.config.starter import DEFAULT_GREETING, StarterAccount, StarterConfig
 from p2pilot.exchange.keycheck import KeyCheck
 
-ConfigPath = Callable[[], str | None]
 BYBIT = "https://api.bybit.com"
 
 
@@ -41,93 +39,93 @@ def default_database(config_path: Path) -> str:
     return f"sqlite:///{config_path.resolve().parent / 'p2pilot.db'}"
 
 
-def register(app: typer.Typer, config_path: ConfigPath, fail: Fail) -> None:
+def register(app: typer.Typer) -> None:
     """Attach ``init`` to the CLI."""
 
-    @app.command()
-    def init(
-        non_interactive: Annotated[
-            bool, typer.Option("--non-interactive", help="Ask nothing: flags and environment.")
-        ] = False,
-        database: Annotated[
-            str | None, typer.Option(help="Database URL (default: SQLite beside the config).")
-        ] = None,
-        account: Annotated[str | None, typer.Option(help="Account name (default: main).")] = None,
-        api_key: Annotated[
-            str | None, typer.Option(envvar="BYBIT_API_KEY", help="API key ($BYBIT_API_KEY).")
-        ] = None,
-        api_secret: Annotated[
-            str | None,
-            typer.Option(
-                envvar="BYBIT_API_SECRET",
-                show_envvar=True,
-                help="API secret; prefer $BYBIT_API_SECRET (a flag shows in `ps`).",
-            ),
-        ] = None,
-        base_url: Annotated[
-            str | None, typer.Option(help="Exchange URL: the simulator, a proxy (default: Bybit).")
-        ] = None,
-        testnet: Annotated[bool, typer.Option(help="Bybit's testnet.")] = False,
-        currency: Annotated[str | None, typer.Option(help="Fiat you trade in (RUB).")] = None,
-        max_amount: Annotated[
-            str | None, typer.Option(help="Largest single release, in that fiat (5000).")
-        ] = None,
-        daily_limit: Annotated[
-            str | None, typer.Option(help="Most released per UTC day, in that fiat (50000).")
-        ] = None,
-        greeting: Annotated[bool, typer.Option(help="Greet buyers of sell orders.")] = True,
-        release: Annotated[
-            bool, typer.Option(help="Release on confirmed payment (shadow mode).")
-        ] = True,
-        force: Annotated[bool, typer.Option(help="Replace an existing config.")] = False,
-    ) -> None:
-        """Set up p2pilot: config, database, checked API keys, safe starting rules."""
-        from p2pilot.render.console import make_console
+    app.command()(init)
 
-        console = make_console()
-        ask = Asker(console, interactive=not non_interactive, fail=fail)
-        given = config_path()
-        path = Path(given) if given else default_config_path()
-        if not non_interactive and not given:
-            path = Path(ask.text("Config file", str(path)))
-        if path.exists() and not force and not ask.confirm(f"{path} exists. Replace it?", False):
-            fail(f"{path} exists; pass --force to replace it")
-        url = database or ask.text("Database URL", default_database(path), flag="--database")
-        _check_database(console, ask, url, fail)
-        accounts = _accounts(console, ask, account, api_key, api_secret, base_url, testnet)
-        fiat = (currency or ask.text("Currency you trade in", "RUB")).strip().upper()
-        largest = _amount(ask, max_amount, f"Largest single release, in {fiat}", "5000")
-        per_day = _amount(ask, daily_limit, f"Most released per UTC day, in {fiat}", "50000")
-        text = None
-        if greeting and ask.confirm("Greet buyers when a sell order opens?", True):
-            text = ask.text("Greeting", DEFAULT_GREETING)
-        starter = StarterConfig(
-            database_url=url,
-            accounts=tuple(accounts),
-            currency=fiat,
-            max_amount=largest,
-            daily_limit=per_day,
-            greeting=text,
-            release=release
-            and ask.confirm("Release when payment is confirmed (shadow mode)?", True),
-        )
-        _write(console, path, starter, fail)
+
+def init(
+    non_interactive: Annotated[
+        bool, typer.Option("--non-interactive", help="Ask nothing: flags and environment.")
+    ] = False,
+    database: Annotated[
+        str | None, typer.Option(help="Database URL (default: SQLite beside the config).")
+    ] = None,
+    account: Annotated[str | None, typer.Option(help="Account name (default: main).")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="BYBIT_API_KEY", help="API key ($BYBIT_API_KEY).")
+    ] = None,
+    api_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="BYBIT_API_SECRET",
+            show_envvar=True,
+            help="API secret; prefer $BYBIT_API_SECRET (a flag shows in `ps`).",
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="Exchange URL: the simulator, a proxy (default: Bybit).")
+    ] = None,
+    testnet: Annotated[bool, typer.Option(help="Bybit's testnet.")] = False,
+    currency: Annotated[str | None, typer.Option(help="Fiat you trade in (RUB).")] = None,
+    max_amount: Annotated[
+        str | None, typer.Option(help="Largest single release, in that fiat (5000).")
+    ] = None,
+    daily_limit: Annotated[
+        str | None, typer.Option(help="Most released per UTC day, in that fiat (50000).")
+    ] = None,
+    greeting: Annotated[bool, typer.Option(help="Greet buyers of sell orders.")] = True,
+    release: Annotated[
+        bool, typer.Option(help="Release on confirmed payment (shadow mode).")
+    ] = True,
+    force: Annotated[bool, typer.Option(help="Replace an existing config.")] = False,
+) -> None:
+    """Set up p2pilot: config, database, checked API keys, safe starting rules."""
+    from p2pilot.render.console import make_console
+
+    console = make_console()
+    ask = Asker(console, interactive=not non_interactive)
+    given = state.config_path
+    path = Path(given) if given else default_config_path()
+    if not non_interactive and not given:
+        path = Path(ask.text("Config file", str(path)))
+    if path.exists() and not force and not ask.confirm(f"{path} exists. Replace it?", False):
+        fail(f"{path} exists; pass --force to replace it")
+    url = database or ask.text("Database URL", default_database(path), flag="--database")
+    _check_database(console, ask, url)
+    accounts = _accounts(console, ask, account, api_key, api_secret, base_url, testnet)
+    fiat = (currency or ask.text("Currency you trade in", "RUB")).strip().upper()
+    largest = _amount(ask, max_amount, f"Largest single release, in {fiat}", "5000")
+    per_day = _amount(ask, daily_limit, f"Most released per UTC day, in {fiat}", "50000")
+    text = None
+    if greeting and ask.confirm("Greet buyers when a sell order opens?", True):
+        text = ask.text("Greeting", DEFAULT_GREETING)
+    starter = StarterConfig(
+        database_url=url,
+        accounts=tuple(accounts),
+        currency=fiat,
+        max_amount=largest,
+        daily_limit=per_day,
+        greeting=text,
+        release=release and ask.confirm("Release when payment is confirmed (shadow mode)?", True),
+    )
+    _write(console, path, starter)
 
 
 class Asker:
     """Prompts when interactive; otherwise the defaults, and a clear exit where none exists."""
 
-    def __init__(self, console: Console, *, interactive: bool, fail: Fail) -> None:
+    def __init__(self, console: Console, *, interactive: bool) -> None:
         self.console = console
         self.interactive = interactive
-        self.fail = fail
 
     def text(
         self, question: str, default: str | None = None, *, flag: str = "", hide: bool = False
     ) -> str:
         if not self.interactive:
             if default is None:
-                self.fail(f"--non-interactive needs {flag}", code=2)
+                fail(f"--non-interactive needs {flag}", code=2)
             return default
         answer: str = typer.prompt(question, default=default, hide_input=hide)
         return answer.strip()
@@ -148,11 +146,11 @@ def _amount(ask: Asker, given: str | None, question: str, default: str) -> Decim
         if value.is_finite() and value > 0 and len(text) <= 20:
             return value
         if not ask.interactive or given is not None:
-            ask.fail(f"{text!r} is not a positive amount", code=2)
+            fail(f"{text!r} is not a positive amount", code=2)
         ask.console.print(Text(f"  {text!r} is not a positive amount", style="red"))
 
 
-def _check_database(console: Console, ask: Asker, url: str, fail: Fail) -> None:
+def _check_database(console: Console, ask: Asker, url: str) -> None:
     """Connect and migrate now: a wrong URL or a missing directory shows here, not at start."""
     from p2pilot.store.engine import redact_url
     from p2pilot.store.migrate import upgrade
@@ -217,7 +215,7 @@ def _one_account(
         if check.ok:
             return StarterAccount(name, key, secret, base_url=url, testnet=testnet)
         if not ask.interactive or not ask.confirm("Enter the key and secret again?", True):
-            ask.fail(f"account {name}: {check.problem}")
+            fail(f"account {name}: {check.problem}")
         api_key = api_secret = None
 
 
@@ -253,7 +251,7 @@ def show_check(console: Console, name: str, check: KeyCheck) -> None:
         )
 
 
-def _write(console: Console, path: Path, starter: StarterConfig, fail: Fail) -> None:
+def _write(console: Console, path: Path, starter: StarterConfig) -> None:
     """Credentials first, then the config, loaded back as check-config does, then moved in place."""
     from p2pilot.config import ConfigError
     from p2pilot.config.starter import write_credentials

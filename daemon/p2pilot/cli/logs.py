@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
-from p2pilot.cli.app import Fail
+from p2pilot.cli.app import fail, print_json
 from p2pilot.terminal import printable
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
@@ -98,60 +98,62 @@ def render(line: dict[str, Any]) -> str:
     return text
 
 
-def register(app: typer.Typer, fail: Fail, print_json: Callable[[Any], None]) -> None:
+def register(app: typer.Typer) -> None:
     """Attach ``logs`` to the CLI."""
 
-    @app.command()
-    def logs(
-        file: Annotated[
-            Path | None, typer.Argument(help="A file of JSON log lines (default: stdin).")
-        ] = None,
-        order: Annotated[str | None, typer.Option(help="Only this order id.")] = None,
-        event: Annotated[str | None, typer.Option(help='Event name or glob: "release.*".')] = None,
-        account: Annotated[str | None, typer.Option(help="Only this account.")] = None,
-        level: Annotated[str | None, typer.Option(help="At least this level.")] = None,
-        since: Annotated[str | None, typer.Option(help='ISO time or a duration ago: "1h".')] = None,
-        until: Annotated[str | None, typer.Option(help="ISO time or a duration ago.")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
-    ) -> None:
-        """Filter and print p2pilot's JSON log lines (from a file or journalctl on stdin)."""
-        if level is not None and level.lower() not in LEVELS:
-            fail(f"--level must be one of {', '.join(LEVELS)}, got {level!r}", code=2)
-        now = datetime.now(UTC)
-        criteria = LogFilter(
-            order_id=order,
-            event=event,
-            account=account,
-            min_level=LEVELS[level.lower()] if level else 0,
-            since=_when(since, now, "--since", fail),
-            until=_when(until, now, "--until", fail),
-        )
-        if file is not None and not file.is_file():
-            fail(f"{file}: no such file", code=2)
-        stream: TextIO = (
-            file.open(encoding="utf-8", errors="replace") if file is not None else sys.stdin
-        )
-        matched: list[dict[str, Any]] = []
-        skipped = 0
-        try:
-            for line in read_lines(stream):
-                if line is None:
-                    skipped += 1
-                elif criteria.matches(line):
-                    if as_json:
-                        matched.append(line)
-                    else:
-                        typer.echo(render(line))
-        finally:
-            if file is not None:
-                stream.close()
-        if as_json:
-            print_json(matched)
-        if skipped:
-            typer.echo(f"p2pilot: skipped {skipped} line(s) that were not JSON log lines", err=True)
+    app.command()(logs)
 
 
-def _when(value: str | None, now: datetime, option: str, fail: Fail) -> datetime | None:
+def logs(
+    file: Annotated[
+        Path | None, typer.Argument(help="A file of JSON log lines (default: stdin).")
+    ] = None,
+    order: Annotated[str | None, typer.Option(help="Only this order id.")] = None,
+    event: Annotated[str | None, typer.Option(help='Event name or glob: "release.*".')] = None,
+    account: Annotated[str | None, typer.Option(help="Only this account.")] = None,
+    level: Annotated[str | None, typer.Option(help="At least this level.")] = None,
+    since: Annotated[str | None, typer.Option(help='ISO time or a duration ago: "1h".')] = None,
+    until: Annotated[str | None, typer.Option(help="ISO time or a duration ago.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
+) -> None:
+    """Filter and print p2pilot's JSON log lines (from a file or journalctl on stdin)."""
+    if level is not None and level.lower() not in LEVELS:
+        fail(f"--level must be one of {', '.join(LEVELS)}, got {level!r}", code=2)
+    now = datetime.now(UTC)
+    criteria = LogFilter(
+        order_id=order,
+        event=event,
+        account=account,
+        min_level=LEVELS[level.lower()] if level else 0,
+        since=_when(since, now, "--since"),
+        until=_when(until, now, "--until"),
+    )
+    if file is not None and not file.is_file():
+        fail(f"{file}: no such file", code=2)
+    stream: TextIO = (
+        file.open(encoding="utf-8", errors="replace") if file is not None else sys.stdin
+    )
+    matched: list[dict[str, Any]] = []
+    skipped = 0
+    try:
+        for line in read_lines(stream):
+            if line is None:
+                skipped += 1
+            elif criteria.matches(line):
+                if as_json:
+                    matched.append(line)
+                else:
+                    typer.echo(render(line))
+    finally:
+        if file is not None:
+            stream.close()
+    if as_json:
+        print_json(matched)
+    if skipped:
+        typer.echo(f"p2pilot: skipped {skipped} line(s) that were not JSON log lines", err=True)
+
+
+def _when(value: str | None, now: datetime, option: str) -> datetime | None:
     if value is None:
         return None
     from p2pilot.config.values import parse_duration

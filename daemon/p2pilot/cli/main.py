@@ -11,35 +11,40 @@ from collections.abc import Sequence
 
 import typer
 
-from p2pilot.cli import account, daemon, db, orders, simulate
-from p2pilot.cli.app import app, fail, load, print_json, state
+from p2pilot.cli import (
+    account,
+    ads,
+    blacklist,
+    daemon,
+    db,
+    evidence,
+    init,
+    logs,
+    orders,
+    rates,
+    simulate,
+    status,
+    templates,
+)
+from p2pilot.cli.app import app
 from p2pilot.terminal import printable
 
 
 def _register_commands() -> None:
     # Typer lists commands in the order they are attached: this order is the help's.
-    from p2pilot.cli.ads import register as register_ads
-    from p2pilot.cli.blacklist import register as register_blacklist
-    from p2pilot.cli.evidence import register as register_evidence
-    from p2pilot.cli.init import register as register_init
-    from p2pilot.cli.logs import register as register_logs
-    from p2pilot.cli.rates import register as register_rates
-    from p2pilot.cli.status import register as register_status
-    from p2pilot.cli.templates import register as register_templates
-
     daemon.register(app)
     db.register(app)
     orders_app = orders.register(app)
     account.register(app)
     simulate.register(app)
-    register_evidence(orders_app, app, load, fail, print_json)
-    register_templates(app, load, fail, print_json)
-    register_rates(app, load, fail, print_json)
-    register_ads(app, load, fail, print_json)
-    register_status(app, load, fail, print_json)
-    register_logs(app, fail, print_json)
-    register_init(app, lambda: state.config_path, fail)
-    register_blacklist(app, load, fail, print_json)
+    evidence.register(orders_app, app)
+    templates.register(app)
+    rates.register(app)
+    ads.register(app)
+    status.register(app)
+    logs.register(app)
+    init.register(app)
+    blacklist.register(app)
 
 
 _register_commands()

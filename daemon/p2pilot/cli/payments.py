@@ -2,47 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from p2pilot.cli.app import Fail, LoadConfig
+from p2pilot.cli.app import JsonFlag, fail, load, print_json
 
 
-def register(
-    payments_app: typer.Typer, load: LoadConfig, fail: Fail, print_json: Callable[[Any], None]
-) -> None:
+def register(payments_app: typer.Typer) -> None:
     """Attach ``payments attach`` to the ``payments`` group."""
 
-    @payments_app.command("attach")
-    def attach(
-        payment_id: Annotated[int, typer.Argument(help="The evidence's id (payments list).")],
-        order_id: Annotated[str, typer.Argument(help="The exchange's order id it pays.")],
-        account: Annotated[str | None, typer.Option(help="Account, if ids could clash.")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
-    ) -> None:
-        """Bind unbound evidence (a held possible duplicate, say) to the order it pays."""
-        from p2pilot.evidence.intake import EvidenceError, attach_evidence
-        from p2pilot.store.engine import Store
+    payments_app.command("attach")(attach)
 
-        config = load(logs_to_stderr=True)
-        store = Store(config.database.url)
-        try:
-            result = attach_evidence(
-                store,
-                payment_id=payment_id,
-                order_id=order_id,
-                account=account,
-                now=datetime.now(UTC),
-                policy=config.evidence.match_policy,
-            )
-        except EvidenceError as exc:
-            fail(str(exc))
-        finally:
-            store.dispose()
-        if as_json:
-            print_json({"payment_id": payment_id, "order_id": order_id, "reason": result.reason})
-            return
-        typer.echo(f"evidence {payment_id} -> order {order_id} ({result.reason})")
+
+def attach(
+    payment_id: Annotated[int, typer.Argument(help="The evidence's id (payments list).")],
+    order_id: Annotated[str, typer.Argument(help="The exchange's order id it pays.")],
+    account: Annotated[str | None, typer.Option(help="Account, if ids could clash.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Bind unbound evidence (a held possible duplicate, say) to the order it pays."""
+    from p2pilot.evidence.intake import EvidenceError, attach_evidence
+    from p2pilot.store.engine import Store
+
+    config = load(logs_to_stderr=True)
+    store = Store(config.database.url)
+    try:
+        result = attach_evidence(
+            store,
+            payment_id=payment_id,
+            order_id=order_id,
+            account=account,
+            now=datetime.now(UTC),
+            policy=config.evidence.match_policy,
+        )
+    except EvidenceError as exc:
+        fail(str(exc))
+    finally:
+        store.dispose()
+    if as_json:
+        print_json({"payment_id": payment_id, "order_id": order_id, "reason": result.reason})
+        return
+    typer.echo(f"evidence {payment_id} -> order {order_id} ({result.reason})")

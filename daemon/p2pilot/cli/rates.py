@@ -2,63 +2,62 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 
-from p2pilot.cli.app import Fail, LoadConfig
+from p2pilot.cli.app import JsonFlag, fail, load, print_json
 
 HISTORY_POINTS = 12  # a compact history: at most this many points per market
 
 
-def register(
-    app: typer.Typer, load: LoadConfig, fail: Fail, print_json: Callable[[Any], None]
-) -> None:
+def register(app: typer.Typer) -> None:
     """Attach ``rates`` to the CLI."""
 
-    @app.command()
-    def rates(
-        history: Annotated[
-            str | None,
-            typer.Option(help='Also show how each market moved over this long, e.g. "1h".'),
-        ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
-    ) -> None:
-        """Latest stored rates (best and reference price) for every watched market."""
-        from p2pilot.config.values import parse_duration
-        from p2pilot.store import rates as stored_rates
-        from p2pilot.store.engine import Store
+    app.command()(rates)
 
-        try:
-            window = parse_duration(history) if history is not None else None
-        except ValueError as exc:
-            fail(f"--history: {exc}", code=2)
-        config = load(logs_to_stderr=True)
-        store = Store(config.database.url)
-        documents: list[dict[str, Any]] = []
-        try:
-            with store.transaction(read_only=True) as session:
-                for market in stored_rates.markets(session):
-                    point = stored_rates.latest(session, *market)
-                    if point is None:
-                        continue
-                    document = point.to_json()
-                    if window is not None:
-                        since = datetime.now(UTC) - window
-                        points = stored_rates.history(session, *market, since=since)
-                        document["history"] = [p.to_json() for p in thin(points)]
-                    documents.append(document)
-        finally:
-            store.dispose()
-        if as_json:
-            print_json(documents)
-            return
-        from p2pilot.render.console import make_console
-        from p2pilot.render.desk import rates as render_rates
 
-        render_rates(make_console(), documents, datetime.now(UTC))
+def rates(
+    history: Annotated[
+        str | None,
+        typer.Option(help='Also show how each market moved over this long, e.g. "1h".'),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Latest stored rates (best and reference price) for every watched market."""
+    from p2pilot.config.values import parse_duration
+    from p2pilot.store import rates as stored_rates
+    from p2pilot.store.engine import Store
+
+    try:
+        window = parse_duration(history) if history is not None else None
+    except ValueError as exc:
+        fail(f"--history: {exc}", code=2)
+    config = load(logs_to_stderr=True)
+    store = Store(config.database.url)
+    documents: list[dict[str, Any]] = []
+    try:
+        with store.transaction(read_only=True) as session:
+            for market in stored_rates.markets(session):
+                point = stored_rates.latest(session, *market)
+                if point is None:
+                    continue
+                document = point.to_json()
+                if window is not None:
+                    since = datetime.now(UTC) - window
+                    points = stored_rates.history(session, *market, since=since)
+                    document["history"] = [p.to_json() for p in thin(points)]
+                documents.append(document)
+    finally:
+        store.dispose()
+    if as_json:
+        print_json(documents)
+        return
+    from p2pilot.render.console import make_console
+    from p2pilot.render.desk import rates as render_rates
+
+    render_rates(make_console(), documents, datetime.now(UTC))
 
 
 def thin(points: list[Any], keep: int = HISTORY_POINTS) -> list[Any]:

@@ -8,14 +8,13 @@ that is the buyer who is waiting. Exit 1 when anything is stale.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
-from p2pilot.cli.app import Fail, LoadConfig
+from p2pilot.cli.app import JsonFlag, load, print_json
 from p2pilot.config import Config
 
 MIN_STALE_AFTER = timedelta(minutes=1)
@@ -148,40 +147,40 @@ def _jobs(config: Config, states: dict[tuple[str, str], Any], now: datetime) -> 
     return jobs
 
 
-def register(
-    app: typer.Typer, load: LoadConfig, fail: Fail, print_json: Callable[[Any], None]
-) -> None:
+def register(app: typer.Typer) -> None:
     """Attach ``status`` to the CLI."""
 
-    @app.command()
-    def status(
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
-    ) -> None:
-        """Health per account and job; exit 1 when anything is stale."""
-        config = load(logs_to_stderr=True)
-        now = datetime.now(UTC)
-        jobs, waiting = health(config, now)
-        boxes = mailbox_health(config, now)
-        healthy = all(not j.stale for j in jobs + boxes)
-        job_documents = [j.to_json() for j in jobs]
-        box_documents = [m.to_json() for m in boxes]
-        document = {
-            "healthy": healthy,
-            "jobs": job_documents,
-            "mailboxes": box_documents,
-            "oldest_awaiting_release": waiting,
-        }
-        if as_json:
-            print_json(document)
-        else:
-            from p2pilot.render.console import make_console
-            from p2pilot.render.health import status as render_status
+    app.command()(status)
 
-            # For a person, a receipt mailbox is one more job: account "mailbox".
-            shown = {**document, "jobs": job_documents + box_documents}
-            render_status(make_console(), shown, now)
-        if not healthy:
-            raise typer.Exit(1)
+
+def status(
+    as_json: JsonFlag = False,
+) -> None:
+    """Health per account and job; exit 1 when anything is stale."""
+    config = load(logs_to_stderr=True)
+    now = datetime.now(UTC)
+    jobs, waiting = health(config, now)
+    boxes = mailbox_health(config, now)
+    healthy = all(not j.stale for j in jobs + boxes)
+    job_documents = [j.to_json() for j in jobs]
+    box_documents = [m.to_json() for m in boxes]
+    document = {
+        "healthy": healthy,
+        "jobs": job_documents,
+        "mailboxes": box_documents,
+        "oldest_awaiting_release": waiting,
+    }
+    if as_json:
+        print_json(document)
+    else:
+        from p2pilot.render.console import make_console
+        from p2pilot.render.health import status as render_status
+
+        # For a person, a receipt mailbox is one more job: account "mailbox".
+        shown = {**document, "jobs": job_documents + box_documents}
+        render_status(make_console(), shown, now)
+    if not healthy:
+        raise typer.Exit(1)
 
 
 def _iso(value: datetime | None) -> str | None:
