@@ -10,7 +10,7 @@ from p2pilot.simulator import payloads
 from p2pilot.simulator.state import Counterparty, now_ms
 
 if TYPE_CHECKING:
-    from p2pilot.simulator.server import Simulator
+    from p2pilot.simulator.core import Simulator
 
 ORDER_ACTIONS = ("pay", "cancel", "appeal", "release", "status", "messages")
 
@@ -32,39 +32,51 @@ def control(
             return 200, {"ok": True}
         return 200, sim.log.since(int(query.get("since", "0")))
     if parts and parts[0] == "faults":
-        if method == "DELETE":
-            sim.faults.remove(int(parts[1]) if len(parts) > 1 else None)
-            return 200, {"ok": True}
-        if method == "GET":
-            return 200, sim.faults.describe()
-        fault = sim.faults.add(
-            str(body["fault"]),
-            paths=body.get("paths"),
-            count=body.get("count"),
-            delay_ms=body.get("delay_ms"),
-            reset_in_ms=body.get("reset_in_ms"),
-            api_key=body.get("api_key"),
-        )
-        return 200, {"id": fault.id}
+        return _faults(sim, method, parts[1:], body)
     if parts == ["limits"] and method == "POST":
         sim.limits.enforce = bool(body.get("enforce", True))
         return 200, {"enforce": sim.limits.enforce}
-    if parts == ["chat", "order_api"] and method == "POST":
-        # {"open": false} closes per-order chat as Bybit did (912200387); "answer" picks
-        # what the closed routes say: "912200387", "http_404" or "unknown_code".
-        closed = str(body.get("answer", "912200387"))
-        ex.chat.update({"order_api": "open" if body.get("open", True) else closed})
-        return 200, {"open": ex.order_chat_open, **ex.chat.describe()}
-    if parts == ["chat"]:
-        if method == "POST":
-            ex.chat.update(body)
-        return 200, ex.chat.describe()
+    if parts and parts[0] == "chat":
+        return _chat(sim, method, path, body)
     if parts == ["market"] and method == "POST":
         side = 1 if str(body.get("side", "sell")) in ("sell", "1") else 0
         ex.set_market(str(body["token"]), str(body["currency"]), side, list(body["ads"]))
         return 200, {"ok": True}
     if parts and parts[0] == "orders":
         return _orders(sim, method, parts[1:], body)
+    return 404, {"error": f"no control endpoint {method} {path}"}
+
+
+def _faults(sim: Simulator, method: str, parts: list[str], body: dict[str, Any]) -> tuple[int, Any]:
+    if method == "DELETE":
+        sim.faults.remove(int(parts[0]) if parts else None)
+        return 200, {"ok": True}
+    if method == "GET":
+        return 200, sim.faults.describe()
+    fault = sim.faults.add(
+        str(body["fault"]),
+        paths=body.get("paths"),
+        count=body.get("count"),
+        delay_ms=body.get("delay_ms"),
+        reset_in_ms=body.get("reset_in_ms"),
+        api_key=body.get("api_key"),
+    )
+    return 200, {"id": fault.id}
+
+
+def _chat(sim: Simulator, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    ex = sim.exchange
+    parts = [p for p in path.split("/") if p][2:]  # drop "_sim/chat"
+    if parts == ["order_api"] and method == "POST":
+        # {"open": false} closes per-order chat as Bybit did (912200387); "answer" picks
+        # what the closed routes say: "912200387", "http_404" or "unknown_code".
+        closed = str(body.get("answer", "912200387"))
+        ex.chat.update({"order_api": "open" if body.get("open", True) else closed})
+        return 200, {"open": ex.order_chat_open, **ex.chat.describe()}
+    if not parts:
+        if method == "POST":
+            ex.chat.update(body)
+        return 200, ex.chat.describe()
     return 404, {"error": f"no control endpoint {method} {path}"}
 
 

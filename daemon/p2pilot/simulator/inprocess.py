@@ -23,8 +23,9 @@ from p2pilot.exchange.errors import RouteNotFound
 from p2pilot.exchange.failures import for_code
 from p2pilot.exchange.transport import Answer, Kind
 from p2pilot.simulator import api
+from p2pilot.simulator.core import Simulator
 from p2pilot.simulator.limits import LIMITS
-from p2pilot.simulator.server import Simulator, p2p_envelope
+from p2pilot.simulator.server import p2p_envelope
 from p2pilot.simulator.state import ExchangeRefusal, now_ms
 
 

@@ -323,9 +323,35 @@ def preferences(ad: Ad) -> dict[str, Any]:
 
 
 def ad_payload(ex: Exchange, ad: Ad, *, online: bool = False) -> dict[str, Any]:
+    """An ad as Bybit shows it: in the market list (``online``) or to its owner."""
+    payload = _ad_fields(ad)
+    if online:
+        payload.update(_market_fields())
+        return payload
+    payload["hiddenReason"] = ""
+    payload["paymentTerms"] = _ad_payment_terms(ad)
+    payload["symbolInfo"] = _symbol_info(ex, ad)
+    return payload
+
+
+def _market_fields() -> dict[str, Any]:
+    """What the market list adds to each ad (the owner's view has none of it)."""
+    return {
+        "blocked": "N",
+        "makerContact": False,
+        "authStatus": 1,
+        "recommend": False,
+        "recommendTag": "",
+        "authTag": ["GA"],
+        "userType": "PERSONAL",
+    }
+
+
+def _ad_fields(ad: Ad) -> dict[str, Any]:
+    """The fields both views of an ad share."""
     token_scale = TOKEN_SCALE.get(ad.token, 4)
     currency_scale = CURRENCY_SCALE.get(ad.currency, 2)
-    payload: dict[str, Any] = {
+    return {
         "id": ad.id,
         "accountId": str(int(ad.user_id) + 1),
         "userId": ad.user_id,
@@ -361,20 +387,12 @@ def ad_payload(ex: Exchange, ad: Ad, *, online: bool = False) -> dict[str, Any]:
         "lastLogoutTime": "0",
         "tradingPreferenceSet": preferences(ad),
     }
-    if online:
-        payload.update(
-            blocked="N",
-            makerContact=False,
-            authStatus=1,
-            recommend=False,
-            recommendTag="",
-            authTag=["GA"],
-            userType="PERSONAL",
-        )
-        return payload
+
+
+def _ad_payment_terms(ad: Ad) -> list[dict[str, Any]]:
+    """The owner's payment methods the ad names, in full."""
     methods = {m.id: m for m in ad.merchant.payment_methods} if ad.merchant else {}
-    payload["hiddenReason"] = ""
-    payload["paymentTerms"] = [
+    return [
         {
             "id": pid,
             "realName": methods[pid].real_name,
@@ -389,8 +407,14 @@ def ad_payload(ex: Exchange, ad: Ad, *, online: bool = False) -> dict[str, Any]:
         for pid in ad.payment_ids
         if pid in methods
     ]
+
+
+def _symbol_info(ex: Exchange, ad: Ad) -> dict[str, Any]:
+    """The market's rules for the ad's token and currency, with its reference price."""
+    token_scale = TOKEN_SCALE.get(ad.token, 4)
+    currency_scale = CURRENCY_SCALE.get(ad.currency, 2)
     reference = ex.reference_price(ad.token, ad.currency)
-    payload["symbolInfo"] = {
+    return {
         "id": "31",
         "tokenId": ad.token,
         "currencyId": ad.currency,
@@ -405,4 +429,3 @@ def ad_payload(ex: Exchange, ad: Ad, *, online: bool = False) -> dict[str, Any]:
         "buyAd": {"paymentPeriods": [15, 30]},
         "sellAd": {"paymentPeriods": [15, 30]},
     }
-    return payload

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from p2pilot.simulator.state import Counterparty, ExchangeRefusal
 
 if TYPE_CHECKING:
-    from p2pilot.simulator.server import Simulator
+    from p2pilot.simulator.core import Simulator
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import signal
 import sys
 import threading
 import time
-from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -22,55 +21,11 @@ from urllib.parse import parse_qs, urlsplit
 from p2pilot.simulator import api
 from p2pilot.simulator.bank import BankNotifier
 from p2pilot.simulator.control import control
-from p2pilot.simulator.faults import Fault, FaultSet, garble
-from p2pilot.simulator.limits import LIMITS, UidLimits
+from p2pilot.simulator.core import Simulator
+from p2pilot.simulator.faults import Fault, garble
+from p2pilot.simulator.limits import LIMITS
 from p2pilot.simulator.scenario import Scenario
 from p2pilot.simulator.state import Exchange, ExchangeRefusal, now_ms
-
-
-class RequestLog:
-    """Every P2P request served, for tests and benchmarks to read."""
-
-    def __init__(self, limit: int = 100_000) -> None:
-        self._lock = threading.Lock()
-        self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
-        self._seq = 0
-
-    def add(self, entry: dict[str, Any]) -> None:
-        with self._lock:
-            self._seq += 1
-            self._entries.append({"seq": self._seq, **entry})
-
-    def since(self, seq: int) -> list[dict[str, Any]]:
-        with self._lock:
-            return [e for e in self._entries if e["seq"] > seq]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-class Simulator:
-    """State, faults and log shared by every request thread."""
-
-    def __init__(
-        self,
-        accounts: dict[str, str],
-        *,
-        enforce_limits: bool = True,
-        bank: BankNotifier | None = None,
-    ) -> None:
-        self.exchange = Exchange(accounts)
-        self.faults = FaultSet()
-        self.log = RequestLog()
-        self.limits = UidLimits(enforce=enforce_limits)
-        self.bank = bank  # the merchant's bank: sends an SMS for each payment, when set
-
-    def reset(self) -> None:
-        accounts = {k: m.secret for k, m in self.exchange.merchants.items()}
-        self.exchange = Exchange(accounts)
-        self.faults.remove()
-        self.log.clear()
 
 
 def v5_envelope(code: int, message: str) -> dict[str, Any]:
