@@ -9,6 +9,10 @@ from typing import Any
 
 import requests
 
+from p2pilot.config import AccountConfig
+from p2pilot.exchange.client import ExchangeClient
+from p2pilot.runtime.accounts import ClientFactory, make_client
+from p2pilot.simulator.inprocess import InProcessTransport
 from p2pilot.simulator.server import SimulatorServer
 
 # An account budget for tests against a local simulator with its limits off.
@@ -101,3 +105,16 @@ writes_per_second = {FAST["writes_per_second"]}
         encoding="utf-8",
     )
     return path
+
+
+def in_process(sim: SimulatorServer) -> ClientFactory:
+    """Clients that reach ``sim`` in-process (the in-memory exchange), not over HTTP.
+
+    For tests about rules and jobs, not about HTTP: ``_sim/faults`` do not apply.
+    """
+
+    def factory(account: AccountConfig) -> ExchangeClient:
+        key = account.api_key.get_secret_value()
+        return make_client(account, transport=InProcessTransport(sim.sim, key))
+
+    return factory

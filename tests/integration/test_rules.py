@@ -1,7 +1,9 @@
-"""Rules that act, against the simulator over HTTP, on SQLite and PostgreSQL.
+"""Rules that act, against the simulator, on SQLite and PostgreSQL.
 
 The daemon runs in-process (``Daemon.start`` + ``run_once``); the simulator's
-request log is the witness of what reached the exchange.
+request log is the witness of what reached the exchange. ``run_daemon(config, sim)``
+reaches the simulator through the in-memory exchange; the tests about what HTTP
+does to an action (a lost response, a 429) build their daemon over HTTP.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from p2pilot.store import ledger, payments
 from p2pilot.store import orders as stored_orders
 from p2pilot.store.ledger import ActionState
 
-from .simdesk import FAST, control, running_simulator, served, sim_status, took_effect
+from .simdesk import FAST, control, in_process, running_simulator, served, sim_status, took_effect
 
 KEY, SECRET = "rules-key", "rules-secret-123"
 FINISH = "/v5/p2p/order/finish"
@@ -85,8 +87,9 @@ RELEASE = {
 }
 
 
-def run_daemon(config: Config) -> Daemon:
-    daemon = Daemon(config)
+def run_daemon(config: Config, in_memory: SimulatorServer | None = None) -> Daemon:
+    """A started daemon after one pass; ``in_memory`` reaches that simulator in-process."""
+    daemon = Daemon(config, client_factory=in_process(in_memory)) if in_memory else Daemon(config)
     daemon.start()
     assert daemon.run_once() == 0
     return daemon
@@ -120,7 +123,7 @@ def test_reply_goes_out_once_per_new_order(sim: SimulatorServer, db_url: str) ->
     first = control(
         sim, "orders", side="sell", amount="1500.00", price="81.00", counterparty="anna_k"
     )["id"]
-    daemon = run_daemon(make_config(db_url, sim, rules=[GREET]))
+    daemon = run_daemon(make_config(db_url, sim, rules=[GREET]), sim)
     second = control(sim, "orders", side="sell", amount="700.00", price="81.00")["id"]
     control(sim, "orders", side="buy", amount="300.00", price="80.00")  # not ours to greet
     for _ in range(3):
@@ -140,7 +143,7 @@ def test_reply_goes_out_once_per_new_order(sim: SimulatorServer, db_url: str) ->
 def test_release_needs_evidence_and_happens_once(sim: SimulatorServer, db_url: str) -> None:
     order_id = control(sim, "orders", side="sell", amount="8145.00", price="81.45")["id"]
     control(sim, f"orders/{order_id}/pay")
-    daemon = run_daemon(make_config(db_url, sim, rules=[RELEASE]))
+    daemon = run_daemon(make_config(db_url, sim, rules=[RELEASE]), sim)
     # Paid, but no evidence: the rule does not match, nothing is released.
     assert served(sim, FINISH) == []
     assert sim_status(sim, order_id) == 20
@@ -170,7 +173,7 @@ def test_guard_failure_is_recorded_and_nothing_released(sim: SimulatorServer, db
     big = control(sim, "orders", side="sell", amount="9000.00", price="81.00")["id"]
     for order_id in (small, big):
         control(sim, f"orders/{order_id}/pay")
-    daemon = run_daemon(make_config(db_url, sim, rules=[RELEASE]))
+    daemon = run_daemon(make_config(db_url, sim, rules=[RELEASE]), sim)
     confirm(daemon, small, "5000.00")
     assert daemon.run_once() == 0
     confirm(daemon, big, "9000.00")  # 5000 + 9000 > the 12000 daily limit
@@ -194,7 +197,7 @@ def test_shadow_mode_records_would_release(sim: SimulatorServer, db_url: str) ->
         rules=[RELEASE],
         safety={"release_max_amount": {"RUB": "10000"}, "release_daily_limit": {"RUB": "12000"}},
     )
-    daemon = run_daemon(config)
+    daemon = run_daemon(config, sim)
     confirm(daemon, order_id, "100.00")
     assert daemon.run_once() == 0
     daemon.close()
@@ -208,7 +211,7 @@ def test_dry_run_decides_but_calls_nothing(sim: SimulatorServer, db_url: str) ->
     order_id = control(sim, "orders", side="sell", amount="100.00", price="81.00")["id"]
     control(sim, f"orders/{order_id}/pay")
     config = make_config(db_url, sim, rules=[GREET, RELEASE], account={"dry_run": True})
-    daemon = run_daemon(config)
+    daemon = run_daemon(config, sim)
     confirm(daemon, order_id, "100.00")
     assert daemon.run_once() == 0
     daemon.close()
@@ -316,7 +319,7 @@ def test_release_waits_out_an_unreadable_counterparty_profile(
 
 def test_reply_sent_before_a_crash_is_found_in_the_chat(sim: SimulatorServer, db_url: str) -> None:
     order_id = control(sim, "orders", side="sell", amount="300.00", price="81.00")["id"]
-    daemon = run_daemon(make_config(db_url, sim, rules=[GREET]))
+    daemon = run_daemon(make_config(db_url, sim, rules=[GREET]), sim)
     daemon.close()
     (action,) = actions_of(daemon, order_id)
     # Pretend the process died after sending but before settling the row.
@@ -357,7 +360,7 @@ def test_webhook_command_and_notify_reach_real_receivers(
         }
     ]
     order_id = control(sim, "orders", side="sell", amount="42.00", price="81.00")["id"]
-    daemon = run_daemon(make_config(db_url, sim, rules=rules))
+    daemon = run_daemon(make_config(db_url, sim, rules=rules), sim)
     daemon.close()
 
     hooks = [r for r in received if r.path == "/hook"]
@@ -391,7 +394,7 @@ def test_posted_evidence_is_matched_and_released_at_once(sim: SimulatorServer, d
         counterparty_real_name="OLEG S",
     )["id"]
     control(sim, f"orders/{order_id}/pay")
-    daemon = run_daemon(make_config(db_url, sim, rules=[RELEASE]))
+    daemon = run_daemon(make_config(db_url, sim, rules=[RELEASE]), sim)
     hook = PaymentHook(
         secret="hook-key-123",
         store=daemon.store,
@@ -450,7 +453,7 @@ def test_reply_with_attachment_uploads_then_posts_the_file(
         }
     ]
     order_id = control(sim, "orders", side="sell", amount="600.00", price="81.00")["id"]
-    daemon = run_daemon(make_config(db_url, sim, rules=rules))
+    daemon = run_daemon(make_config(db_url, sim, rules=rules), sim)
     daemon.close()
     assert len(served(sim, "/v5/p2p/oss/upload_file")) == 1
     sends = [e["body"] for e in served(sim, SEND)]
@@ -473,7 +476,7 @@ def test_mark_paid_declares_the_named_method_on_buy_orders(
         }
     ]
     order_id = control(sim, "orders", side="buy", amount="800.00", price="80.00")["id"]
-    daemon = run_daemon(make_config(db_url, sim, rules=rules))
+    daemon = run_daemon(make_config(db_url, sim, rules=rules), sim)
     daemon.close()
     (paid,) = [e["body"] for e in served(sim, "/v5/p2p/order/pay")]
     assert paid["orderId"] == order_id and paid["paymentType"] == "14"
@@ -497,7 +500,7 @@ def test_a_paid_order_is_released_on_the_reads_the_tick_already_made(
     monkeypatch.setattr(release_inputs, "REREAD_MAX_AGE", 30.0)
     rule = {**RELEASE, "if": {"payment_confirmed": True}}
     order_id = control(sim, "orders", side="sell", amount="3100.00", price="81.00")["id"]
-    daemon = run_daemon(make_config(db_url, sim, rules=[rule]))  # stored: one order/info
+    daemon = run_daemon(make_config(db_url, sim, rules=[rule]), sim)  # stored: one order/info
     confirm(daemon, order_id, "3100.00")  # the bank reported it before the buyer clicked
     control(sim, f"orders/{order_id}/pay")
     for _ in range(3):  # the paid tick releases; the next ones find nothing to read
@@ -536,7 +539,7 @@ def test_evidence_that_came_first_is_bound_with_the_configured_tolerance(
     sim: SimulatorServer, db_url: str
 ) -> None:
     config = make_config(db_url, sim, rules=[RELEASE], evidence={"amount_tolerance": "1.00"})
-    daemon = run_daemon(config)
+    daemon = run_daemon(config, sim)
     order_id = control(
         sim,
         "orders",

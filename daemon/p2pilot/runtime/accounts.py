@@ -13,6 +13,7 @@ from p2pilot.exchange.budget import RequestBudget
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import AdvertiserRequired, AuthError, ExchangeError
 from p2pilot.exchange.port import Exchange
+from p2pilot.exchange.transport import Transport
 from p2pilot.logging import get_logger
 from p2pilot.rules.engine import AccountBinding
 from p2pilot.store import accounts as stored_accounts
@@ -24,8 +25,9 @@ log = get_logger(__name__)
 ClientFactory = Callable[[AccountConfig], Exchange]
 
 
-def make_client(account: AccountConfig) -> ExchangeClient:
-    """Build the one exchange client (one pybit session) for an account."""
+def make_client(account: AccountConfig, transport: Transport | None = None) -> ExchangeClient:
+    """Build the one exchange client for an account: one pybit session, unless a
+    ``transport`` is given (the simulator's in-process one, in tests)."""
     return ExchangeClient(
         account=account.name,
         api_key=account.api_key.get_secret_value(),
@@ -39,6 +41,7 @@ def make_client(account: AccountConfig) -> ExchangeClient:
             writes_per_second=account.writes_per_second,
         ),
         on_call=metrics.record_call,
+        transport=transport,
     )
 
 

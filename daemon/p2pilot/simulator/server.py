@@ -27,6 +27,8 @@ from p2pilot.simulator.limits import LIMITS
 from p2pilot.simulator.scenario import Scenario
 from p2pilot.simulator.state import Exchange, ExchangeRefusal, now_ms
 
+STOP_POLL_SECONDS = 0.05
+
 
 def v5_envelope(code: int, message: str) -> dict[str, Any]:
     return {"retCode": code, "retMsg": message, "result": {}, "retExtInfo": {}, "time": now_ms()}
@@ -285,7 +287,12 @@ class SimulatorServer:
 
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=self._http.serve_forever, name="simulator-http", daemon=True
+            target=self._http.serve_forever,
+            # stop() waits for the loop to notice: the default half second is paid by
+            # every test that starts a simulator, and by every demo shutdown.
+            kwargs={"poll_interval": STOP_POLL_SECONDS},
+            name="simulator-http",
+            daemon=True,
         )
         self._thread.start()
         if self.scenario is not None:
@@ -294,7 +301,7 @@ class SimulatorServer:
     def serve_forever(self) -> None:
         if self.scenario is not None:
             self.scenario.start()
-        self._http.serve_forever()
+        self._http.serve_forever(poll_interval=STOP_POLL_SECONDS)
 
     def stop(self) -> None:
         if self.scenario is not None:
