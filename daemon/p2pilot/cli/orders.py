@@ -75,6 +75,7 @@ def orders_show(
     as_json: JsonFlag = False,
 ) -> None:
     """One order: snapshot, status history, chat and actions taken."""
+    from p2pilot.evidence import waiting
     from p2pilot.store import orders as stored_orders
     from p2pilot.store.engine import Store
 
@@ -82,7 +83,9 @@ def orders_show(
     store = Store(config.database.url)
     try:
         with store.transaction() as session:
-            view = stored_orders.get_order(session, order_id, account=account)
+            view = stored_orders.get_order(
+                session, order_id, account=account, held_for=waiting.held_for
+            )
     finally:
         store.dispose()
     if view is None:

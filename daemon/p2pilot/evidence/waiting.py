@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from p2pilot.evidence import binding
 from p2pilot.evidence.candidates import OPEN_ORDER_STATUSES
-from p2pilot.evidence.matching import MatchPolicy
+from p2pilot.evidence.matching import DEFAULT_POLICY, MatchPolicy
 from p2pilot.exchange.records import Side
 from p2pilot.logging import get_logger
 from p2pilot.store.engine import Store
@@ -51,6 +51,11 @@ def match_waiting(
     if bound is not None:
         log.info("payment.matched", account=account, order_id=order_id, reference=bound.reference)
     return bound
+
+
+def held_for(session: Session, order: OrderRow) -> list[PaymentRecord]:
+    """Unbound evidence that fits ``order``, held or not, as ``orders show`` lists it."""
+    return binding.waiting_for(session, order, DEFAULT_POLICY, include_held=True)
 
 
 def held_notes(session: Session, order_pk: int, policy: MatchPolicy) -> tuple[str, ...]:

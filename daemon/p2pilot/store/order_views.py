@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -13,7 +14,11 @@ from sqlalchemy.orm import Session
 from p2pilot.exchange.records import OrderStatus, Side
 from p2pilot.store.chat import ChatEntry, order_chat
 from p2pilot.store.models import AccountRow, OrderEventRow, OrderRow
+from p2pilot.store.payments import PaymentRecord
 from p2pilot.store.types import decimal_text
+
+# Unbound evidence that could pay an order, as the evidence package matches it.
+HeldEvidence = Callable[[Session, OrderRow], Sequence[PaymentRecord]]
 
 
 def status_name(code: int) -> str:
@@ -214,12 +219,18 @@ def list_orders(
 
 
 def get_order(
-    session: Session, exchange_id: str, account: str | None = None
+    session: Session,
+    exchange_id: str,
+    account: str | None = None,
+    *,
+    held_for: HeldEvidence | None = None,
 ) -> OrderDetailView | None:
     """One stored order by the exchange's id, with history and chat; None if not stored.
 
     Two of our accounts can share an order (they traded with each other); without
-    ``account`` the one stored first is shown.
+    ``account`` the one stored first is shown. ``held_for`` names the unbound
+    evidence that fits an order without any (the evidence package decides what
+    fits); without it no held evidence is listed.
     """
     statement = (
         select(OrderRow, AccountRow.name)
@@ -236,14 +247,10 @@ def get_order(
         select(OrderEventRow).where(OrderEventRow.order_id == row.id).order_by(OrderEventRow.id)
     )
     # Imported here: the ledger module builds on the models this module reads.
-    from p2pilot.evidence.binding import waiting_for
-    from p2pilot.evidence.matching import DEFAULT_POLICY
     from p2pilot.store import ledger, payments
 
     evidence = payments.for_order(session, row.id)
-    held = (
-        [] if evidence is not None else waiting_for(session, row, DEFAULT_POLICY, include_held=True)
-    )
+    held = held_for(session, row) if evidence is None and held_for is not None else []
     return OrderDetailView(
         order=OrderView.from_row(row, name),
         history=tuple(HistoryEntry.from_row(event) for event in events),
