@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, tzinfo
 from p2pilot.evidence import waiting
 from p2pilot.evidence.matching import DEFAULT_POLICY, MatchPolicy
 from p2pilot.logging import get_logger
-from p2pilot.rules.account import AccountBinding as AccountBinding
+from p2pilot.rules.account import AccountBinding
 from p2pilot.rules.context import EventContext, OrderFacts, unmet_condition
 from p2pilot.rules.executors import Executor
 from p2pilot.rules.guards import ReleaseLimits

@@ -15,7 +15,7 @@ from p2pilot.exchange.errors import AdvertiserRequired, AuthError, ExchangeError
 from p2pilot.exchange.port import Exchange
 from p2pilot.exchange.transport import Transport
 from p2pilot.logging import get_logger
-from p2pilot.rules.engine import AccountBinding
+from p2pilot.rules.account import AccountBinding
 from p2pilot.store import accounts as stored_accounts
 from p2pilot.store.alerts import raise_alert
 from p2pilot.store.engine import Store
