@@ -52,8 +52,8 @@ from p2pilot.evidence.intake import EvidenceError, record_evidence
 from p2pilot.rules.blacklist import BlacklistError, add_entry
 from p2pilot.rules.engine import RETRY_AFTER
 from p2pilot.service import Daemon
+from p2pilot.simulator.records import WRONG_STATUS
 from p2pilot.simulator.server import SimulatorServer
-from p2pilot.simulator.state import WRONG_STATUS
 from p2pilot.store.models import ActionRow, OrderEventRow, OrderRow, PaymentRow
 
 from ..conftest import new_postgres_schema

@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from p2pilot.simulator import payloads
-from p2pilot.simulator.state import (
+from p2pilot.simulator.records import (
     AD_EDIT_LIMIT,
     CHAT_CLOSED,
     CHAT_GONE_UNKNOWN,
@@ -19,11 +19,11 @@ from p2pilot.simulator.state import (
     PENDING,
     PRICE_OUT_OF_BAND,
     Ad,
-    Exchange,
     ExchangeRefusal,
     Merchant,
     now_ms,
 )
+from p2pilot.simulator.state import Exchange
 
 Body = dict[str, Any]
 Handler = Callable[[Exchange, Merchant, Body], Any]

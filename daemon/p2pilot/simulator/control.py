@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from p2pilot.simulator import payloads
-from p2pilot.simulator.state import Counterparty, now_ms
+from p2pilot.simulator.records import Counterparty, now_ms
 
 if TYPE_CHECKING:
     from p2pilot.simulator.core import Simulator

@@ -25,8 +25,8 @@ from p2pilot.exchange.transport import Answer, Kind
 from p2pilot.simulator import api
 from p2pilot.simulator.core import Simulator
 from p2pilot.simulator.limits import LIMITS
+from p2pilot.simulator.records import ExchangeRefusal, now_ms
 from p2pilot.simulator.server import p2p_envelope
-from p2pilot.simulator.state import ExchangeRefusal, now_ms
 
 
 class InProcessTransport:

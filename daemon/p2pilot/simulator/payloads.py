@@ -9,18 +9,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from p2pilot.simulator.state import (
+from p2pilot.simulator.records import (
     CURRENCY_SCALE,
     TOKEN_SCALE,
     Ad,
     Counterparty,
-    Exchange,
     Merchant,
     Message,
     Order,
     PaymentMethod,
     scaled,
 )
+from p2pilot.simulator.state import Exchange
 
 JUDGE_INFO = {"autoJudgeUnlockTime": "0", "dissentResult": "", "preDissent": "", "postDissent": ""}
 EXTENSION = {"isDelayWithdraw": False, "delayTime": "0", "startTime": ""}

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING
 
-from p2pilot.simulator.state import Counterparty, ExchangeRefusal
+from p2pilot.simulator.records import Counterparty, ExchangeRefusal
 
 if TYPE_CHECKING:
     from p2pilot.simulator.core import Simulator

@@ -24,8 +24,9 @@ from p2pilot.simulator.control import control
 from p2pilot.simulator.core import Simulator
 from p2pilot.simulator.faults import Fault, garble
 from p2pilot.simulator.limits import LIMITS
+from p2pilot.simulator.records import ExchangeRefusal, now_ms
 from p2pilot.simulator.scenario import Scenario
-from p2pilot.simulator.state import Exchange, ExchangeRefusal, now_ms
+from p2pilot.simulator.state import Exchange
 
 STOP_POLL_SECONDS = 0.05
 

@@ -1,8 +1,8 @@
 """The simulated exchange's state: merchants, orders, chat, ads, market.
 
 Everything is guarded by one lock; the HTTP handlers, the control API and the
-scenario thread all go through the methods here. Codes that Bybit does not
-publish (order not found, wrong status, ...) are marked INVENTED below.
+scenario thread all go through the methods here. The records it holds are in
+``records.py``, the chat variants in ``chat.py``.
 """
 
 from __future__ import annotations
@@ -10,199 +10,28 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-TOKEN_SCALE = {"USDT": 4, "BTC": 8, "ETH": 6, "USDC": 4}
-CURRENCY_SCALE = {"RUB": 2, "EUR": 3, "USD": 2, "KZT": 2, "HKD": 2}
-PENDING = (5, 10, 20, 30, 90, 100, 110)
-FINAL = (40, 50, 70, 80)
-
-# INVENTED codes (Bybit publishes none for these situations); messages say what happened.
-ORDER_NOT_FOUND = 912100010
-WRONG_STATUS = 912100011
-NOT_SELLER = 912100012
-NOT_BUYER = 912100013
-PARAM_ERROR = 10001
-PAYMENT_METHOD_ERROR = 912300013
-AD_EDIT_LIMIT = 912120050
-PRICE_OUT_OF_BAND = 912120022
-AD_NOT_FOUND = 912300014
-BALANCE_UNSUPPORTED = 912100014
-CHAT_CLOSED = 912200387
-PAGE_SIZE_ERROR = 913100009  # list_v1 with size 50 (reported live); the limit itself is a guess
-CHAT_GONE_UNKNOWN = 912200999  # INVENTED: what a removed per-order chat route might answer
-
-# How the per-order chat routes answer. Bybit is removing them and nobody knows yet
-# what a removed route will say (reference, 2026-11 update): 912200387 (seen live),
-# an HTTP 404, or a code nobody has documented.
-ORDER_CHAT_ANSWERS = ("open", "912200387", "http_404", "unknown_code")
-
-
-@dataclass
-class ChatVariants:
-    """Which of the reported (or feared) shapes of Bybit's chat move this exchange shows."""
-
-    order_api: str = "open"  # one of ORDER_CHAT_ANSWERS
-    # Whether a message the buyer writes in session chat raises the order list's
-    # unreadMsgCount: only a response example shows that field; nothing says.
-    session_messages_on_order_list: bool = True
-    # One live report: listpage_v1 answers nothing when lastId (or size) is sent.
-    listpage_v1_empty_with_last_id: bool = False
-    # order/info's targetUserMaskId: only the newer Get-Session-ID page names it.
-    detail_mask_id: bool = True
-
-    def update(self, settings: dict[str, Any]) -> None:
-        """Apply the control API's settings; unknown keys and values are refused."""
-        for key, value in settings.items():
-            if key == "order_api":
-                if value not in ORDER_CHAT_ANSWERS:
-                    raise ValueError(f"order_api must be one of {', '.join(ORDER_CHAT_ANSWERS)}")
-                self.order_api = value
-            elif key in (
-                "session_messages_on_order_list",
-                "listpage_v1_empty_with_last_id",
-                "detail_mask_id",
-            ):
-                if not isinstance(value, bool):
-                    raise ValueError(f"{key} must be true or false")
-                setattr(self, key, value)
-            else:
-                raise ValueError(f"unknown chat setting {key!r}")
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "order_api": self.order_api,
-            "session_messages_on_order_list": self.session_messages_on_order_list,
-            "listpage_v1_empty_with_last_id": self.listpage_v1_empty_with_last_id,
-            "detail_mask_id": self.detail_mask_id,
-        }
-
-
-class ExchangeRefusal(Exception):
-    """A business error, answered in the P2P envelope with ``code`` and ``message``."""
-
-    def __init__(self, code: int, message: str) -> None:
-        self.code = code
-        self.message = message
-        super().__init__(f"{code} {message}")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def scaled(value: Decimal, scale: int) -> str:
-    return str(value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_DOWN))
-
-
-@dataclass
-class PaymentMethod:
-    id: str
-    payment_type: int
-    name: str
-    real_name: str
-    account_no: str
-    bank_name: str = ""
-    online: bool = False
-
-
-@dataclass
-class Merchant:
-    api_key: str
-    secret: str
-    user_id: str
-    account_id: str
-    nickname: str
-    real_name: str
-    payment_methods: list[PaymentMethod]
-
-
-@dataclass
-class Counterparty:
-    user_id: str
-    nickname: str
-    real_name: str
-    mask_id: str
-    total_orders: int = 58
-    recent_rate: int = 97
-    account_days: int = 402
-    blocked: str = "N"  # Bybit's ban status as counterparty info reports it
-
-
-@dataclass
-class Message:
-    id: int
-    order_id: str
-    user_id: str
-    nickname: str
-    text: str
-    content_type: str
-    msg_type: int
-    role: str
-    msg_uuid: str
-    created_ms: int
-    file_name: str = ""
-    read_by_merchant: bool = False
-    via_session: bool = False  # written in session chat, not the order's chat
-
-
-@dataclass
-class Order:
-    id: str
-    merchant: Merchant
-    side: int  # the merchant's perspective: 0 buys crypto, 1 sells
-    token: str
-    currency: str
-    amount: Decimal
-    price: Decimal
-    quantity: Decimal
-    counterparty: Counterparty
-    item_id: str
-    status: int = 10
-    created_ms: int = field(default_factory=now_ms)
-    updated_ms: int = field(default_factory=now_ms)
-    paid_ms: int = 0
-    payment_type: int = 0
-    payment_id: str = ""
-    appeal_user_id: str = "0"
-    cancel_reason: str = ""
-    payment_period_min: int = 15
-    messages: list[Message] = field(default_factory=list)
-
-    @property
-    def seller_is_merchant(self) -> bool:
-        return self.side == 1
-
-
-@dataclass
-class Ad:
-    id: str
-    merchant: Merchant | None  # None: another advertiser in the market
-    nickname: str
-    user_id: str
-    side: int
-    token: str
-    currency: str
-    price: Decimal
-    quantity: Decimal
-    last_quantity: Decimal
-    min_amount: Decimal
-    max_amount: Decimal
-    payments: list[str]
-    payment_ids: list[str]
-    remark: str = ""
-    status: int = 10
-    price_type: int = 0
-    premium: str = "0"
-    payment_period: int = 15
-    recent_order_count: int = 100
-    recent_execute_rate: int = 98
-    preferences: dict[str, Any] = field(default_factory=dict)
-    created_ms: int = field(default_factory=now_ms)
-    updated_ms: int = field(default_factory=now_ms)
-    edits_ms: list[int] = field(default_factory=list)
+from p2pilot.simulator.chat import ChatVariants
+from p2pilot.simulator.records import (
+    AD_NOT_FOUND,
+    BALANCE_UNSUPPORTED,
+    NOT_BUYER,
+    NOT_SELLER,
+    ORDER_NOT_FOUND,
+    PARAM_ERROR,
+    TOKEN_SCALE,
+    WRONG_STATUS,
+    Ad,
+    Counterparty,
+    ExchangeRefusal,
+    Merchant,
+    Message,
+    Order,
+    PaymentMethod,
+    now_ms,
+)
 
 
 class Exchange:
@@ -516,10 +345,10 @@ class Exchange:
                 token="USDT",
                 currency="RUB",
                 price=price,
-                quantity=Decimal("2000"),
-                last_quantity=Decimal("2000"),
-                min_amount=Decimal("500"),
-                max_amount=Decimal("150000"),
+                quantity=Decimal(2000),
+                last_quantity=Decimal(2000),
+                min_amount=Decimal(500),
+                max_amount=Decimal(150000),
                 payments=["582"],
                 payment_ids=[merchant.payment_methods[1].id],
                 remark="SBP only",
@@ -561,7 +390,7 @@ class Exchange:
 
     def reference_price(self, token: str, currency: str) -> Decimal:
         prices = [a.price for a in self.ads.values() if a.token == token and a.currency == currency]
-        return sorted(prices)[len(prices) // 2] if prices else Decimal("80")
+        return sorted(prices)[len(prices) // 2] if prices else Decimal(80)
 
     def set_market(self, token: str, currency: str, side: int, ads: list[dict[str, Any]]) -> None:
         with self.lock:
