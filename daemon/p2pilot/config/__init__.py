@@ -6,15 +6,8 @@ whose message names the file, the key and what is wrong. See
 """
 
 from p2pilot.config.errors import ConfigError, ConfigIssue
-from p2pilot.config.loader import (
-    DEFAULT_PATHS,
-    ENV_VAR,
-    config_path_from,
-    key_path,
-    load_config,
-    parse_config,
-    read_toml,
-)
+from p2pilot.config.loader import DEFAULT_PATHS, config_path_from, load_config, parse_config
+from p2pilot.config.reading import ENV_VAR, key_path, read_toml
 from p2pilot.config.rules import (
     ACTION_NAMES,
     EVENT_NAMES,

@@ -8,10 +8,9 @@ reference.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -23,13 +22,11 @@ from pydantic import (
     model_validator,
 )
 
-from p2pilot.config.errors import ConfigError, ConfigIssue
+from p2pilot.config.errors import ConfigError
+from p2pilot.config.reading import read_toml, validation_issues
 from p2pilot.config.secrets import Secret
 from p2pilot.config.values import Code, Duration, Name, at_least, invalid, one_of, toml_type
 from p2pilot.evidence.templates import Template, TemplateError, compile_pattern, compile_sender
-
-if TYPE_CHECKING:
-    from p2pilot.config.schema import EvidenceConfig
 
 STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -136,92 +133,6 @@ class MailboxConfig(BaseModel):
         return self
 
 
-def intake_issues(evidence: EvidenceConfig, accounts: set[str]) -> list[ConfigIssue]:
-    """Checks across entries: unique names and tokens, mailboxes naming known templates."""
-    issues = _name_issues(evidence, accounts) + _token_issues(evidence)
-    issues += _mailbox_issues(evidence)
-    if evidence.sources and not evidence.templates:
-        issues.append(
-            ConfigIssue("evidence.sources", "notifications need [[evidence.templates]] to be read")
-        )
-    if evidence.sources and evidence.listen is None:
-        issues.append(
-            ConfigIssue("evidence.listen", "[[evidence.sources]] post to [evidence] listen: set it")
-        )
-    return issues
-
-
-def _name_issues(evidence: EvidenceConfig, accounts: set[str]) -> list[ConfigIssue]:
-    """Names unique within each section; an entry's account one that is configured."""
-    issues: list[ConfigIssue] = []
-    sections: tuple[tuple[str, Sequence[SourceConfig | TemplateConfig | MailboxConfig]], ...] = (
-        ("sources", evidence.sources),
-        ("templates", evidence.templates),
-        ("mailboxes", evidence.mailboxes),
-    )
-    for section, entries in sections:
-        seen: dict[str, int] = {}
-        for index, entry in enumerate(entries):
-            if entry.name in seen:
-                issues.append(
-                    ConfigIssue(
-                        f"evidence.{section}[{index}].name",
-                        f"duplicate name {entry.name!r}"
-                        f" (also evidence.{section}[{seen[entry.name]}])",
-                    )
-                )
-            seen.setdefault(entry.name, index)
-            account = getattr(entry, "account", None)
-            if account is not None and account not in accounts:
-                issues.append(
-                    ConfigIssue(
-                        f"evidence.{section}[{index}].account", f"no account named {account!r}"
-                    )
-                )
-    return issues
-
-
-def _token_issues(evidence: EvidenceConfig) -> list[ConfigIssue]:
-    """Every source with a token of its own."""
-    issues: list[ConfigIssue] = []
-    tokens: dict[str, int] = {}
-    for index, source in enumerate(evidence.sources):
-        token = source.token.get_secret_value()
-        if token in tokens:
-            # The token is what tells sources apart: two sharing one cannot be told apart.
-            issues.append(
-                ConfigIssue(
-                    f"evidence.sources[{index}].token",
-                    f"same token as evidence.sources[{tokens[token]}]",
-                )
-            )
-        tokens.setdefault(token, index)
-    return issues
-
-
-def _mailbox_issues(evidence: EvidenceConfig) -> list[ConfigIssue]:
-    """Every mailbox with templates to read receipts with, each one that exists."""
-    issues: list[ConfigIssue] = []
-    names = {t.name for t in evidence.templates}
-    for index, mailbox in enumerate(evidence.mailboxes):
-        for position, name in enumerate(mailbox.templates):
-            if name not in names:
-                issues.append(
-                    ConfigIssue(
-                        f"evidence.mailboxes[{index}].templates[{position}]",
-                        f"no [[evidence.templates]] named {name!r}",
-                    )
-                )
-        if not names:
-            issues.append(
-                ConfigIssue(
-                    f"evidence.mailboxes[{index}]",
-                    "a mailbox needs at least one [[evidence.templates]] to read receipts",
-                )
-            )
-    return issues
-
-
 class _TemplateSection(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
 
@@ -240,8 +151,6 @@ def load_templates(path: Path) -> list[TemplateConfig]:
     Only the templates are read: the rest of a config file (accounts, secrets) is
     neither needed nor resolved. Raises ConfigError naming the file and key.
     """
-    from p2pilot.config.loader import read_toml, validation_issues
-
     data = read_toml(path)
     try:
         document = _TemplateFile.model_validate(data)

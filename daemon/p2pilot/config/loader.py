@@ -1,36 +1,29 @@
 """Find, read and validate the config file; every failure is one ``ConfigError``.
 
 The error names the file, the key path (``accounts[0].api_secret``) and what is
-wrong. Pydantic's errors are translated here into short operator-facing
-problems; their input values are dropped, so secrets cannot leak through them.
+wrong. ``reading.py`` reads the TOML and turns pydantic's errors into short
+operator-facing problems; the checks across entries (unique names, references
+between sections) are here.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 
 from p2pilot.config.errors import ConfigError, ConfigIssue
-from p2pilot.config.intake import intake_issues
-from p2pilot.config.schema import Config
-from p2pilot.config.values import CONFIG_ERROR, toml_type
+from p2pilot.config.intake import MailboxConfig, SourceConfig, TemplateConfig
+from p2pilot.config.reading import ENV_VAR, read_toml, validation_issues
+from p2pilot.config.schema import Config, EvidenceConfig
 
-ENV_VAR = "P2PILOT_CONFIG"
 # Tried in order when neither --config nor $P2PILOT_CONFIG is given: the system
 # service's path first, then a file in the working directory (a checkout, a test).
 DEFAULT_PATHS: tuple[Path, ...] = (Path("/etc/p2pilot/p2pilot.toml"), Path("p2pilot.toml"))
-MAX_CONFIG_BYTES = 4 * 1024 * 1024
 MIN_SCRUB = 6  # shortest secret scrubbed from error messages
-_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_TOML_POSITION = re.compile(r"\s*\(at (line \d+, column \d+|end of document)\)$")
 
 
 def config_path_from(
@@ -61,49 +54,6 @@ def load_config(path: str | Path) -> Config:
     return parse_config(read_toml(source), source=source)
 
 
-def read_toml(source: Path) -> dict[str, Any]:
-    """The TOML document at ``source`` as a dict; raises ConfigError."""
-    file = str(source)
-    try:
-        with source.open("rb") as handle:
-            data = handle.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(
-            file, "", f"config file not found (pass --config PATH or set {ENV_VAR})"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(file, "", f"cannot read config file: {_os_reason(exc)}") from None
-    except ValueError:
-        raise ConfigError(file, "", "cannot read config file: invalid path") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(file, "", "config file is too large")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(file, "", f"not UTF-8 text (byte {exc.start})") from None
-    try:
-        # Some Windows editors start UTF-8 files with a byte order mark.
-        return tomllib.loads(text.removeprefix("\ufeff"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(file, "", _toml_problem(str(exc))) from None
-    except RecursionError:
-        raise ConfigError(file, "", "invalid TOML: nested too deeply") from None
-    except Exception as exc:  # tomllib raises ValueError for e.g. a 5000-digit integer
-        raise ConfigError(file, "", f"invalid TOML: {str(exc)[:120]}") from None
-
-
-def _toml_problem(message: str) -> str:
-    position = _TOML_POSITION.search(message)
-    if position is None:
-        return f"invalid TOML: {message}"
-    reason = message[: position.start()]
-    return f"invalid TOML at {position.group(1)}: {reason[:1].lower()}{reason[1:]}"
-
-
-def _os_reason(exc: OSError) -> str:
-    return exc.strerror or type(exc).__name__
-
-
 def parse_config(data: Mapping[str, Any], *, source: str | Path = "<memory>") -> Config:
     """Validate an already parsed document; ``source`` names it in errors.
 
@@ -119,7 +69,7 @@ def parse_config(data: Mapping[str, Any], *, source: str | Path = "<memory>") ->
             data, context={"base_dir": source.parent, "secrets": secrets}
         )
     except ValidationError as exc:
-        issues = tuple(_issue(error) for error in exc.errors(include_url=False))
+        issues = validation_issues(exc)
     except (RecursionError, MemoryError):
         issues = (ConfigIssue("", "the document is nested too deeply"),)
     except Exception as exc:
@@ -182,69 +132,87 @@ def cross_checks(config: Config) -> list[ConfigIssue]:
     return issues
 
 
-# -- pydantic errors -> "key: problem" ---------------------------------------------------
+def intake_issues(evidence: EvidenceConfig, accounts: set[str]) -> list[ConfigIssue]:
+    """Checks across entries: unique names and tokens, mailboxes naming known templates."""
+    issues = _name_issues(evidence, accounts) + _token_issues(evidence)
+    issues += _mailbox_issues(evidence)
+    if evidence.sources and not evidence.templates:
+        issues.append(
+            ConfigIssue("evidence.sources", "notifications need [[evidence.templates]] to be read")
+        )
+    if evidence.sources and evidence.listen is None:
+        issues.append(
+            ConfigIssue("evidence.listen", "[[evidence.sources]] post to [evidence] listen: set it")
+        )
+    return issues
 
 
-def key_path(loc: Sequence[int | str]) -> str:
-    """``("accounts", 0, "api_key")`` as ``accounts[0].api_key``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            continue
-        text = part if _KEY.fullmatch(part) else json.dumps(part, ensure_ascii=False)
-        out += f".{text}" if out else text
-    return out
+def _name_issues(evidence: EvidenceConfig, accounts: set[str]) -> list[ConfigIssue]:
+    """Names unique within each section; an entry's account one that is configured."""
+    issues: list[ConfigIssue] = []
+    sections: tuple[tuple[str, Sequence[SourceConfig | TemplateConfig | MailboxConfig]], ...] = (
+        ("sources", evidence.sources),
+        ("templates", evidence.templates),
+        ("mailboxes", evidence.mailboxes),
+    )
+    for section, entries in sections:
+        seen: dict[str, int] = {}
+        for index, entry in enumerate(entries):
+            if entry.name in seen:
+                issues.append(
+                    ConfigIssue(
+                        f"evidence.{section}[{index}].name",
+                        f"duplicate name {entry.name!r}"
+                        f" (also evidence.{section}[{seen[entry.name]}])",
+                    )
+                )
+            seen.setdefault(entry.name, index)
+            account = getattr(entry, "account", None)
+            if account is not None and account not in accounts:
+                issues.append(
+                    ConfigIssue(
+                        f"evidence.{section}[{index}].account", f"no account named {account!r}"
+                    )
+                )
+    return issues
 
 
-def validation_issues(exc: ValidationError) -> tuple[ConfigIssue, ...]:
-    """Each of pydantic's errors as a ``key: problem`` the operator can act on."""
-    return tuple(_issue(error) for error in exc.errors(include_url=False))
+def _token_issues(evidence: EvidenceConfig) -> list[ConfigIssue]:
+    """Every source with a token of its own."""
+    issues: list[ConfigIssue] = []
+    tokens: dict[str, int] = {}
+    for index, source in enumerate(evidence.sources):
+        token = source.token.get_secret_value()
+        if token in tokens:
+            # The token is what tells sources apart: two sharing one cannot be told apart.
+            issues.append(
+                ConfigIssue(
+                    f"evidence.sources[{index}].token",
+                    f"same token as evidence.sources[{tokens[token]}]",
+                )
+            )
+        tokens.setdefault(token, index)
+    return issues
 
 
-def _issue(error: ErrorDetails) -> ConfigIssue:
-    return ConfigIssue(key_path(error["loc"]), _problem(error))
-
-
-_EXPECTED = {
-    "string_type": "a string",
-    "int_type": "an integer",
-    "int_parsing": "an integer",
-    "bool_type": "true or false",
-    "list_type": "an array",
-    "model_type": "a table",
-    "model_attributes_type": "a table",
-    "dict_type": "a table",
-}
-
-
-def _problem(error: ErrorDetails) -> str:
-    kind = error["type"]
-    ctx: dict[str, Any] = dict(error.get("ctx") or {})
-    if kind == CONFIG_ERROR:
-        return str(ctx.get("message", error["msg"]))
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "missing (this key is required)"
-    if kind in _EXPECTED:
-        got = toml_type(error.get("input"))
-        if kind == "int_type" and isinstance(error.get("input"), float):
-            return f"expected an integer, got a float (write {_int_hint(error.get('input'))})"
-        return f"expected {_EXPECTED[kind]}, got {got}"
-    if kind == "greater_than_equal":
-        return f"must be at least {ctx.get('ge')}"
-    if kind == "less_than_equal":
-        return f"must be at most {ctx.get('le')}"
-    if kind == "too_short":
-        return "must not be empty" if ctx.get("min_length") == 1 else error["msg"]
-    if kind == "invalid_key":
-        return "keys must be strings"
-    message = error["msg"].removeprefix("Value error, ")
-    return message[:1].lower() + message[1:]
-
-
-def _int_hint(value: object) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return "a whole number"
+def _mailbox_issues(evidence: EvidenceConfig) -> list[ConfigIssue]:
+    """Every mailbox with templates to read receipts with, each one that exists."""
+    issues: list[ConfigIssue] = []
+    names = {t.name for t in evidence.templates}
+    for index, mailbox in enumerate(evidence.mailboxes):
+        for position, name in enumerate(mailbox.templates):
+            if name not in names:
+                issues.append(
+                    ConfigIssue(
+                        f"evidence.mailboxes[{index}].templates[{position}]",
+                        f"no [[evidence.templates]] named {name!r}",
+                    )
+                )
+        if not names:
+            issues.append(
+                ConfigIssue(
+                    f"evidence.mailboxes[{index}]",
+                    "a mailbox needs at least one [[evidence.templates]] to read receipts",
+                )
+            )
+    return issues

@@ -129,32 +129,56 @@ class TextIntake:
         now = self._clock()
         digest = text_digest(text.text)
         with self._store.transaction() as session:
-            seen = self._seen_before(session, text, digest)
-            if seen is not None:
-                return seen, None
-            tried = attempts(usable, text.text, sender=text.sender)
-            reading = next((a.reading for a in tried if a.reading is not None), None)
-            if reading is None:
-                return self._unparsed(session, text, digest, tried_reason(tried), now), None
-            earlier = self._same_transfer(session, reading, text.received_at)
-            if earlier is not None:
-                row = self._store_text(
-                    session,
-                    text,
-                    digest,
-                    now,
-                    status=notifications.REPEAT,
-                    reading=reading,
-                    payment_id=earlier.payment_id,
-                    reason=f"the same transfer as notification {earlier.id}",
-                )
-                log.info(
-                    "notification.repeat",
-                    notification_id=row.id,
-                    repeats=earlier.id,
-                    source=text.source,
-                )
-                return _outcome(row, None, fresh=True), None
+            read = self._read(session, text, digest, usable, now)
+        if isinstance(read, TextOutcome):
+            return read, None
+        return self._record(text, read, digest, now)
+
+    def _read(
+        self,
+        session: Session,
+        text: BankText,
+        digest: str,
+        usable: Sequence[Template],
+        now: datetime,
+    ) -> TextOutcome | Reading:
+        """A reading to record as evidence, or the outcome of a text that gives none.
+
+        A text gives none when it was seen before, when no template reads it (it
+        is kept as unparsed), or when it repeats a transfer an earlier text reported.
+        """
+        seen = self._seen_before(session, text, digest)
+        if seen is not None:
+            return seen
+        tried = attempts(usable, text.text, sender=text.sender)
+        reading = next((a.reading for a in tried if a.reading is not None), None)
+        if reading is None:
+            return self._unparsed(session, text, digest, tried_reason(tried), now)
+        earlier = self._same_transfer(session, reading, text.received_at)
+        if earlier is None:
+            return reading
+        row = self._store_text(
+            session,
+            text,
+            digest,
+            now,
+            status=notifications.REPEAT,
+            reading=reading,
+            payment_id=earlier.payment_id,
+            reason=f"the same transfer as notification {earlier.id}",
+        )
+        log.info(
+            "notification.repeat",
+            notification_id=row.id,
+            repeats=earlier.id,
+            source=text.source,
+        )
+        return _outcome(row, None, fresh=True)
+
+    def _record(
+        self, text: BankText, reading: Reading, digest: str, now: datetime
+    ) -> tuple[TextOutcome, IntakeResult]:
+        """Record what the text reads as payment evidence, and the text beside it."""
         # Without the bank's reference: the text and its time. A retry repeats both (and
         # is refused as a replay); the same words for a second transfer later do not.
         stamp = text.received_at.astimezone(UTC).strftime("%Y%m%d%H%M%S")
