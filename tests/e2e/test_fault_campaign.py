@@ -251,7 +251,9 @@ def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
 
 
 @pytest.mark.timeout(400)
-def test_fault_campaign(
+# A campaign script told in order; its closures share the run's state. Splitting it
+# needs the PostgreSQL-restart run to verify. TODO(issue 13): split, drop the noqa.
+def test_fault_campaign(  # noqa: C901
     simulator: SimProcess,
     db_url: str,
     tmp_path: Path,
