@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -87,6 +88,7 @@ any_name = st.text(alphabet=st.sampled_from("abcdefgh ABCDEFGH*.-éÅ1\t"), max_
 
 @example(["ii"])  # folded to "i" it once passed for an initial and scored 0
 @example(["yi", "wang"])
+@example(["ye"])
 @given(payer_words)
 def test_word_order_case_and_accents_do_not_matter(name: list[str]) -> None:
     text = " ".join(name)
@@ -99,7 +101,17 @@ def test_scores_stay_between_0_and_1(payer: str, kyc: str) -> None:
     assert 0.0 <= name_similarity(payer, kyc) <= 1.0
 
 
-@given(st.text(alphabet=st.characters(exclude_categories=("Lu", "Ll", "Lt", "Lm", "Lo"))), any_name)
+def _no_letter_within(char: str) -> bool:
+    # Names are compared after NFKD: a symbol such as "㋿" decomposes into letters.
+    return not any(c.isalpha() for c in unicodedata.normalize("NFKD", char))
+
+
+no_letters = st.characters(exclude_categories=("Lu", "Ll", "Lt", "Lm", "Lo")).filter(
+    _no_letter_within
+)
+
+
+@given(st.text(alphabet=no_letters), any_name)
 def test_a_payer_without_letters_matches_nothing(payer: str, kyc: str) -> None:
     assert name_similarity(payer, kyc) == 0.0
 
@@ -123,7 +135,8 @@ def st_mask(first: str) -> str:
 @given(
     st.lists(st.text(alphabet="abcdefghijklmnop", min_size=2, max_size=8), min_size=1, max_size=4),
     st.lists(st.text(alphabet="abcdefghijklmnop", min_size=1, max_size=8), min_size=1, max_size=4),
-    st.text(alphabet="wxyz", min_size=2, max_size=6),
+    # Letters the KYC alphabet lacks even after transliteration folds (x -> ks, y -> i).
+    st.text(alphabet="qrstuvwz", min_size=2, max_size=6),
 )
 def test_an_extra_unmatched_word_never_raises_the_score(
     payer: list[str], kyc: list[str], extra: str

@@ -100,8 +100,8 @@ def latin_key(word: str) -> str:
     decomposed = unicodedata.normalize("NFKD", latin)
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     plain = "".join(ch for ch in plain if ch.isalpha() or ch == "*")
-    plain = _YO_YE.sub("e", plain).replace("x", "ks").replace("y", "i")
-    folded = _DOUBLE_I.sub("i", plain)
-    # A short name stays a word ("Yi", "Ii"): folded to one letter it would pass
-    # for an initial, and two people of that name would no longer match.
+    folded = _YO_YE.sub("e", plain).replace("x", "ks").replace("y", "i")
+    folded = _DOUBLE_I.sub("i", folded)
+    # A short name stays a word ("Yi", "Ye", "Ii"): folded to one letter it would
+    # pass for an initial, and two people of that name would no longer match.
     return folded if len(folded) >= 2 or len(plain) < 2 else plain
