@@ -60,7 +60,8 @@ class Holdings:
         if not self.leased:
             return None
         now = time.monotonic()
-        return {account_id for account_id, until in self._until.items() if now < until}
+        # A copy first: the lease job may add an account while this iterates.
+        return {account_id for account_id, until in list(self._until.items()) if now < until}
 
     def known(self, account_id: int) -> bool:
         """Whether the account was held at the last renewal (its deadline may have passed)."""
