@@ -19,14 +19,6 @@ import pytest
 
 from p2pilot.exchange.client import CallInfo, ExchangeClient
 from p2pilot.exchange.errors import Rejected, RouteNotFound
-from p2pilot.exchange.records import (
-    AdSide,
-    ChatApi,
-    OrderStatus,
-    PriceType,
-    Side,
-    TradingPreferences,
-)
 from p2pilot.exchange.requests import (
     CHAT_MESSAGES,
     CREATE_AD,
@@ -37,6 +29,13 @@ from p2pilot.exchange.requests import (
     PENDING_ORDERS,
     RELEASE,
     AdParams,
+)
+from p2pilot.records import (
+    ChatApi,
+    OrderStatus,
+    PriceType,
+    Side,
+    TradingPreferences,
 )
 from p2pilot.simulator.inprocess import InProcessTransport
 from p2pilot.simulator.server import SimulatorServer
@@ -175,7 +174,7 @@ def ad_params(client: ExchangeClient, **changes: Any) -> AdParams:
     values: dict[str, Any] = {
         "token": "USDT",
         "currency": "RUB",
-        "side": AdSide.SELL,
+        "side": Side.SELL,
         "price_type": PriceType.FIXED,
         "price": Decimal("81.45"),
         "quantity": Decimal("500"),
@@ -196,7 +195,7 @@ def test_ads_create_update_remove(sim: SimulatorServer, client: ExchangeClient) 
     ad = client.ad_detail(ad_id)
     assert (ad.price, ad.side, ad.token, ad.currency) == (
         Decimal("81.45"),
-        AdSide.SELL,
+        Side.SELL,
         "USDT",
         "RUB",
     )
@@ -221,9 +220,9 @@ def test_ads_create_update_remove(sim: SimulatorServer, client: ExchangeClient) 
 
 
 def test_online_ads_send_strings(sim: SimulatorServer, client: ExchangeClient) -> None:
-    page = client.online_ads(token="USDT", currency="RUB", side=AdSide.SELL, page=1, size=50)
+    page = client.online_ads(token="USDT", currency="RUB", side=Side.SELL, page=1, size=50)
     assert page.count >= len(page.items)
-    assert all(ad.side is AdSide.SELL for ad in page.items)
+    assert all(ad.side is Side.SELL for ad in page.items)
     (body,) = bodies(sim, ONLINE_ADS)
     assert body == {"tokenId": "USDT", "currencyId": "RUB", "side": "1", "page": "1", "size": "50"}
 

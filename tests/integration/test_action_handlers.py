@@ -20,7 +20,7 @@ from structlog.testing import capture_logs
 
 from p2pilot.chat.channel import ChatChannel
 from p2pilot.exchange.client import ExchangeClient
-from p2pilot.exchange.records import OrderStatus
+from p2pilot.records import OrderStatus
 from p2pilot.rules.account import AccountBinding
 from p2pilot.rules.actions.registry import HANDLERS
 from p2pilot.rules.context import EventContext, OrderFacts

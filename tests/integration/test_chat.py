@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from p2pilot.chat.channel import ChatChannel, ChatTarget
 from p2pilot.config import Config, parse_config
 from p2pilot.exchange.client import ExchangeClient
-from p2pilot.exchange.records import ChatApi
+from p2pilot.records import ChatApi
 from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store.models import AccountRow, ChatMessageRow, OrderEventRow

@@ -19,11 +19,11 @@ from p2pilot.exchange.errors import (
     Rejected,
     TransientError,
 )
-from p2pilot.exchange.records import (
-    OrderStatus,
-)
 from p2pilot.exchange.requests import (
     RELEASE,
+)
+from p2pilot.records import (
+    OrderStatus,
 )
 from p2pilot.simulator.server import SimulatorServer
 

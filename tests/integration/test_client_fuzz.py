@@ -15,7 +15,7 @@ from pytest_httpserver import HTTPServer
 from p2pilot.exchange.budget import HostPause, RequestBudget
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import ExchangeError
-from p2pilot.exchange.records import AdSide
+from p2pilot.records import Side
 from tests.unit.test_parse_fuzz import payloads
 
 CALLS: dict[str, Callable[[ExchangeClient], object]] = {
@@ -30,7 +30,7 @@ CALLS: dict[str, Callable[[ExchangeClient], object]] = {
     "upload_chat_file": lambda c: c.upload_chat_file(data=b"%PDF", filename="a.pdf"),
     "my_ads": lambda c: c.my_ads(),
     "ad_detail": lambda c: c.ad_detail("1"),
-    "online_ads": lambda c: c.online_ads(token="USDT", currency="RUB", side=AdSide.SELL),
+    "online_ads": lambda c: c.online_ads(token="USDT", currency="RUB", side=Side.SELL),
     "remove_ad": lambda c: c.remove_ad("1"),
     "update_ad": lambda c: c.release("1"),  # the same empty success body as a release
 }

@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from p2pilot.exchange.records import (
+from p2pilot.records import (
     ChatApi,
     ChatMessage,
     ChatRole,

@@ -25,7 +25,7 @@ from p2pilot.config import (
     parse_config,
     parse_duration,
 )
-from p2pilot.exchange.records import OrderStatus
+from p2pilot.records import OrderStatus
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "config" / "demo.toml"

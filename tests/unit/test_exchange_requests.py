@@ -12,7 +12,7 @@ import pytest
 
 from p2pilot.exchange import parse
 from p2pilot.exchange import requests as req
-from p2pilot.exchange.records import AdSide, OrderStatus, PriceType, TradingPreferences
+from p2pilot.records import OrderStatus, PriceType, Side, TradingPreferences
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reference_payloads.json"
 
@@ -21,7 +21,7 @@ def params(**changes: object) -> req.AdParams:
     base = req.AdParams(
         token="USDT",
         currency="RUB",
-        side=AdSide.SELL,
+        side=Side.SELL,
         price_type=PriceType.FIXED,
         price=Decimal("81.45"),
         quantity=Decimal("1E+3"),
@@ -67,7 +67,7 @@ def test_naive_times_are_refused() -> None:
 
 
 def test_string_only_bodies() -> None:
-    online = req.online_ads_body(token="USDT", currency="RUB", side=AdSide.BUY, page=1, size=100)
+    online = req.online_ads_body(token="USDT", currency="RUB", side=Side.BUY, page=1, size=100)
     assert online == {
         "tokenId": "USDT",
         "currencyId": "RUB",

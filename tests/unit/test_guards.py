@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from p2pilot.exchange.records import OrderDetail, OrderStatus, Side, UserProfile
+from p2pilot.records import OrderDetail, OrderStatus, Side, UserProfile
 from p2pilot.rules.guards import (
     ReleaseLimits,
     all_hold,

@@ -16,8 +16,7 @@ from p2pilot.exchange import parse
 from p2pilot.exchange import requests as paths
 from p2pilot.exchange.errors import MalformedResponse
 from p2pilot.exchange.fields import Reader
-from p2pilot.exchange.records import (
-    AdSide,
+from p2pilot.records import (
     AdStatus,
     ChatApi,
     ChatRole,
@@ -91,7 +90,7 @@ def test_my_ads(ref: dict[str, Any]) -> None:
     (ad,) = page.items
     assert ad.id == "1987654321098765432"
     assert ad.user_id == "52700411"
-    assert ad.side is AdSide.SELL
+    assert ad.side is Side.SELL
     assert ad.price_type is PriceType.FIXED
     assert ad.premium is None  # "0" on a fixed-price ad means unset
     exact(ad.price, "81.45")
@@ -212,7 +211,7 @@ def test_online_ads(ref: dict[str, Any]) -> None:
     assert page.count == 57
     (ad,) = page.items
     assert (ad.id, ad.user_id, ad.nickname) == ("1990011223344556677", "70010001", "FastSwap")
-    assert ad.side is AdSide.SELL
+    assert ad.side is Side.SELL
     exact(ad.price, "81.30")
     exact(ad.last_quantity, "3200.1234")
     exact(ad.min_amount, "500")

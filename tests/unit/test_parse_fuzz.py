@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from p2pilot.exchange import parse
 from p2pilot.exchange import requests as paths
 from p2pilot.exchange.errors import MalformedResponse
-from p2pilot.exchange.records import Page
+from p2pilot.records import Page
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reference_payloads.json"
 PAYLOADS: dict[str, Any] = json.loads(FIXTURES.read_text(encoding="utf-8"))

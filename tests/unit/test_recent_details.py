@@ -9,7 +9,7 @@ from pathlib import Path
 
 from p2pilot.exchange import parse
 from p2pilot.exchange.recent import MAX_ENTRIES, ParsedRows, RecentDetails
-from p2pilot.exchange.records import OrderDetail, OrderSummary
+from p2pilot.records import OrderDetail, OrderSummary
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reference_payloads.json"
 

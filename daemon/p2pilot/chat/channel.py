@@ -27,8 +27,8 @@ from p2pilot.exchange import requests as paths
 from p2pilot.exchange.errors import ChatApiClosed, Rejected, RouteNotFound, TransientError
 from p2pilot.exchange.failures import is_documented
 from p2pilot.exchange.port import Exchange
-from p2pilot.exchange.records import ChatApi, ChatMessage, ChatSession
 from p2pilot.logging import get_logger
+from p2pilot.records import ChatApi, ChatMessage, ChatSession
 
 log = get_logger(__name__)
 T = TypeVar("T")

@@ -18,7 +18,7 @@ from p2pilot.cli.options import amount_of, whole
 
 if TYPE_CHECKING:
     from p2pilot.exchange.port import Exchange
-    from p2pilot.exchange.records import Ad
+    from p2pilot.records import Ad
 
 AccountOption = Annotated[
     str | None, typer.Option("--account", help="Account name (default: the first).")
@@ -130,8 +130,8 @@ def ads_create(
 ) -> None:
     """Post a new fixed-price ad."""
     from p2pilot.exchange.ad_editing import AdCheckError, check_payment_ids, check_price
-    from p2pilot.exchange.records import AdSide, PriceType
     from p2pilot.exchange.requests import AdParams
+    from p2pilot.records import PriceType, Side
 
     if side not in ("sell", "buy"):
         fail(f"--side must be sell or buy, got {side!r}", code=2)
@@ -142,7 +142,7 @@ def ads_create(
             params = AdParams(
                 token=token.upper(),
                 currency=currency.upper(),
-                side=AdSide.SELL if side == "sell" else AdSide.BUY,
+                side=Side.SELL if side == "sell" else Side.BUY,
                 price_type=PriceType.FIXED,
                 price=price,
                 quantity=quantity,

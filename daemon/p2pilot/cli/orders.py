@@ -21,8 +21,8 @@ def register(app: typer.Typer) -> typer.Typer:
 
 
 def parse_status(value: str | None) -> int | None:
-    from p2pilot.exchange.records import OrderStatus
     from p2pilot.numbers import NumberError, count
+    from p2pilot.records import OrderStatus
 
     if value is None:
         return None

@@ -39,7 +39,7 @@ from p2pilot.config.values import (
     one_of,
     toml_type,
 )
-from p2pilot.exchange.records import OrderStatus
+from p2pilot.records import OrderStatus
 from p2pilot.rules.model import Hours
 from p2pilot.rules.templates import TemplateError, compile_template
 

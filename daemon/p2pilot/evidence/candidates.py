@@ -6,7 +6,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from p2pilot.evidence.matching import EvidenceCandidate
-from p2pilot.exchange.records import OrderStatus, Side
+from p2pilot.records import OrderStatus, Side
 from p2pilot.store.models import AccountRow, OrderRow, PaymentRow
 from p2pilot.store.orders import of_any_account
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from p2pilot.evidence import binding
 from p2pilot.evidence.matching import DEFAULT_POLICY, HoldReason, MatchPolicy
-from p2pilot.exchange.records import Side
+from p2pilot.records import Side
 from p2pilot.store import payments as stored_payments
 from p2pilot.store.accounts import account_ids
 from p2pilot.store.engine import Store

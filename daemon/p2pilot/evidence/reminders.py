@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from p2pilot.exchange.records import OrderStatus, Side
+from p2pilot.records import OrderStatus, Side
 from p2pilot.store.accounts import account_name
 from p2pilot.store.events import append_event
 from p2pilot.store.models import OrderEventRow, OrderRow, PaymentRow

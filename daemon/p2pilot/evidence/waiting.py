@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from p2pilot.evidence import binding
 from p2pilot.evidence.candidates import OPEN_ORDER_STATUSES
 from p2pilot.evidence.matching import DEFAULT_POLICY, MatchPolicy
-from p2pilot.exchange.records import Side
 from p2pilot.logging import get_logger
+from p2pilot.records import Side
 from p2pilot.store.engine import Store
 from p2pilot.store.models import OrderRow
 from p2pilot.store.payments import PaymentRecord

@@ -13,8 +13,8 @@ import re
 from decimal import Decimal
 
 from p2pilot.exchange.errors import Rejected
-from p2pilot.exchange.records import Ad, PaymentTerm
 from p2pilot.exchange.requests import AdParams
+from p2pilot.records import Ad, PaymentTerm
 
 BALANCE_PAYMENT_TYPE = 377  # Bybit's internal "Balance": accepted on orders, never on ads
 PRICE_OUT_OF_BAND = 912120022

@@ -2,7 +2,7 @@
 
 Each method builds its request body (``requests.py``), waits for the account's
 request budget, hands the body to a ``Transport`` and parses the answer into the
-records of ``records.py``. It raises from the error family of ``errors.py`` and
+records of ``p2pilot.records``. It raises from the error family of ``errors.py`` and
 never retries: waiting and retrying belong to the callers. The transport is pybit
 over HTTP unless another is given (the simulator's in-process one, in tests).
 """
@@ -21,9 +21,11 @@ from p2pilot.exchange.budget import RequestBudget
 from p2pilot.exchange.errors import ExchangeError, RateLimited
 from p2pilot.exchange.failures import header
 from p2pilot.exchange.recent import ParsedRows, RecentDetails
-from p2pilot.exchange.records import (
+from p2pilot.exchange.requests import AdParams
+from p2pilot.exchange.transport import Kind, PybitTransport, Transport
+from p2pilot.logging import get_logger
+from p2pilot.records import (
     Ad,
-    AdSide,
     ChatMessage,
     ChatSession,
     OnlineAd,
@@ -32,12 +34,10 @@ from p2pilot.exchange.records import (
     OrderSummary,
     Page,
     PaymentTerm,
+    Side,
     UploadedFile,
     UserProfile,
 )
-from p2pilot.exchange.requests import AdParams
-from p2pilot.exchange.transport import Kind, PybitTransport, Transport
-from p2pilot.logging import get_logger
 
 T = TypeVar("T")
 
@@ -386,7 +386,7 @@ class ExchangeClient:
         self._action(req.REMOVE_AD, {"itemId": str(ad_id)})
 
     def online_ads(
-        self, *, token: str, currency: str, side: AdSide, page: int = 1, size: int = 100
+        self, *, token: str, currency: str, side: Side, page: int = 1, size: int = 100
     ) -> Page[OnlineAd]:
         """One page of the public order book (``item/online``), by advertiser side."""
         body = req.online_ads_body(token=token, currency=currency, side=side, page=page, size=size)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import AdvertiserRequired, AuthError, ExchangeError
-from p2pilot.exchange.records import PaymentTerm, UserProfile
+from p2pilot.records import PaymentTerm, UserProfile
 
 
 @dataclass(frozen=True, slots=True)

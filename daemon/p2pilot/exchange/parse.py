@@ -1,4 +1,4 @@
-"""Turn the exchange's JSON payloads into the typed records of ``records.py``.
+"""Turn the exchange's JSON payloads into the typed records of ``p2pilot.records``.
 
 Field-level reading (numbers, money, times, enums) and envelope unwrapping live in
 ``fields.py``; this module knows which field of which endpoint becomes which record
@@ -19,9 +19,8 @@ from p2pilot.exchange.fields import Reader, is_unset
 from p2pilot.exchange.fields import malformed as malformed  # re-exported
 from p2pilot.exchange.fields import unwrap as unwrap  # re-exported: envelope unwrapping
 from p2pilot.exchange.recent import ParsedRows
-from p2pilot.exchange.records import (
+from p2pilot.records import (
     Ad,
-    AdSide,
     AdStatus,
     ChatApi,
     ChatMessage,
@@ -400,7 +399,7 @@ def ad(r: Reader) -> Ad:
     return Ad(
         id=r.ident("id"),
         user_id=r.text("userId"),
-        side=r.enum("side", AdSide),
+        side=r.enum("side", Side),
         token=r.ident("tokenId"),
         currency=r.ident("currencyId"),
         price_type=price_type,
@@ -431,7 +430,7 @@ def online_ad(r: Reader) -> OnlineAd:
         id=r.ident("id"),
         user_id=r.text("userId"),
         nickname=r.text("nickName"),
-        side=r.enum("side", AdSide),
+        side=r.enum("side", Side),
         token=r.ident("tokenId"),
         currency=r.ident("currencyId"),
         price=r.decimal("price"),

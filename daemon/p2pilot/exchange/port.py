@@ -7,7 +7,7 @@ may ask of the exchange is written down once, here.
 
 The contract every method keeps:
 
-* It returns records from ``records.py``: amounts are ``Decimal``, times are aware
+* It returns records from ``p2pilot.records``: amounts are ``Decimal``, times are aware
   UTC ``datetime``, enums are the reference's codes. Nothing is a raw payload.
 * It raises only from ``errors.py``, named for what the caller must do:
   ``AuthError`` (stop using the account), ``RateLimited`` (wait until
@@ -27,9 +27,9 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from p2pilot.exchange.recent import RecentDetails
-from p2pilot.exchange.records import (
+from p2pilot.exchange.requests import AdParams
+from p2pilot.records import (
     Ad,
-    AdSide,
     ChatMessage,
     ChatSession,
     OnlineAd,
@@ -38,10 +38,10 @@ from p2pilot.exchange.records import (
     OrderSummary,
     Page,
     PaymentTerm,
+    Side,
     UploadedFile,
     UserProfile,
 )
-from p2pilot.exchange.requests import AdParams
 
 
 class Exchange(Protocol):
@@ -176,7 +176,7 @@ class Exchange(Protocol):
         ...
 
     def online_ads(
-        self, *, token: str, currency: str, side: AdSide, page: int = 1, size: int = 100
+        self, *, token: str, currency: str, side: Side, page: int = 1, size: int = 100
     ) -> Page[OnlineAd]:
         """One page of the public order book for a pair, by advertiser side."""
         ...

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from p2pilot.exchange.records import OrderDetail
+from p2pilot.records import OrderDetail
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from p2pilot.exchange.records import Ad, AdSide, OrderStatus, PriceType, TradingPreferences
+from p2pilot.records import Ad, OrderStatus, PriceType, Side, TradingPreferences
 
 Body = dict[str, Any]
 
@@ -180,13 +180,13 @@ def my_ads_body(*, page: int, size: int, token: str | None, currency: str | None
     return body
 
 
-def online_ads_body(*, token: str, currency: str, side: AdSide, page: int, size: int) -> Body:
+def online_ads_body(*, token: str, currency: str, side: Side, page: int, size: int) -> Body:
     """``item/online``: every value a string (integer ``page``/``size`` get 10001)."""
     page, size = _page(page, size, MAX_ONLINE_ADS_PAGE_SIZE)
     return {
         "tokenId": token,
         "currencyId": currency,
-        "side": str(int(AdSide(side))),
+        "side": str(int(Side(side))),
         "page": str(page),
         "size": str(size),
     }
@@ -225,7 +225,7 @@ class AdParams:
 
     token: str
     currency: str
-    side: AdSide
+    side: Side
     price_type: PriceType
     price: Decimal
     quantity: Decimal
@@ -289,7 +289,7 @@ class AdParams:
         return {
             "tokenId": self.token,
             "currencyId": self.currency,
-            "side": str(int(AdSide(self.side))),
+            "side": str(int(Side(self.side))),
             **self._common(),
             "itemType": self.item_type,
         }

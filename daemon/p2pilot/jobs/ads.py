@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from p2pilot.exchange.port import Exchange
-from p2pilot.exchange.records import Ad
 from p2pilot.logging import get_logger
+from p2pilot.records import Ad
 from p2pilot.store import ads as stored_ads
 from p2pilot.store.engine import Store
 from p2pilot.store.events import append_event

@@ -34,8 +34,8 @@ from sqlalchemy.orm import Session, defer
 
 from p2pilot.chat.channel import ChatChannel, ChatTarget
 from p2pilot.exchange.errors import AuthError, ExchangeError, RateLimited
-from p2pilot.exchange.records import ChatApi, ChatMessage, ChatRole, ChatSession
 from p2pilot.logging import get_logger
+from p2pilot.records import ChatApi, ChatMessage, ChatRole, ChatSession
 from p2pilot.store import chat as stored_chat
 from p2pilot.store.engine import Store
 from p2pilot.store.events import append_event

@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 from p2pilot.evidence.reminders import DEFAULT_REMIND_AFTER, remind_unconfirmed
 from p2pilot.exchange.errors import MalformedResponse, TransientError
 from p2pilot.exchange.port import Exchange
-from p2pilot.exchange.records import OrderDetail, OrderSummary, Page
 from p2pilot.logging import get_logger
+from p2pilot.records import OrderDetail, OrderSummary, Page
 from p2pilot.store import accounts, poll_state
 from p2pilot.store import orders as stored_orders
 from p2pilot.store.engine import Store

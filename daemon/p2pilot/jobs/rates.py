@@ -19,8 +19,8 @@ from decimal import Decimal
 from p2pilot.config.schema import RateConfig
 from p2pilot.exchange.errors import AuthError, ExchangeError, RateLimited
 from p2pilot.exchange.port import Exchange
-from p2pilot.exchange.records import AdSide, OnlineAd
 from p2pilot.logging import get_logger
+from p2pilot.records import OnlineAd, Side
 from p2pilot.store import rates as stored_rates
 from p2pilot.store.engine import Store
 from p2pilot.store.events import append_event
@@ -33,11 +33,11 @@ log = get_logger(__name__)
 RATE_CHANGED = "rate.changed"
 BOOK_SIZE = 100  # one page of the order book: far deeper than any median we take
 
-Market = tuple[str, str, AdSide]
+Market = tuple[str, str, Side]
 
 
 def market_of(entry: RateConfig) -> Market:
-    return (entry.token, entry.currency, AdSide.SELL if entry.side == "sell" else AdSide.BUY)
+    return (entry.token, entry.currency, Side.SELL if entry.side == "sell" else Side.BUY)
 
 
 def fits(ad: OnlineAd, entry: RateConfig, methods: frozenset[str], own_user_id: str) -> bool:
@@ -62,7 +62,7 @@ def price_point(ads: list[OnlineAd], entry: RateConfig, observed_at: datetime) -
         return None
     token, currency, side = market_of(entry)
     # A buyer wants the cheapest seller; a seller wants the highest bidder.
-    ordered = sorted((a.price for a in ads), reverse=side == AdSide.BUY)
+    ordered = sorted((a.price for a in ads), reverse=side == Side.BUY)
     best_n = ordered[: entry.depth]
     return RatePoint(
         token=token,

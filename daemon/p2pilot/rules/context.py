@@ -18,8 +18,8 @@ from p2pilot.chat.channel import ChatTarget
 from p2pilot.exchange.errors import ExchangeError, MalformedResponse
 from p2pilot.exchange.parse import stored_payment
 from p2pilot.exchange.port import Exchange
-from p2pilot.exchange.records import OrderStatus, Side, UserProfile
 from p2pilot.logging import get_logger
+from p2pilot.records import OrderStatus, Side, UserProfile
 from p2pilot.rules.model import Conditions
 from p2pilot.store.events import EventRecord
 from p2pilot.store.models import OrderRow

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from p2pilot.exchange.records import OrderStatus, UserProfile
+from p2pilot.records import OrderStatus, UserProfile
 from p2pilot.rules.fraud import fraud_guards, payer_is_buyer
 from p2pilot.rules.model import Conditions
 from p2pilot.rules.verdict import GuardResult, ReleaseInputs

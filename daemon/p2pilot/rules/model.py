@@ -8,7 +8,7 @@ from datetime import time
 from decimal import Decimal
 from pathlib import Path
 
-from p2pilot.exchange.records import Side
+from p2pilot.records import Side
 from p2pilot.rules.templates import Template
 
 

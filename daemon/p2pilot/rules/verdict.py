@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from p2pilot.exchange.records import OrderDetail, UserProfile
+from p2pilot.records import OrderDetail, UserProfile
 
 
 @dataclass(frozen=True, slots=True)

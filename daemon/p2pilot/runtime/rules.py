@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from p2pilot.config import Config, RuleConfig
-from p2pilot.exchange.records import Side
+from p2pilot.records import Side
 from p2pilot.rules.guards import ReleaseLimits
 from p2pilot.rules.model import (
     Action,

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from p2pilot.exchange.records import Ad
+from p2pilot.records import Ad
 from p2pilot.store.models import AdEditRow, AdRow
 from p2pilot.store.types import decimal_text
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from p2pilot.exchange.records import ChatMessage
+from p2pilot.records import ChatMessage
 from p2pilot.store.models import ChatMessageRow
 from p2pilot.store.portable import insert_or_ignore
 

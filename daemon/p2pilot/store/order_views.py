@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from p2pilot.exchange.records import OrderStatus, Side
+from p2pilot.records import OrderStatus, Side
 from p2pilot.store.chat import ChatEntry, order_chat
 from p2pilot.store.models import AccountRow, OrderEventRow, OrderRow
 from p2pilot.store.payments import PaymentRecord

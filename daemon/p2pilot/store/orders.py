@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from p2pilot.exchange.records import FINAL_STATUSES, OrderDetail, OrderStatus, OrderSummary, Side
+from p2pilot.records import FINAL_STATUSES, OrderDetail, OrderStatus, OrderSummary, Side
 from p2pilot.store.accounts import account_name
 from p2pilot.store.events import append_event
 from p2pilot.store.models import AccountRow, OrderEventRow, OrderRow

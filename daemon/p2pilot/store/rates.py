@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from p2pilot.exchange.records import AdSide
+from p2pilot.records import Side
 from p2pilot.store.models import RateRow
 from p2pilot.store.types import decimal_text
 
@@ -21,7 +21,7 @@ class RatePoint:
 
     token: str
     currency: str
-    side: AdSide
+    side: Side
     best_price: Decimal
     reference_price: Decimal | None
     sample_size: int
@@ -32,7 +32,7 @@ class RatePoint:
         return cls(
             token=row.token,
             currency=row.currency,
-            side=AdSide(row.side),
+            side=Side(row.side),
             best_price=row.best_price,
             reference_price=row.reference_price,
             sample_size=row.sample_size,
@@ -69,7 +69,7 @@ def add_rate(session: Session, point: RatePoint) -> None:
     )
 
 
-def latest(session: Session, token: str, currency: str, side: AdSide) -> RatePoint | None:
+def latest(session: Session, token: str, currency: str, side: Side) -> RatePoint | None:
     """The newest observation of one market, if any."""
     row = session.scalars(
         select(RateRow)
@@ -80,14 +80,14 @@ def latest(session: Session, token: str, currency: str, side: AdSide) -> RatePoi
     return RatePoint.from_row(row) if row is not None else None
 
 
-def markets(session: Session) -> list[tuple[str, str, AdSide]]:
+def markets(session: Session) -> list[tuple[str, str, Side]]:
     """Every (token, currency, side) observed so far."""
     rows = session.execute(select(RateRow.token, RateRow.currency, RateRow.side).distinct())
-    return sorted((token, currency, AdSide(side)) for token, currency, side in rows)
+    return sorted((token, currency, Side(side)) for token, currency, side in rows)
 
 
 def history(
-    session: Session, token: str, currency: str, side: AdSide, *, since: datetime
+    session: Session, token: str, currency: str, side: Side, *, since: datetime
 ) -> list[RatePoint]:
     """Observations of one market since ``since``, oldest first."""
     rows = session.scalars(

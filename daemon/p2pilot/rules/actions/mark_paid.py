@@ -8,7 +8,7 @@ sent again (bounded), anything else failed.
 from __future__ import annotations
 
 from p2pilot.exchange.errors import ExchangeError
-from p2pilot.exchange.records import OrderStatus, Side
+from p2pilot.records import OrderStatus, Side
 from p2pilot.rules.actions.base import ActionEnv, ActionRun
 from p2pilot.rules.actions.steps import MAX_ATTEMPTS
 from p2pilot.rules.model import MarkPaidAction

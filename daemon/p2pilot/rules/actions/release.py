@@ -22,8 +22,8 @@ from datetime import datetime
 
 from p2pilot.crashpoints import crash_point
 from p2pilot.exchange.errors import ExchangeError, TransientError
-from p2pilot.exchange.records import OrderDetail, OrderStatus, Side
 from p2pilot.metrics import TRIGGER_TO_RELEASE, count_action
+from p2pilot.records import OrderDetail, OrderStatus, Side
 from p2pilot.rules import release_claim
 from p2pilot.rules.actions import release_inputs
 from p2pilot.rules.actions.base import ActionEnv, ActionRun

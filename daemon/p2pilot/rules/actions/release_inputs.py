@@ -8,8 +8,8 @@ from datetime import datetime
 from p2pilot.evidence import waiting
 from p2pilot.evidence.matching import MatchPolicy
 from p2pilot.exchange.errors import ExchangeError
-from p2pilot.exchange.records import OrderDetail, OrderStatus
 from p2pilot.logging import get_logger
+from p2pilot.records import OrderDetail, OrderStatus
 from p2pilot.rules.account import AccountBinding
 from p2pilot.rules.blacklist import Buyer, matching_entry
 from p2pilot.rules.context import EventContext, OrderFacts

@@ -16,7 +16,7 @@ from typing import Any
 
 from p2pilot.exchange.ad_editing import AdCheckError, edited, explain
 from p2pilot.exchange.errors import ExchangeError, Rejected
-from p2pilot.exchange.records import Ad
+from p2pilot.records import Ad
 from p2pilot.rules.actions.base import ActionEnv, ActionRun
 from p2pilot.rules.model import RepriceAction
 from p2pilot.store import ads as stored_ads

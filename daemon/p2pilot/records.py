@@ -1,5 +1,7 @@
-"""Typed records the exchange client returns.
+"""The desk's shared records: orders, chat, profiles, ads, as the exchange reports them.
 
+They live outside the exchange adapter because the whole desk speaks them: the
+exchange port returns them, the store keeps them, the rules decide on them.
 Everything that crosses the exchange boundary is one of these: money is
 ``Decimal``, ids are ``str``, times are aware UTC ``datetime`` values, and codes
 are enums. ``raw`` keeps the payload exactly as the exchange sent it so the
@@ -55,18 +57,8 @@ FINAL_STATUSES = frozenset(
 
 
 class Side(enum.IntEnum):
-    """Order side from *our* account's perspective (reference §3.2)."""
-
-    BUY = 0
-    SELL = 1
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-
-class AdSide(enum.IntEnum):
-    """Ad side from the advertiser's perspective (reference §3.3)."""
+    """Buy or sell: an order's from *our* account's perspective (reference §3.2), an
+    ad's from its advertiser's (§3.3). Bybit uses the same codes for both."""
 
     BUY = 0
     SELL = 1
@@ -280,7 +272,7 @@ class Ad:
 
     id: str
     user_id: str
-    side: AdSide
+    side: Side
     token: str
     currency: str
     price_type: PriceType
@@ -311,7 +303,7 @@ class OnlineAd:
     id: str
     user_id: str
     nickname: str
-    side: AdSide
+    side: Side
     token: str
     currency: str
     price: Decimal
