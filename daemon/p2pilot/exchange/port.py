@@ -26,22 +26,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, Protocol
 
+from p2pilot import records as r
 from p2pilot.exchange.recent import RecentDetails
 from p2pilot.exchange.requests import AdParams
-from p2pilot.records import (
-    Ad,
-    ChatMessage,
-    ChatSession,
-    OnlineAd,
-    OrderDetail,
-    OrderStatus,
-    OrderSummary,
-    Page,
-    PaymentTerm,
-    Side,
-    UploadedFile,
-    UserProfile,
-)
 
 
 class Exchange(Protocol):
@@ -56,21 +43,21 @@ class Exchange(Protocol):
 
     # -- account -------------------------------------------------------------------
 
-    def account_info(self) -> UserProfile:
+    def account_info(self) -> r.UserProfile:
         """Our own P2P profile; an ``AuthError`` here means the keys do not work."""
         ...
 
-    def payment_methods(self) -> list[PaymentTerm]:
+    def payment_methods(self) -> list[r.PaymentTerm]:
         """Our saved payment methods, the ids ads and ``mark_paid`` name."""
         ...
 
-    def counterparty_info(self, *, user_id: str, order_id: str) -> UserProfile:
+    def counterparty_info(self, *, user_id: str, order_id: str) -> r.UserProfile:
         """The counterparty's profile (ban flag, completed orders) through one of our orders."""
         ...
 
     # -- orders --------------------------------------------------------------------
 
-    def pending_orders(self, *, page: int = 1, size: int = 30) -> Page[OrderSummary]:
+    def pending_orders(self, *, page: int = 1, size: int = 30) -> r.Page[r.OrderSummary]:
         """One page (newest first, at most 30) of the orders not yet final."""
         ...
 
@@ -79,14 +66,14 @@ class Exchange(Protocol):
         *,
         page: int = 1,
         size: int = 30,
-        status: OrderStatus | None = None,
+        status: r.OrderStatus | None = None,
         begin: datetime | None = None,
         end: datetime | None = None,
-    ) -> Page[OrderSummary]:
+    ) -> r.Page[r.OrderSummary]:
         """One page (newest first) of every order, optionally by status and time range."""
         ...
 
-    def order_detail(self, order_id: str) -> OrderDetail:
+    def order_detail(self, order_id: str) -> r.OrderDetail:
         """One order in full (KYC name, payment terms); remembered in ``recent_details``."""
         ...
 
@@ -102,7 +89,7 @@ class Exchange(Protocol):
 
     # -- chat ----------------------------------------------------------------------
 
-    def chat_messages(self, order_id: str, *, page: int = 1, size: int = 30) -> list[ChatMessage]:
+    def chat_messages(self, order_id: str, *, page: int = 1, size: int = 30) -> list[r.ChatMessage]:
         """One page of an order's chat, newest first (per-order chat API)."""
         ...
 
@@ -118,7 +105,7 @@ class Exchange(Protocol):
         """Send to an order's chat; ``msg_uuid`` finds the message again after a crash."""
         ...
 
-    def upload_chat_file(self, *, data: bytes, filename: str) -> UploadedFile:
+    def upload_chat_file(self, *, data: bytes, filename: str) -> r.UploadedFile:
         """Upload a file; its URL is then sent as a picture, PDF or video message."""
         ...
 
@@ -128,13 +115,13 @@ class Exchange(Protocol):
 
     def chat_sessions(
         self, *, size: int = 30, last_id: str | None = None, read_status: int | None = None
-    ) -> list[ChatSession]:
+    ) -> list[r.ChatSession]:
         """A page of our chat sessions with their unread counts."""
         ...
 
     def session_messages(
         self, session_id: str, *, limit: int = 30, last_id: str | None = None
-    ) -> list[ChatMessage]:
+    ) -> list[r.ChatMessage]:
         """A page of one session's messages, newest first; rows may name no order."""
         ...
 
@@ -153,11 +140,11 @@ class Exchange(Protocol):
         size: int = 30,
         token: str | None = None,
         currency: str | None = None,
-    ) -> Page[Ad]:
+    ) -> r.Page[r.Ad]:
         """One page of our own ads."""
         ...
 
-    def ad_detail(self, ad_id: str) -> Ad:
+    def ad_detail(self, ad_id: str) -> r.Ad:
         """One of our ads in full."""
         ...
 
@@ -176,7 +163,7 @@ class Exchange(Protocol):
         ...
 
     def online_ads(
-        self, *, token: str, currency: str, side: Side, page: int = 1, size: int = 100
-    ) -> Page[OnlineAd]:
+        self, *, token: str, currency: str, side: r.Side, page: int = 1, size: int = 100
+    ) -> r.Page[r.OnlineAd]:
         """One page of the public order book for a pair, by advertiser side."""
         ...
