@@ -1,4 +1,8 @@
-"""The orders job against the simulator over HTTP, on SQLite and PostgreSQL."""
+"""The orders job against the simulator, on SQLite and PostgreSQL.
+
+The job reaches the simulator through the in-memory exchange (``job``), except where
+the test is about what HTTP delivers: a garbled row (``http_job``).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from sqlalchemy import select, update
 
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.jobs.orders import OrdersJob
+from p2pilot.simulator.inprocess import InProcessTransport
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store import accounts
 from p2pilot.store import orders as stored_orders
@@ -51,11 +56,9 @@ def clear_log(sim: SimulatorServer) -> None:
     requests.delete(f"{sim.url}/_sim/requests", timeout=5).raise_for_status()
 
 
-@pytest.fixture
-def job(sim: SimulatorServer, store: Store) -> OrdersJob:
+def orders_job(store: Store, client: ExchangeClient) -> OrdersJob:
     with store.transaction() as session:
         account_id = accounts.ensure_account(session, "desk")
-    client = ExchangeClient(account="desk", api_key=KEY, api_secret=SECRET, base_url=sim.url)
     return OrdersJob(
         account="desk",
         account_id=account_id,
@@ -64,6 +67,19 @@ def job(sim: SimulatorServer, store: Store) -> OrdersJob:
         sweep_every=timedelta(seconds=30),
         clock=Clock(),
     )
+
+
+@pytest.fixture
+def job(sim: SimulatorServer, store: Store) -> OrdersJob:
+    return orders_job(
+        store, ExchangeClient(account="desk", transport=InProcessTransport(sim.sim, KEY))
+    )
+
+
+@pytest.fixture
+def http_job(sim: SimulatorServer, store: Store) -> OrdersJob:
+    client = ExchangeClient(account="desk", api_key=KEY, api_secret=SECRET, base_url=sim.url)
+    return orders_job(store, client)
 
 
 def event_types(store: Store) -> list[tuple[str, str]]:
@@ -204,8 +220,9 @@ def test_exact_amounts_round_trip(sim: SimulatorServer, job: OrdersJob, store: S
 
 
 def test_unreadable_row_is_skipped_with_a_warning_and_read_next_tick(
-    sim: SimulatorServer, job: OrdersJob, store: Store
+    sim: SimulatorServer, http_job: OrdersJob, store: Store
 ) -> None:
+    job = http_job
     job.tick()  # the first sweep, on an empty desk: later ticks read the pending list only
     first = str(control(sim, "orders", side="sell", amount="300.00", price="81.00")["id"])
     second = str(control(sim, "orders", side="sell", amount="400.00", price="81.00")["id"])
