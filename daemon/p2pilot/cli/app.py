@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any, NoReturn
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from p2pilot.config import Config, ConfigError, config_path_from, load_config
 from p2pilot.logging import configure_logging, get_logger
 from p2pilot.terminal import printable
+
+if TYPE_CHECKING:
+    from p2pilot.store.engine import Store
 
 EX_CONFIG = 78
 
@@ -92,6 +97,22 @@ def load(*, logs_to_stderr: bool) -> Config:
         stream=sys.stderr if logs_to_stderr else sys.stdout,
     )
     return config
+
+
+@contextmanager
+def open_store() -> Iterator[tuple[Config, Store]]:
+    """The config (loaded as for a command that prints an answer) and its database.
+
+    The store is disposed of when the block ends, whatever ends it (an exit included).
+    """
+    from p2pilot.store.engine import Store
+
+    config = load(logs_to_stderr=True)
+    store = Store(config.database.url)
+    try:
+        yield config, store
+    finally:
+        store.dispose()
 
 
 def print_json(document: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from p2pilot.cli.app import JsonFlag, fail, load, print_json
+from p2pilot.cli.app import JsonFlag, fail, open_store, print_json
 from p2pilot.terminal import printable
 
 
@@ -34,20 +34,16 @@ def add(
 ) -> None:
     """List a buyer by exactly one of --uid, --nickname or --name."""
     from p2pilot.rules.blacklist import BlacklistError, add_entry
-    from p2pilot.store.engine import Store
 
     given = [(k, v) for k, v in (("uid", uid), ("nickname", nickname), ("name", name)) if v]
     if len(given) != 1:
         fail("name exactly one of --uid, --nickname or --name", code=2)
     kind, value = given[0]
-    config = load(logs_to_stderr=True)
-    store = Store(config.database.url)
-    try:
-        entry = add_entry(store, kind=kind, value=value, reason=reason, now=datetime.now(UTC))
-    except BlacklistError as exc:
-        fail(str(exc))
-    finally:
-        store.dispose()
+    with open_store() as (_config, store):
+        try:
+            entry = add_entry(store, kind=kind, value=value, reason=reason, now=datetime.now(UTC))
+        except BlacklistError as exc:
+            fail(str(exc))
     if as_json:
         print_json(entry.to_json())
         return
@@ -59,14 +55,9 @@ def list_(
 ) -> None:
     """Every entry, oldest first."""
     from p2pilot.rules.blacklist import list_entries
-    from p2pilot.store.engine import Store
 
-    config = load(logs_to_stderr=True)
-    store = Store(config.database.url)
-    try:
+    with open_store() as (_config, store):
         entries = list_entries(store)
-    finally:
-        store.dispose()
     if as_json:
         print_json([e.to_json() for e in entries])
         return
@@ -79,14 +70,10 @@ def list_(
 def remove(entry_id: Annotated[int, typer.Argument(help="The entry's id (list).")]) -> None:
     """Take an entry off the blacklist."""
     from p2pilot.rules.blacklist import BlacklistError, remove_entry
-    from p2pilot.store.engine import Store
 
-    config = load(logs_to_stderr=True)
-    store = Store(config.database.url)
-    try:
-        remove_entry(store, entry_id)
-    except BlacklistError as exc:
-        fail(str(exc))
-    finally:
-        store.dispose()
+    with open_store() as (_config, store):
+        try:
+            remove_entry(store, entry_id)
+        except BlacklistError as exc:
+            fail(str(exc))
     typer.echo(f"removed blacklist entry {entry_id}")

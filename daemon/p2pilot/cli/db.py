@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from p2pilot.cli.app import load
+from p2pilot.cli.app import open_store
 
 
 def register(app: typer.Typer) -> None:
@@ -17,32 +17,23 @@ def register(app: typer.Typer) -> None:
 
 def db_upgrade() -> None:
     """Apply every pending migration."""
-    from p2pilot.store.engine import Store, redact_url
+    from p2pilot.store.engine import redact_url
     from p2pilot.store.migrate import current_revision, upgrade
 
-    config = load(logs_to_stderr=True)
-    store = Store(config.database.url)
-    try:
+    with open_store() as (config, store):
         upgrade(store)
         with store.engine.connect() as connection:
             revision = current_revision(connection)
         typer.echo(f"{redact_url(config.database.url)}: at revision {revision}")
-    finally:
-        store.dispose()
 
 
 def db_current() -> None:
     """Show the database's schema revision and whether it is the newest."""
-    from p2pilot.store.engine import Store, redact_url
+    from p2pilot.store.engine import redact_url
     from p2pilot.store.migrate import current_revision, head_revision
 
-    config = load(logs_to_stderr=True)
-    store = Store(config.database.url)
-    try:
-        with store.engine.connect() as connection:
-            revision = current_revision(connection)
-    finally:
-        store.dispose()
+    with open_store() as (config, store), store.engine.connect() as connection:
+        revision = current_revision(connection)
     head = head_revision()
     state_text = "up to date" if revision == head else f"behind (newest is {head})"
     typer.echo(f"{redact_url(config.database.url)}: {revision or 'empty'} — {state_text}")

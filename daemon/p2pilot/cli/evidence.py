@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from p2pilot.cli.app import JsonFlag, fail, load, print_json
+from p2pilot.cli.app import JsonFlag, fail, open_store, print_json
 from p2pilot.cli.options import Limit, amount_of
 from p2pilot.terminal import printable
 
@@ -41,11 +41,8 @@ def confirm_payment(
     """The operator confirms the fiat for this order really arrived."""
     from p2pilot.evidence.intake import EvidenceError, record_evidence
     from p2pilot.store import orders as stored_orders
-    from p2pilot.store.engine import Store
 
-    config = load(logs_to_stderr=True)
-    store = Store(config.database.url)
-    try:
+    with open_store() as (config, store):
         with store.transaction(read_only=True) as session:
             view = stored_orders.get_order(session, order_id, account=account)
         if view is None:
@@ -69,8 +66,6 @@ def confirm_payment(
             )
         except EvidenceError as exc:
             fail(str(exc))
-    finally:
-        store.dispose()
     document = {
         "order_id": order_id,
         "stored": result.stored,
@@ -95,17 +90,11 @@ def payments_list(
 ) -> None:
     """Stored payment evidence, newest first, with the order each one paid."""
     from p2pilot.store import notifications, payments
-    from p2pilot.store.engine import Store
 
-    config = load(logs_to_stderr=True)
-    store = Store(config.database.url)
-    try:
-        with store.transaction(read_only=True) as session:
-            rows = payments.all_payments(session, limit=limit)
-            # Bank texts no template read: evidence only once the operator says so.
-            unread = notifications.unparsed(session, limit=limit)
-    finally:
-        store.dispose()
+    with open_store() as (_config, store), store.transaction(read_only=True) as session:
+        rows = payments.all_payments(session, limit=limit)
+        # Bank texts no template read: evidence only once the operator says so.
+        unread = notifications.unparsed(session, limit=limit)
     documents = [p.to_json(order_id) for p, order_id in rows]
     if unmatched:
         documents = [d for d in documents if d["order_id"] is None]

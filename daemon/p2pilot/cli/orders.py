@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from p2pilot.cli.app import JsonFlag, fail, load, print_json
+from p2pilot.cli.app import JsonFlag, fail, open_store, print_json
 from p2pilot.cli.options import Limit
 
 
@@ -48,17 +48,11 @@ def orders_list(
 ) -> None:
     """List stored orders, newest first."""
     from p2pilot.store import orders as stored_orders
-    from p2pilot.store.engine import Store
 
-    config = load(logs_to_stderr=True)
-    store = Store(config.database.url)
-    try:
-        with store.transaction() as session:
-            views = stored_orders.list_orders(
-                session, status=parse_status(status), account=account, limit=limit
-            )
-    finally:
-        store.dispose()
+    with open_store() as (_config, store), store.transaction() as session:
+        views = stored_orders.list_orders(
+            session, status=parse_status(status), account=account, limit=limit
+        )
     rows = [view.to_json() for view in views]
     if as_json:
         print_json(rows)
@@ -77,17 +71,11 @@ def orders_show(
     """One order: snapshot, status history, chat and actions taken."""
     from p2pilot.evidence import waiting
     from p2pilot.store import orders as stored_orders
-    from p2pilot.store.engine import Store
 
-    config = load(logs_to_stderr=True)
-    store = Store(config.database.url)
-    try:
-        with store.transaction() as session:
-            view = stored_orders.get_order(
-                session, order_id, account=account, held_for=waiting.held_for
-            )
-    finally:
-        store.dispose()
+    with open_store() as (_config, store), store.transaction() as session:
+        view = stored_orders.get_order(
+            session, order_id, account=account, held_for=waiting.held_for
+        )
     if view is None:
         fail(f"no stored order {order_id}")
     document = view.to_json()

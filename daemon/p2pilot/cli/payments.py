@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from p2pilot.cli.app import JsonFlag, fail, load, print_json
+from p2pilot.cli.app import JsonFlag, fail, open_store, print_json
 
 
 def register(payments_app: typer.Typer) -> None:
@@ -24,23 +24,19 @@ def attach(
 ) -> None:
     """Bind unbound evidence (a held possible duplicate, say) to the order it pays."""
     from p2pilot.evidence.intake import EvidenceError, attach_evidence
-    from p2pilot.store.engine import Store
 
-    config = load(logs_to_stderr=True)
-    store = Store(config.database.url)
-    try:
-        result = attach_evidence(
-            store,
-            payment_id=payment_id,
-            order_id=order_id,
-            account=account,
-            now=datetime.now(UTC),
-            policy=config.evidence.match_policy,
-        )
-    except EvidenceError as exc:
-        fail(str(exc))
-    finally:
-        store.dispose()
+    with open_store() as (config, store):
+        try:
+            result = attach_evidence(
+                store,
+                payment_id=payment_id,
+                order_id=order_id,
+                account=account,
+                now=datetime.now(UTC),
+                policy=config.evidence.match_policy,
+            )
+        except EvidenceError as exc:
+            fail(str(exc))
     if as_json:
         print_json({"payment_id": payment_id, "order_id": order_id, "reason": result.reason})
         return

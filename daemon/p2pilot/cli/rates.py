@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from p2pilot.cli.app import JsonFlag, fail, load, print_json
+from p2pilot.cli.app import JsonFlag, fail, open_store, print_json
 
 HISTORY_POINTS = 12  # a compact history: at most this many points per market
 
@@ -28,16 +28,13 @@ def rates(
     """Latest stored rates (best and reference price) for every watched market."""
     from p2pilot.config.values import parse_duration
     from p2pilot.store import rates as stored_rates
-    from p2pilot.store.engine import Store
 
     try:
         window = parse_duration(history) if history is not None else None
     except ValueError as exc:
         fail(f"--history: {exc}", code=2)
-    config = load(logs_to_stderr=True)
-    store = Store(config.database.url)
-    documents: list[dict[str, Any]] = []
-    try:
+    with open_store() as (_config, store):
+        documents: list[dict[str, Any]] = []
         with store.transaction(read_only=True) as session:
             for market in stored_rates.markets(session):
                 point = stored_rates.latest(session, *market)
@@ -49,8 +46,6 @@ def rates(
                     points = stored_rates.history(session, *market, since=since)
                     document["history"] = [p.to_json() for p in thin(points)]
                 documents.append(document)
-    finally:
-        store.dispose()
     if as_json:
         print_json(documents)
         return
