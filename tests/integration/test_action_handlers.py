@@ -36,6 +36,7 @@ from p2pilot.store.events import EventRecord
 from p2pilot.store.ledger import ActionRecord, ActionState
 from p2pilot.store.models import OrderRow
 
+from ..orderrows import sell_order_row
 from .simdesk import control, running_simulator, sim_status, took_effect
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
@@ -184,24 +185,16 @@ def test_a_dry_run_notification_says_what_it_would_send(store: Store) -> None:
 
 def finished_order(store: Store, desk: AccountBinding) -> OrderFacts:
     with store.transaction() as session:
-        row = OrderRow(
-            account_id=desk.id,
-            exchange_id="1990000000000000001",
-            side=1,
+        row = sell_order_row(
+            desk.id,
+            "1990000000000000001",
             status=int(OrderStatus.COMPLETED),
-            token="USDT",
-            currency="RUB",
-            amount=Decimal("500.00"),
-            price=Decimal("81.00"),
-            quantity=None,
             counterparty_nickname="buyer",
             counterparty_user_id="61000001",
             counterparty_real_name="OLEG S",
             created_at=NOW,
             first_seen_at=NOW,
             updated_at=NOW,
-            has_detail=True,
-            raw={},
         )
         session.add(row)
         session.flush()

@@ -17,33 +17,23 @@ from p2pilot.store.accounts import ensure_account
 from p2pilot.store.engine import Store
 from p2pilot.store.models import OrderEventRow, OrderRow, PaymentRow
 
+from ..orderrows import sell_order_row
+
 NOW = datetime.now(UTC)
 
 
 def order(store: Store, exchange_id: str, amount: str, kyc: str, **changes: object) -> int:
     with store.transaction() as session:
         account_id = ensure_account(session, "desk")
-        row = OrderRow(
-            account_id=account_id,
-            exchange_id=exchange_id,
-            side=1,
-            status=20,
-            token="USDT",
-            currency="RUB",
-            amount=Decimal(amount),
-            price=Decimal("81.00"),
-            quantity=None,
-            counterparty_nickname=f"nick_{exchange_id}",
-            counterparty_real_name=kyc,
-            created_at=NOW - timedelta(minutes=10),
-            paid_at=NOW - timedelta(minutes=9),
-            first_seen_at=NOW,
-            updated_at=NOW,
-            has_detail=True,
-            raw={},
-        )
-        for key, value in changes.items():
-            setattr(row, key, value)
+        defaults: dict[str, object] = {
+            "counterparty_nickname": f"nick_{exchange_id}",
+            "counterparty_real_name": kyc,
+            "created_at": NOW - timedelta(minutes=10),
+            "paid_at": NOW - timedelta(minutes=9),
+            "first_seen_at": NOW,
+            "updated_at": NOW,
+        }
+        row = sell_order_row(account_id, exchange_id, amount, **(defaults | changes))
         session.add(row)
         session.flush()
         return row.id

@@ -8,7 +8,8 @@ from decimal import Decimal
 from p2pilot.store import accounts, ledger, payments, releases
 from p2pilot.store.engine import Store
 from p2pilot.store.ledger import ActionState
-from p2pilot.store.models import OrderRow
+
+from ..orderrows import sell_order_row
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -16,21 +17,14 @@ NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 def order(store: Store) -> tuple[int, int]:
     with store.transaction() as session:
         account_id = accounts.ensure_account(session, "desk")
-        row = OrderRow(
-            account_id=account_id,
-            exchange_id="1991",
-            side=1,
-            status=20,
-            token="USDT",
-            currency="RUB",
-            amount=Decimal("8145.00"),
+        row = sell_order_row(
+            account_id,
+            "1991",
+            "8145.00",
             price=Decimal("81.45"),
-            quantity=None,
             created_at=NOW,
             first_seen_at=NOW,
             updated_at=NOW,
-            has_detail=True,
-            raw={},
         )
         session.add(row)
         session.flush()

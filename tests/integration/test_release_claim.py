@@ -23,7 +23,8 @@ from p2pilot.store.accounts import ensure_account
 from p2pilot.store.engine import Store
 from p2pilot.store.events import EventRecord, append_event
 from p2pilot.store.leases import take_or_renew
-from p2pilot.store.models import OrderRow
+
+from ..orderrows import sell_order_row
 
 NOW = datetime.now(UTC)
 LIMITS = ReleaseLimits(
@@ -36,24 +37,16 @@ LIMITS = ReleaseLimits(
 def paid_order(store: Store, account_id: int, exchange_id: str, amount: str) -> tuple[int, int]:
     """A paid sell order with its evidence and a release ledger row: (order pk, action id)."""
     with store.transaction() as session:
-        row = OrderRow(
-            account_id=account_id,
-            exchange_id=exchange_id,
-            side=1,
-            status=20,
-            token="USDT",
-            currency="RUB",
-            amount=Decimal(amount),
-            price=Decimal("81.00"),
-            quantity=None,
+        row = sell_order_row(
+            account_id,
+            exchange_id,
+            amount,
             counterparty_nickname=f"buyer_{exchange_id}",
             counterparty_user_id=f"6100{exchange_id}",
             counterparty_real_name="OLEG S",
             created_at=NOW,
             first_seen_at=NOW,
             updated_at=NOW,
-            has_detail=True,
-            raw={},
         )
         session.add(row)
         session.flush()
