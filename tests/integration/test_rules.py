@@ -317,6 +317,29 @@ def test_release_waits_out_an_unreadable_counterparty_profile(
     assert release["state"] == "succeeded"
 
 
+def test_the_buyers_profile_is_read_only_for_a_decision_that_could_release(
+    sim: SimulatorServer, db_url: str
+) -> None:
+    # Evidence before the buyer pays: that decision is refused by the order's status,
+    # so it costs no profile read; the one after the payment reads it once.
+    order_id = control(sim, "orders", side="sell", amount="400.00", price="81.00")["id"]
+    rule = {**RELEASE, "if": {"payment_confirmed": True}}
+    daemon = run_daemon(make_config(db_url, sim, rules=[rule]), sim)
+    confirm(daemon, order_id, "400.00")
+    daemon.dispatcher.drain()
+    (early,) = [a for a in actions_of(daemon, order_id) if a["kind"] == "release"]
+    assert early["state"] == "skipped"
+    blocked = next(g for g in early["detail"]["guards"] if g["guard"] == "counterparty_not_blocked")
+    assert blocked["detail"] == "not read: the order is not paid yet"
+    assert served(sim, COUNTERPARTY) == []
+
+    control(sim, f"orders/{order_id}/pay")
+    assert daemon.run_once() == 0
+    daemon.close()
+    assert [e["body"]["orderId"] for e in took_effect(sim, FINISH)] == [order_id]
+    assert len(served(sim, COUNTERPARTY)) == 1
+
+
 def test_reply_sent_before_a_crash_is_found_in_the_chat(sim: SimulatorServer, db_url: str) -> None:
     order_id = control(sim, "orders", side="sell", amount="300.00", price="81.00")["id"]
     daemon = run_daemon(make_config(db_url, sim, rules=[GREET]), sim)

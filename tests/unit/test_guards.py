@@ -202,6 +202,14 @@ def test_without_the_profile_the_ban_flag_is_unknown_and_nothing_is_released() -
     ]
 
 
+def test_an_unpaid_order_is_refused_without_the_profile() -> None:
+    unpaid = inputs(counterparty=None, fresh=detail(status=OrderStatus.AWAITING_PAYMENT))
+    results = {r.name: r for r in check_release(LIMITS, Conditions(), unpaid)}
+    assert not results["status_paid"].ok
+    assert not results["counterparty_not_blocked"].ok
+    assert results["counterparty_not_blocked"].detail == "not read: the order is not paid yet"
+
+
 def test_no_evidence_fails_evidence_and_payer_and_names_held_evidence() -> None:
     held = ("evidence #4 sbp-777 (possible duplicate: evidence manual-X already paid order X)",)
     results = check_release(LIMITS, RISK, inputs(evidence=None, held=held))

@@ -8,6 +8,7 @@ release, like the other guards.
 from __future__ import annotations
 
 from p2pilot.evidence.matching import name_similarity, normalize_name
+from p2pilot.records import OrderStatus
 from p2pilot.rules.verdict import GuardResult, ReleaseInputs
 
 # What Bybit's ``blocked`` field says when the user is not banned ("" and "N" are
@@ -19,7 +20,13 @@ OPERATOR = "operator"
 def fraud_guards(inputs: ReleaseInputs) -> list[GuardResult]:
     """``counterparty_not_blocked`` and ``not_blacklisted``, in that order."""
     profile = inputs.counterparty
-    if profile is None:
+    fresh = inputs.fresh
+    if profile is None and fresh is not None and fresh.status != OrderStatus.PAID:
+        # Not read: the status guard refuses this decision whatever the flag says.
+        blocked = GuardResult(
+            "counterparty_not_blocked", False, "not read: the order is not paid yet"
+        )
+    elif profile is None:
         blocked = GuardResult(
             "counterparty_not_blocked", False, "counterparty info unavailable: ban status unknown"
         )

@@ -276,6 +276,6 @@ def _unasked(inputs: ReleaseInputs) -> str | None:
     """What the exchange could not be asked for this decision: the order, the buyer."""
     if inputs.fresh is None:
         return "order"
-    if inputs.counterparty is None:
+    if inputs.counterparty is None and release_inputs.payable(inputs.fresh):
         return "counterparty profile"
     return None

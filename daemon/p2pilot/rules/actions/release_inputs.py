@@ -69,8 +69,10 @@ def gather(
         fresh_age=age,
         released_today=total,
         released_today_counterparty=total_cp,
-        # Always read: Bybit's ban flag is in the profile, and a ban never releases.
-        counterparty=ctx.counterparty(),
+        # Bybit's ban flag is in the profile, and a ban never releases: read for every
+        # decision that could release, not for one the order's status already refuses
+        # (evidence that comes before the buyer pays would cost a read for nothing).
+        counterparty=ctx.counterparty() if payable(fresh) else None,
         evidence=(
             EvidenceSummary(
                 evidence.reference, evidence.amount, evidence.payer_name, evidence.source
@@ -83,6 +85,11 @@ def gather(
         held=held,
         name_threshold=policy.name_threshold,
     )
+
+
+def payable(fresh: OrderDetail | None) -> bool:
+    """Whether the exchange says the order is paid: the only status a release can follow."""
+    return fresh is not None and fresh.status == OrderStatus.PAID
 
 
 def fresh_order(account: AccountBinding, order: OrderFacts) -> tuple[OrderDetail | None, float]:
