@@ -51,6 +51,32 @@ class EvidenceError(ValueError):
     """The evidence cannot be accepted as given (unknown order or account, does not fit)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Report:
+    """One report of money received, as its source gave it."""
+
+    amount: Decimal
+    currency: str
+    payer_name: str
+    reference: str
+    received_at: datetime
+    source: str
+
+    def store(self, session: Session, account_id: int | None, at: datetime) -> PaymentRecord | None:
+        """Add it as unbound evidence; None when its reference was already reported."""
+        return stored_payments.add_payment(
+            session,
+            amount=self.amount,
+            currency=self.currency.upper(),
+            payer_name=self.payer_name,
+            reference=self.reference,
+            received_at=self.received_at,
+            source=self.source,
+            account_id=account_id,
+            at=at,
+        )
+
+
 def record_evidence(
     store: Store,
     *,
@@ -70,33 +96,13 @@ def record_evidence(
     Raises :class:`EvidenceError`, with nothing stored, when the evidence cannot
     be taken as given.
     """
+    report = _Report(amount, currency, payer_name, reference, received_at, source)
     with store.transaction() as session:
         account_id = _account_id(session, account)
         if order_id is not None:
             target = _target_order(session, order_id, account_id)
-            return _confirm(
-                session,
-                target,
-                amount=amount,
-                currency=currency,
-                payer_name=payer_name,
-                reference=reference,
-                received_at=received_at,
-                source=source,
-                now=now,
-                policy=policy,
-            )
-        payment = stored_payments.add_payment(
-            session,
-            amount=amount,
-            currency=currency.upper(),
-            payer_name=payer_name,
-            reference=reference,
-            received_at=received_at,
-            source=source,
-            account_id=account_id,
-            at=now,
-        )
+            return _confirm(session, target, report, now=now, policy=policy)
+        payment = report.store(session, account_id, now)
         if payment is None:
             return IntakeResult(False, None, None, f"reference {reference!r} was already reported")
         decision = binding.decide(session, payment, policy)
@@ -143,23 +149,13 @@ def attach_evidence(
 
 
 def _confirm(
-    session: Session,
-    target: OrderRow,
-    *,
-    amount: Decimal,
-    currency: str,
-    payer_name: str,
-    reference: str,
-    received_at: datetime,
-    source: str,
-    now: datetime,
-    policy: MatchPolicy,
+    session: Session, target: OrderRow, report: _Report, *, now: datetime, policy: MatchPolicy
 ) -> IntakeResult:
     # The operator names the order, but the money must still fit it: the release
     # guard trusts that every bound piece of evidence was checked.
-    _check_fits(target, amount, currency, policy)
+    _check_fits(target, report.amount, report.currency, policy)
     _check_free(session, target)
-    adopted = _adoptable(session, target, payer_name, policy)
+    adopted = _adoptable(session, target, report.payer_name, policy)
     if adopted is not None:
         binding.bind(session, adopted, target, source=adopted.source, at=now)
         return IntakeResult(
@@ -169,20 +165,10 @@ def _confirm(
             f"confirmed with evidence {adopted.reference} already received for this order",
             adopted=True,
         )
-    payment = stored_payments.add_payment(
-        session,
-        amount=amount,
-        currency=currency.upper(),
-        payer_name=payer_name,
-        reference=reference,
-        received_at=received_at,
-        source=source,
-        account_id=target.account_id,
-        at=now,
-    )
+    payment = report.store(session, target.account_id, now)
     if payment is None:
-        raise EvidenceError(f"reference {reference!r} was already reported")
-    if not binding.bind(session, payment, target, source=source, at=now):
+        raise EvidenceError(f"reference {report.reference!r} was already reported")
+    if not binding.bind(session, payment, target, source=report.source, at=now):
         raise EvidenceError(f"order {target.exchange_id} already has payment evidence")
     return IntakeResult(
         True, payment.id, target.exchange_id, "confirmed by the operator for this order"
