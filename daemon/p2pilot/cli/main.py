@@ -15,6 +15,7 @@ from p2pilot.cli import (
     account,
     ads,
     blacklist,
+    console,
     daemon,
     db,
     evidence,
@@ -45,6 +46,7 @@ def _register_commands() -> None:
     logs.register(app)
     init.register(app)
     blacklist.register(app)
+    console.register(app)
 
 
 _register_commands()

@@ -8,48 +8,14 @@ that is the buyer who is waiting. Exit 1 when anything is stale.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
 
 from p2pilot.cli.app import JsonFlag, load, print_json
 from p2pilot.config import Config
-
-MIN_STALE_AFTER = timedelta(minutes=1)
-
-
-@dataclass(frozen=True, slots=True)
-class JobHealth:
-    account: str
-    job: str
-    last_success_at: datetime | None
-    last_error_at: datetime | None
-    last_error: str | None
-    consecutive_failures: int
-    lag: timedelta | None
-    stale: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "account": self.account,
-            "job": self.job,
-            "last_success_at": _iso(self.last_success_at),
-            "last_error_at": _iso(self.last_error_at),
-            "last_error": self.last_error,
-            "consecutive_failures": self.consecutive_failures,
-            "lag_seconds": round(self.lag.total_seconds(), 1) if self.lag is not None else None,
-            "stale": self.stale,
-        }
-
-
-def job_intervals(config: Config) -> dict[str, timedelta]:
-    polling = config.polling
-    intervals = {"orders": polling.orders, "chat": polling.chat, "ads": polling.ads}
-    if config.rates:
-        intervals["rates"] = polling.rates
-    return intervals
+from p2pilot.health import MIN_STALE_AFTER, JobHealth, jobs_health
 
 
 def mailbox_health(config: Config, now: datetime) -> list[JobHealth]:
@@ -101,7 +67,7 @@ def health(config: Config, now: datetime) -> tuple[list[JobHealth], dict[str, An
     try:
         if not is_current(store.engine):
             # Never started (or an older schema): no job has ever succeeded here.
-            return _jobs(config, {}, now), None
+            return jobs_health(config, {}, now), None
         with store.transaction(read_only=True) as session:
             states = {(s.account, s.job): s for s in poll_state.all_states(session)}
             oldest = stored_orders.oldest_awaiting_release(session)
@@ -115,36 +81,7 @@ def health(config: Config, now: datetime) -> tuple[list[JobHealth], dict[str, An
             "paid_at": _iso(oldest.since),
             "age_seconds": round((now - oldest.since).total_seconds(), 1),
         }
-    return _jobs(config, states, now), waiting
-
-
-def _jobs(config: Config, states: dict[tuple[str, str], Any], now: datetime) -> list[JobHealth]:
-    intervals = job_intervals(config)
-    jobs: list[JobHealth] = []
-    rates_seen = any(job == "rates" for _, job in states)
-    for account in config.accounts:
-        if not account.enabled:
-            continue
-        for job, interval in intervals.items():
-            state = states.get((account.name, job))
-            if job == "rates" and state is None and rates_seen:
-                continue  # market data is read through one account only
-            last = state.last_success_at if state else None
-            lag = now - last if last is not None else None
-            stale = lag is None or lag > max(3 * interval, MIN_STALE_AFTER)
-            jobs.append(
-                JobHealth(
-                    account=account.name,
-                    job=job,
-                    last_success_at=last,
-                    last_error_at=state.last_error_at if state else None,
-                    last_error=state.last_error if state else None,
-                    consecutive_failures=state.consecutive_failures if state else 0,
-                    lag=lag,
-                    stale=stale,
-                )
-            )
-    return jobs
+    return jobs_health(config, states, now), waiting
 
 
 def register(app: typer.Typer) -> None:

@@ -26,6 +26,7 @@ from pydantic import (
 )
 from sqlalchemy.engine import URL, make_url
 
+from p2pilot.config.console import ConsoleConfig
 from p2pilot.config.intake import MailboxConfig, SourceConfig, TemplateConfig
 from p2pilot.config.rules import RuleConfig
 from p2pilot.config.secrets import Secret, remember_secret, resolve_secret
@@ -43,6 +44,7 @@ from p2pilot.config.values import (
     at_least,
     invalid,
     one_of,
+    parse_listen,
     toml_type,
 )
 from p2pilot.evidence.matching import MatchPolicy
@@ -225,16 +227,6 @@ class SafetyConfig(BaseModel):
     auto_release: bool = False
 
 
-def parse_listen(value: object) -> str:
-    """``HOST:PORT``; the port must be a number (0 picks a free one, for tests)."""
-    if not isinstance(value, str) or ":" not in value:
-        raise ValueError('expected "HOST:PORT", e.g. "127.0.0.1:8766"')
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or int(port) > 65535:
-        raise ValueError('expected "HOST:PORT", e.g. "127.0.0.1:8766"')
-    return value
-
-
 class EvidenceConfig(BaseModel):
     """``[evidence]``: where bank hooks post payments, and how strictly they must match."""
 
@@ -309,6 +301,7 @@ class Config(BaseModel):
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     rules: list[RuleConfig] = Field(default_factory=list)
 
     _source: Path = PrivateAttr(default=Path("<memory>"))

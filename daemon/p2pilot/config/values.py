@@ -290,3 +290,13 @@ def one_of(*choices: str) -> Callable[[object], str]:
         return value.lower()
 
     return check
+
+
+def parse_listen(value: object) -> str:
+    """``HOST:PORT``; the port must be a number (0 picks a free one, for tests)."""
+    if not isinstance(value, str) or ":" not in value:
+        raise ValueError('expected "HOST:PORT", e.g. "127.0.0.1:8766"')
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError('expected "HOST:PORT", e.g. "127.0.0.1:8766"')
+    return value

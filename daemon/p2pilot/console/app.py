@@ -1,0 +1,53 @@
+"""The console's Starlette application: pages, the JSON API, login, static files.
+
+Handlers are plain functions: Starlette runs them in its thread pool, where the
+store's blocking sessions belong. Every read is one read-only transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from p2pilot.config import Config
+from p2pilot.console import api, login, pages
+from p2pilot.console.auth import LoginThrottle, Sessions
+from p2pilot.console.context import HERE, Console, templates
+from p2pilot.console.gate import Gate, TokenCheck
+from p2pilot.store.engine import Store
+
+
+def create_app(
+    config: Config,
+    store: Store,
+    *,
+    tokens: TokenCheck | None = None,
+    clock: Callable[[], datetime] | None = None,
+    throttle: LoginThrottle | None = None,
+) -> Starlette:
+    """The console for ``config`` on ``store``; ``tokens`` checks API bearer tokens."""
+    sessions = Sessions(config.console)
+    console = Console(config=config, store=store, sessions=sessions)
+    if clock is not None:
+        console.clock = clock
+    if throttle is not None:
+        console.throttle = throttle
+    routes: list[BaseRoute] = [
+        *login.routes(),
+        *pages.routes(),
+        Mount("/api/v1", routes=api.routes()),
+        Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    gate_options: dict[str, Any] = {"sessions": sessions}
+    if tokens is not None:
+        gate_options["tokens"] = tokens
+    app = Starlette(routes=routes, middleware=[Middleware(Gate, **gate_options)])
+    app.state.console = console
+    app.state.templates = templates()
+    return app
