@@ -119,7 +119,7 @@ def store(db_url: str, request: pytest.FixtureRequest) -> Iterator[Store]:
 @pytest.fixture(autouse=True)
 def _no_host_ban_leaks() -> Iterator[None]:
     """An HTTP 403 pauses the whole process (as it should): not the next test too."""
-    from p2pilot.exchange.budget import HOST_PAUSE
+    from p2pilot.exchange.budget import HOST
 
     yield
-    HOST_PAUSE.clear()
+    HOST.ban.clear()

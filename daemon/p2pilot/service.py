@@ -11,6 +11,7 @@ back. What runs is built in ``runtime/``; this module only says when.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -22,11 +23,13 @@ from types import FrameType
 
 from p2pilot.clocks import utc_now
 from p2pilot.config import Config, ConfigError, load_config
+from p2pilot.exchange.budget import HostBudget
 from p2pilot.jobs.sync import sync_orders
 from p2pilot.logging import add_secrets, get_logger
 from p2pilot.rules.dispatch import EventDispatcher
 from p2pilot.runtime.accounts import Account, ClientFactory, make_client
 from p2pilot.runtime.desk import Desk
+from p2pilot.runtime.hostfit import host_fit
 from p2pilot.runtime.schedule import Schedule, retime
 from p2pilot.sdnotify import Heartbeat, Notifier, Watchdog, watchdog_interval
 from p2pilot.store.engine import Store
@@ -38,7 +41,7 @@ log = get_logger(__name__)
 EVENTS_INTERVAL = timedelta(seconds=1)
 HEARTBEAT_INTERVAL = timedelta(seconds=1)
 # Config sections a reload cannot apply: they take effect at the next start.
-FIXED_SECTIONS = ("database", "logging", "accounts", "evidence", "chat", "rates")
+FIXED_SECTIONS = ("database", "logging", "accounts", "evidence", "chat", "rates", "host")
 
 
 class Daemon:
@@ -49,11 +52,13 @@ class Daemon:
         config: Config,
         *,
         clock: Callable[[], datetime] = utc_now,
-        client_factory: ClientFactory = make_client,
+        client_factory: ClientFactory | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
-        self.client_factory = client_factory
+        # One host budget for every account: Bybit limits the IP, not just each UID.
+        host = HostBudget(config.host.requests_per_5s)
+        self.client_factory = client_factory or functools.partial(make_client, host=host)
         self.store = Store(config.database.url)
         self.lock = DaemonLock(config.database.url)
         self.stopping = threading.Event()
@@ -91,6 +96,9 @@ class Daemon:
     def start(self) -> None:
         """Migrate (or check) the schema, register accounts, check each account once."""
         self.lock.acquire()  # before anything is written: one daemon per SQLite file
+        fit = host_fit(self.config)
+        if not fit.fits:
+            log.warning("host.budget_short", advice=fit.advice(), **fit.to_json())
         ensure_schema(self.store, auto_migrate=self.config.database.auto_migrate)
         self._desk = Desk.build(
             self.config,

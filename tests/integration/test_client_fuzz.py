@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
-from p2pilot.exchange.budget import HostPause, RequestBudget
+from p2pilot.exchange.budget import HostBudget, RequestBudget
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import ExchangeError
 from p2pilot.records import Side
@@ -60,7 +60,7 @@ def test_client_returns_a_record_or_raises_its_own_error(
         data, status=status, headers=headers, content_type="application/json"
     )
     budget = RequestBudget(
-        reads_per_second=1000, writes_per_second=1000, host=HostPause(), sleep=lambda _: None
+        reads_per_second=1000, writes_per_second=1000, host=HostBudget(None), sleep=lambda _: None
     )
     client = ExchangeClient(
         account="fuzz",

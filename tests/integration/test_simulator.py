@@ -332,3 +332,27 @@ def _created(seed: int) -> list[tuple[str, str]]:
 def test_scenario_is_repeatable_for_a_seed() -> None:
     assert _created(7) == _created(7)
     assert _created(7) != _created(8)
+
+
+def test_the_per_ip_limit_bans_every_key_of_the_address() -> None:
+    # Bybit: 600 requests in 5 s from one IP, then HTTP 403 for ten minutes, all keys.
+    # Lowered to 6 here so the per-UID limit (10 reads a second) stays out of the way.
+    keys = {KEY: SECRET, "other-key": "other-secret"}
+    with running_simulator(keys, enforce_limits=True) as server:
+        assert control(server, "limits", ip_limit=6)["ip_limit"] == 6
+        sessions = []
+        for key, secret in keys.items():
+            session = HTTP(api_key=key, api_secret=secret, max_retries=1, retry_codes={-1})
+            session.endpoint = server.url
+            sessions.append(session)
+        for _ in range(3):
+            for session in sessions:
+                assert session.get_account_information()["ret_code"] == 0
+        for session in sessions:  # the seventh request of the 5 s, and the ban after it
+            with pytest.raises(FailedRequestError) as banned:
+                session.get_account_information()
+            assert banned.value.status_code == 403
+        statuses = [e["http_status"] for e in requests.get(f"{server.url}/_sim/requests").json()]
+        assert statuses == [200] * 6 + [403, 403]
+        control(server, "limits", lift_bans=True)
+        assert sessions[1].get_account_information()["ret_code"] == 0

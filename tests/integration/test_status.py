@@ -70,6 +70,7 @@ def test_status_reports_lag_staleness_and_the_waiting_buyer(
     assert all(j["lag_seconds"] is not None and j["lag_seconds"] < 60 for j in document["jobs"])
     waiting = document["oldest_awaiting_release"]
     assert waiting["order_id"] == order_id and waiting["age_seconds"] >= 0
+    assert document["host"]["fits"] is True and document["host"]["advice"] is None
 
     with daemon.store.transaction() as session:  # the orders job last succeeded an hour ago
         session.execute(
@@ -82,3 +83,28 @@ def test_status_reports_lag_staleness_and_the_waiting_buyer(
     assert stale.returncode == 1
     jobs = {j["job"]: j for j in json.loads(stale.stdout)["jobs"]}
     assert jobs["orders"]["stale"] is True and jobs["chat"]["stale"] is False
+
+
+def test_status_says_when_the_polling_does_not_fit_the_host(tmp_path: Path) -> None:
+    accounts = "".join(
+        f'[[accounts]]\nname = "desk{n}"\napi_key = "k{n}"\napi_secret = "s{n}"\n'
+        'base_url = "http://127.0.0.1:9"\n\n'
+        for n in range(1, 101)
+    )
+    config = tmp_path / "p2pilot.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "p2pilot.db"}"\n\n'
+        f'[polling]\norders = "1s"\n\n{accounts}'
+    )
+    human = subprocess.run(
+        [sys.executable, "-m", "p2pilot", "--config", str(config), "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+    assert "host budget short: 100 accounts polling every 1s" in human.stdout
+    document = json.loads(status(config).stdout)["host"]
+    assert document["fits"] is False and document["accounts"] == 100
+    assert f'polling.orders = "{document["orders_interval_that_fits"]}"' in document["advice"]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from p2pilot.exchange.budget import HostPause, RequestBudget, RollingWindow
+from p2pilot.exchange.budget import HostBudget, RequestBudget, RollingWindow
 from p2pilot.exchange.errors import RateLimited, TransientError
 
 
@@ -67,7 +67,7 @@ def rate_limited(reset_at: datetime, *, ip_ban: bool = False) -> RateLimited:
 
 def test_10006_pauses_the_account_until_the_reset() -> None:
     now = [datetime(2026, 11, 27, 12, 0, tzinfo=UTC)]
-    budget = RequestBudget(host=HostPause(), now=lambda: now[0], sleep=lambda _s: None)
+    budget = RequestBudget(host=HostBudget(None), now=lambda: now[0], sleep=lambda _s: None)
     hit = rate_limited(now[0] + timedelta(seconds=2))
     budget.after(hit)
     assert hit.first_hit is True
@@ -84,7 +84,7 @@ def test_10006_pauses_the_account_until_the_reset() -> None:
 
 
 def test_an_ip_ban_pauses_every_account_of_the_host() -> None:
-    host = HostPause()
+    host = HostBudget(None)
     now = datetime.now(UTC)
     first, second = RequestBudget(host=host), RequestBudget(host=host)
     ban = rate_limited(now + timedelta(minutes=10), ip_ban=True)
@@ -94,13 +94,13 @@ def test_an_ip_ban_pauses_every_account_of_the_host() -> None:
         with pytest.raises(RateLimited) as paused:
             budget.before("read", "/v5/p2p/order/pending/simplifyList")
         assert paused.value.ip_ban is True
-    host.clear()
+    host.ban.clear()
     second.before("read", "/v5/p2p/order/pending/simplifyList")
 
 
 def test_background_reads_leave_most_reads_to_orders_and_releases() -> None:
     clock = FakeTime()
-    budget = RequestBudget(host=HostPause(), sleep=clock.sleep, clock=clock)
+    budget = RequestBudget(host=HostBudget(None), sleep=clock.sleep, clock=clock)
     chat = "/v5/p2p/order/message/listpage"
     for _ in range(2):
         budget.before("read", chat)
@@ -111,3 +111,52 @@ def test_background_reads_leave_most_reads_to_orders_and_releases() -> None:
     assert clock.t == 1000.0
     budget.before("read", chat)
     assert clock.t == pytest.approx(1001.1)
+
+
+ORDERS_POLL = "/v5/p2p/order/pending/simplifyList"
+
+
+def sent_in_any_window(times: list[float], span: float) -> int:
+    """The most calls any rolling ``span`` seconds holds."""
+    return max(sum(1 for u in times if t <= u < t + span) for t in times)
+
+
+def test_the_host_budget_holds_every_account_under_its_five_seconds() -> None:
+    clock = FakeTime()
+    host = HostBudget(20, clock=clock)
+    desk = [RequestBudget(host=host, sleep=clock.sleep, clock=clock) for _ in range(10)]
+    sent: list[tuple[float, int]] = []
+    for _round in range(6):
+        for number, budget in enumerate(desk):
+            budget.before("read", ORDERS_POLL)
+            sent.append((clock.t, number))
+    times = [t for t, _ in sent]
+    assert sent_in_any_window(times, 5.0) <= 20
+    # Each account alone is far under its own 8 a second: only the host held them.
+    assert times[-1] - times[0] > 10.0
+    # First come, first served: every round gave every account its turn, in order.
+    assert [number for _, number in sent] == list(range(10)) * 6
+
+
+def test_background_reads_take_at_most_half_of_the_host() -> None:
+    clock = FakeTime()
+    host = HostBudget(20, clock=clock)
+    desk = [RequestBudget(host=host, sleep=clock.sleep, clock=clock) for _ in range(20)]
+    chat = "/v5/p2p/order/message/listpage"
+    for budget in desk[:10]:
+        budget.before("read", chat)
+    assert clock.t == 1000.0  # half the host's window
+    for budget in desk[10:]:
+        budget.before("read", ORDERS_POLL)  # the other half is still free for the polls
+    assert clock.t == 1000.0
+    desk[0].before("read", chat)
+    assert clock.t == pytest.approx(1005.25)  # the host's window, plus its room for jitter
+
+
+def test_no_host_window_with_none() -> None:
+    clock = FakeTime()
+    host = HostBudget(None, clock=clock)
+    desk = [RequestBudget(host=host, sleep=clock.sleep, clock=clock) for _ in range(100)]
+    for budget in desk:
+        budget.before("read", ORDERS_POLL)
+    assert clock.t == 1000.0

@@ -55,10 +55,13 @@ def check_config() -> None:
     except ConfigError as err:
         fail_config(err)
     from p2pilot.evidence.server import exposure_warning
+    from p2pilot.runtime.hostfit import host_fit
 
     print_json(config.redacted())
+    warnings = [host_fit(config).advice()]
     if config.evidence.listen is not None:
-        warning = exposure_warning(config.evidence.listen)
+        warnings.append(exposure_warning(config.evidence.listen))
+    for warning in warnings:
         if warning is not None:
             typer.echo(f"p2pilot: warning: {warning}", err=True)
     typer.echo(f"p2pilot: {config.source}: ok", err=True)

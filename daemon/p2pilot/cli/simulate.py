@@ -30,6 +30,13 @@ def simulate(
     ] = 1.0,
     api_key: Annotated[str, typer.Option(help="API key the simulator accepts.")] = "demo",
     api_secret: Annotated[str, typer.Option(help="API secret the simulator accepts.")] = "demo",
+    accounts: Annotated[
+        int,
+        typer.Option(
+            parser=whole(0, 10_000),
+            help="Serve N accounts: keys and secrets KEY1..KEYN / SECRET1..SECRETN.",
+        ),
+    ] = 0,
     notify_url: Annotated[
         str | None,
         typer.Option(help="Post the bank's SMS for each payment here (/v1/notifications)."),
@@ -50,4 +57,4 @@ def simulate(
     secrets = [api_secret, *([notify_token] if notify_token else [])]
     configure_logging(level="info", fmt="auto", secrets=secrets, stream=sys.stderr)
     bank = BankNotifier(notify_url, notify_token) if notify_url and notify_token else None
-    raise typer.Exit(serve(port, scenario, seed, speed, api_key, api_secret, bank))
+    raise typer.Exit(serve(port, scenario, seed, speed, api_key, api_secret, bank, accounts))

@@ -101,11 +101,15 @@ def status(
     healthy = all(not j.stale for j in jobs + boxes)
     job_documents = [j.to_json() for j in jobs]
     box_documents = [m.to_json() for m in boxes]
+    from p2pilot.runtime.hostfit import host_fit
+
+    fit = host_fit(config)
     document = {
         "healthy": healthy,
         "jobs": job_documents,
         "mailboxes": box_documents,
         "oldest_awaiting_release": waiting,
+        "host": {**fit.to_json(), "advice": fit.advice()},
     }
     if as_json:
         print_json(document)

@@ -278,6 +278,16 @@ class EvidenceConfig(BaseModel):
         return self
 
 
+class HostConfig(BaseModel):
+    """Bybit's per-IP limit: every account this daemon runs shares one host budget."""
+
+    model_config = STRICT
+
+    # Bybit allows 600 requests in any 5 s from one IP; over it, HTTP 403 and a
+    # ten-minute ban for every account on the address. The default leaves headroom.
+    requests_per_5s: Annotated[int, Field(ge=10, le=600)] = 500
+
+
 class MetricsConfig(BaseModel):
     """``[metrics]``: the Prometheus endpoint (loopback: put a proxy in front to expose it)."""
 
@@ -302,6 +312,7 @@ class Config(BaseModel):
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    host: HostConfig = Field(default_factory=HostConfig)
     rules: list[RuleConfig] = Field(default_factory=list)
 
     _source: Path = PrivateAttr(default=Path("<memory>"))

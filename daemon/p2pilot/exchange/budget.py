@@ -8,6 +8,13 @@
   restart, must not starve the orders poll and the release checks that buyers
   are waiting on.
 - ``10006`` pauses every call of that account until the reset time Bybit gave.
+- Bybit also limits a host: 600 requests in any 5 seconds from one IP, all
+  accounts together. A :class:`HostBudget`, shared by every account of the
+  process, keeps the calls under a configured share of that (``[host]
+  requests_per_5s``); background reads may use at most half of it, so the
+  orders polls and the releases always have the other half. Its window is
+  first come, first served: every account's call gets its turn in order, and
+  none starves however many accounts share the host.
 - HTTP ``403`` (an IP ban) pauses every call from this host, all accounts, for
   ten minutes. The first call to meet a pause is marked ``first_hit`` so the
   job runner raises one alert, not one per job.
@@ -42,10 +49,14 @@ BACKGROUND_READS = frozenset(
     }
 )
 WINDOW_S = 1.1  # Bybit's rolling second, plus room for jitter on the way
+HOST_WINDOW_S = 5.25  # Bybit's per-IP five seconds, plus the same room
+HOST_LIMIT = 600  # Bybit's requests per 5 s per IP; over it, 403 and a ten-minute ban
+DEFAULT_HOST_REQUESTS = 500  # per 5 s: what a host budget allows unless configured
+BACKGROUND_SHARE = 2  # background reads may take 1/BACKGROUND_SHARE of the host's window
 
 
 class RollingWindow:
-    """At most ``rate`` calls in any rolling second; ``take`` returns how long to wait.
+    """At most ``rate`` calls in any rolling ``span``; ``take`` returns how long to wait.
 
     A token bucket would allow a full burst on top of a full second's rate (twice
     the limit in some window); Bybit counts a rolling window, so this does too --
@@ -53,11 +64,12 @@ class RollingWindow:
     into the exchange's second.
     """
 
-    def __init__(self, rate: int, clock: Clock = time.monotonic) -> None:
+    def __init__(self, rate: int, clock: Clock = time.monotonic, span: float = WINDOW_S) -> None:
         if rate < 1:
             raise ValueError("rate must be at least 1")
         self.rate = rate
         self.clock = clock
+        self.span = span
         self._slots: list[float] = []  # sorted
         self._lock = threading.Lock()
 
@@ -65,9 +77,9 @@ class RollingWindow:
         """Reserve the next free slot: its time, and the seconds to wait before using it."""
         with self._lock:
             now = self.clock()
-            stale = bisect.bisect_right(self._slots, now - WINDOW_S)
+            stale = bisect.bisect_right(self._slots, now - self.span)
             del self._slots[:stale]
-            start = now if len(self._slots) < self.rate else self._slots[-self.rate] + WINDOW_S
+            start = now if len(self._slots) < self.rate else self._slots[-self.rate] + self.span
             bisect.insort(self._slots, start)
             return start, max(0.0, start - now)
 
@@ -112,7 +124,36 @@ class HostPause:
             self._until = None
 
 
-HOST_PAUSE = HostPause()
+class HostBudget:
+    """Bybit's per-IP limit, shared by every account of one process.
+
+    ``requests_per_5s`` calls in any rolling five seconds (None: no window, the
+    ban alone), of which background reads may take half; and the IP ban after a
+    403, during which no call leaves.
+    """
+
+    def __init__(
+        self, requests_per_5s: int | None = DEFAULT_HOST_REQUESTS, clock: Clock = time.monotonic
+    ) -> None:
+        self.requests_per_5s = requests_per_5s
+        self.ban = HostPause()
+        self.window: RollingWindow | None = None
+        self.background: RollingWindow | None = None
+        if requests_per_5s is not None:
+            self.window = RollingWindow(requests_per_5s, clock, HOST_WINDOW_S)
+            share = max(1, requests_per_5s // BACKGROUND_SHARE)
+            self.background = RollingWindow(share, clock, HOST_WINDOW_S)
+
+    def windows(self, background: bool) -> list[RollingWindow]:
+        """The host windows a call queues in, in order: a background one queues twice."""
+        if self.window is None or self.background is None:
+            return []
+        return [self.background, self.window] if background else [self.window]
+
+
+# What a client built without one shares: the ban, and Bybit's limit with headroom.
+# The daemon builds its own from ``[host]`` and gives it to every account's client.
+HOST = HostBudget()
 
 
 class RequestBudget:
@@ -123,7 +164,7 @@ class RequestBudget:
         *,
         reads_per_second: int = 8,
         writes_per_second: int = 4,
-        host: HostPause = HOST_PAUSE,
+        host: HostBudget = HOST,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock: Clock = time.monotonic,
@@ -140,7 +181,7 @@ class RequestBudget:
     def before(self, kind: str, endpoint: str) -> None:
         """Wait for this call's turn, or raise RateLimited while a pause is in force."""
         now = self.now()
-        banned = self.host.until(now)
+        banned = self.host.ban.until(now)
         if banned is not None:
             raise RateLimited(
                 "calls from this host are paused after an HTTP 403 (IP ban)",
@@ -157,18 +198,19 @@ class RequestBudget:
                 endpoint=endpoint,
                 code=10006,
             )
+        background = kind == "read" and endpoint in BACKGROUND_READS
+        # The account's windows first (a fraction of a second at most), then the
+        # host's: a slot is reserved only once the call is ready to use it.
+        # Background reads queue for a background slot before the main one.
+        queue = [self.background] if background else []
+        queue.append(self.writes if kind == "write" else self.reads)
+        queue.extend(self.host.windows(background))
         taken: list[tuple[RollingWindow, float]] = []
-        if kind == "read" and endpoint in BACKGROUND_READS:
-            # Queue for a background slot first: only then compete for a read slot.
-            slot, wait = self.background.take()
-            taken.append((self.background, slot))
+        for window in queue:
+            slot, wait = window.take()
+            taken.append((window, slot))
             if wait > 0:
                 self.sleep(wait)
-        window = self.writes if kind == "write" else self.reads
-        slot, wait = window.take()
-        taken.append((window, slot))
-        if wait > 0:
-            self.sleep(wait)
         for used, slot in taken:
             used.leaving(slot)
 
@@ -177,7 +219,7 @@ class RequestBudget:
         if not isinstance(error, RateLimited):
             return
         if error.ip_ban:
-            error.first_hit = self.host.pause(error.reset_at)
+            error.first_hit = self.host.ban.pause(error.reset_at)
             return
         with self._lock:
             fresh = self._paused_until is None or self._paused_until <= self.now()

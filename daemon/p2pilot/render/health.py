@@ -47,6 +47,10 @@ def status(console: Console, document: Mapping[str, Any], now: datetime) -> None
                 times.both(paid, now) if paid else "at an unknown time",
             )
         )
+    host = document.get("host")
+    if host and not host.get("fits"):
+        console.print()
+        console.print(Text.assemble(("host budget short: ", "bold yellow"), str(host["advice"])))
 
 
 def _jobs_table(console: Console, jobs: list[Mapping[str, Any]], now: datetime) -> Any:

@@ -9,7 +9,7 @@ from datetime import datetime
 from p2pilot import metrics
 from p2pilot.chat.channel import ChatChannel
 from p2pilot.config import AccountConfig, Config
-from p2pilot.exchange.budget import RequestBudget
+from p2pilot.exchange.budget import HOST, HostBudget, RequestBudget
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import AdvertiserRequired, AuthError, ExchangeError
 from p2pilot.exchange.port import Exchange
@@ -25,9 +25,12 @@ log = get_logger(__name__)
 ClientFactory = Callable[[AccountConfig], Exchange]
 
 
-def make_client(account: AccountConfig, transport: Transport | None = None) -> ExchangeClient:
+def make_client(
+    account: AccountConfig, transport: Transport | None = None, host: HostBudget = HOST
+) -> ExchangeClient:
     """Build the one exchange client for an account: one pybit session, unless a
-    ``transport`` is given (the simulator's in-process one, in tests)."""
+    ``transport`` is given (the simulator's in-process one, in tests). ``host`` is
+    the budget every account of the process shares (Bybit's per-IP limit)."""
     return ExchangeClient(
         account=account.name,
         api_key=account.api_key.get_secret_value(),
@@ -39,6 +42,7 @@ def make_client(account: AccountConfig, transport: Transport | None = None) -> E
         budget=RequestBudget(
             reads_per_second=account.reads_per_second,
             writes_per_second=account.writes_per_second,
+            host=host,
         ),
         on_call=metrics.record_call,
         transport=transport,

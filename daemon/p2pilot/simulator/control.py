@@ -35,7 +35,11 @@ def control(
         return _faults(sim, method, parts[1:], body)
     if parts == ["limits"] and method == "POST":
         sim.limits.enforce = bool(body.get("enforce", True))
-        return 200, {"enforce": sim.limits.enforce}
+        if "ip_limit" in body:
+            sim.limits.ip_limit = int(body["ip_limit"])
+        if body.get("lift_bans"):
+            sim.limits.lift_bans()
+        return 200, {"enforce": sim.limits.enforce, "ip_limit": sim.limits.ip_limit}
     if parts and parts[0] == "chat":
         return _chat(sim, method, path, body)
     if parts == ["market"] and method == "POST":

@@ -29,6 +29,8 @@ from p2pilot.simulator.scenario import Scenario
 from p2pilot.simulator.state import Exchange
 
 STOP_POLL_SECONDS = 0.05
+# What Bybit's CloudFront answers an address over the per-IP limit (reference 1.7).
+IP_BANNED = b"<html><body><h1>403 Forbidden</h1>access too frequent</body></html>"
 
 
 def v5_envelope(code: int, message: str) -> dict[str, Any]:
@@ -109,6 +111,9 @@ class Handler(BaseHTTPRequestHandler):
             entry["body"] = json.loads(raw) if raw and not path.endswith("upload_file") else None
         except ValueError:
             entry["body"] = None
+        if not sim.limits.ip_allows(self.client_address[0]):
+            self._answer(entry, 403, IP_BANNED, None, content_type="text/html")
+            return
         handler = api.route(sim.exchange, path)
         if handler is None:
             self._answer(entry, 404, b'{"error":"not found"}', None)
@@ -198,8 +203,7 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(entry, 200, json.dumps(document).encode(), code)
             return True
         if name == "http_403":
-            html = b"<html><body><h1>403 Forbidden</h1>access too frequent</body></html>"
-            self._answer(entry, 403, html, None, content_type="text/html")
+            self._answer(entry, 403, IP_BANNED, None, content_type="text/html")
             return True
         if name in ("http_429", "http_500"):
             status = 429 if name == "http_429" else 500
@@ -313,6 +317,17 @@ class SimulatorServer:
             self._thread.join(5)
 
 
+def numbered_accounts(api_key: str, api_secret: str, count: int) -> dict[str, str]:
+    """The accounts ``simulate`` serves: one key, or ``count`` numbered from 1.
+
+    ``demo``/``demo`` and 3 give ``demo1``/``demo1``, ``demo2``/``demo2`` and
+    ``demo3``/``demo3``: a big desk's config can be written by a loop.
+    """
+    if count <= 0:
+        return {api_key: api_secret}
+    return {f"{api_key}{n}": f"{api_secret}{n}" for n in range(1, count + 1)}
+
+
 def run(
     port: int,
     scenario: str,
@@ -321,6 +336,7 @@ def run(
     api_key: str,
     api_secret: str,
     bank: BankNotifier | None = None,
+    accounts: int = 0,
 ) -> int:
     """``p2pilot simulate``: serve in the foreground until SIGINT or SIGTERM.
 
@@ -328,7 +344,7 @@ def run(
     """
     server = SimulatorServer(
         port=port,
-        accounts={api_key: api_secret},
+        accounts=numbered_accounts(api_key, api_secret, accounts),
         scenario=None if scenario == "none" else scenario,
         seed=seed,
         speed=speed,
@@ -340,6 +356,10 @@ def run(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"p2pilot simulator on {server.url} (scenario {scenario}, seed {seed})", file=sys.stderr)
+    served = f"{accounts} accounts, " if accounts > 0 else ""
+    print(
+        f"p2pilot simulator on {server.url} ({served}scenario {scenario}, seed {seed})",
+        file=sys.stderr,
+    )
     server.serve_forever()
     return 0

@@ -1,0 +1,114 @@
+"""The host budget: many accounts on one address stay under Bybit's per-IP limit.
+
+One ``p2pilot simulate --accounts 12`` serves twelve accounts and enforces Bybit's
+limits, its per-IP one lowered to 40 requests in 5 s so that a dozen accounts can
+break it. The daemon polls all twelve every half second, which would need about
+130 requests per 5 s; its ``[host] requests_per_5s = 30`` must hold it under the
+limit (no 403, no ban) while every account still polls, and it must say at start
+that the configured polling does not fit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from .conftest import free_port, wait_for
+
+ACCOUNTS = 12
+HOST_BUDGET = 30
+IP_LIMIT = 40
+ORDERS_POLL = "/v5/p2p/order/pending/simplifyList"
+
+
+@pytest.fixture
+def big_simulator() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "p2pilot", "simulate", "--port", str(port)),
+            *("--scenario", "none", "--accounts", str(ACCOUNTS)),
+            *("--api-key", "hk", "--api-secret", "hs"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return requests.get(f"{url}/_sim/health", timeout=0.5).ok
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_for(up, timeout=15)
+        requests.post(f"{url}/_sim/limits", json={"ip_limit": IP_LIMIT}, timeout=5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def desk_config(path: Path, db_url: str, sim_url: str) -> Path:
+    accounts = "".join(
+        f'[[accounts]]\nname = "desk{n}"\napi_key = "hk{n}"\napi_secret = "hs{n}"\n'
+        f'base_url = "{sim_url}"\ntimeout = "3s"\n\n'
+        for n in range(1, ACCOUNTS + 1)
+    )
+    path.write_text(
+        f'[database]\nurl = "{db_url}"\n\n[logging]\nformat = "json"\n\n'
+        f'[polling]\norders = "500ms"\nsweep = "5s"\nshutdown_timeout = "4s"\n\n'
+        f"[host]\nrequests_per_5s = {HOST_BUDGET}\n\n"
+        f"[metrics]\nenabled = false\n\n{accounts}",
+        encoding="utf-8",
+    )
+    return path
+
+
+def most_in_any_five_seconds(times: list[float]) -> int:
+    return max(sum(1 for u in times if t <= u < t + 5.0) for t in times)
+
+
+def test_many_accounts_stay_under_the_host_limit_and_all_poll(
+    big_simulator: str, db_url: str, tmp_path: Path
+) -> None:
+    config = desk_config(tmp_path / "p2pilot.toml", db_url, big_simulator)
+    log_path = tmp_path / "daemon.log"
+    with log_path.open("w") as log:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "p2pilot", "--config", str(config), "run"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+        )
+        try:
+
+            def polled_by_every_account() -> list[dict[str, object]] | None:
+                assert daemon.poll() is None, log_path.read_text()
+                served = requests.get(f"{big_simulator}/_sim/requests", timeout=5).json()
+                polls = Counter(e["api_key"] for e in served if e["path"] == ORDERS_POLL)
+                everyone = len(polls) == ACCOUNTS and min(polls.values()) >= 2
+                return served if everyone and len(served) >= 2 * HOST_BUDGET else None
+
+            served = wait_for(polled_by_every_account, timeout=60, interval=0.5)
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=15)
+    assert [e for e in served if e["http_status"] != 200] == []  # no 403: never banned
+    assert most_in_any_five_seconds([e["time"] for e in served]) <= HOST_BUDGET
+    events = [json.loads(line) for line in log_path.read_text().splitlines() if line[:1] == "{"]
+    short = [e for e in events if e.get("event") == "host.budget_short"]
+    assert len(short) == 1
+    assert short[0]["requests_per_5s"] == HOST_BUDGET
+    # 24 of the 30 for an idle desk, less 12.5 for the sweeps and ads: 11.5 for 12 polls.
+    assert short[0]["orders_interval_that_fits"] == "5.3s"
+    assert not [e for e in events if e.get("event") == "exchange.rate_limited"]
