@@ -6,6 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_PORT ?= 8765
+CONSOLE_URL := http://127.0.0.1:8088
 
 .PHONY: demo test test-packages lint format bench soak clean venv
 
@@ -17,25 +18,31 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-## Run the daemon against the built-in simulator (demo scenario) with SQLite in ./var.
+## Run the daemon and the web console against the built-in simulator (demo scenario),
+## with SQLite in ./var.
 demo: $(STAMP)
 	@mkdir -p var
 	@$(BIN)/p2pilot simulate --port $(DEMO_PORT) --scenario demo \
 		--notify-url http://127.0.0.1:8766/v1/notifications --notify-token demo-phone-token \
 		>var/simulator.log 2>&1 & sim=$$!; \
-	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT; \
+	$(BIN)/p2pilot --config config/demo.toml console --wait 60 >var/console.log 2>&1 & web=$$!; \
+	trap 'kill $$sim $$web 2>/dev/null; wait $$sim $$web 2>/dev/null' EXIT; \
 	trap 'exit 0' INT TERM; \
 	$(BIN)/python -m p2pilot.simulator.wait http://127.0.0.1:$(DEMO_PORT) 10 || { cat var/simulator.log; exit 1; }; \
-	echo "simulator on http://127.0.0.1:$(DEMO_PORT) (log: var/simulator.log); Ctrl-C stops both"; \
+	echo "simulator on http://127.0.0.1:$(DEMO_PORT) (log: var/simulator.log)"; \
+	echo "console on $(CONSOLE_URL)  log in as demo / demo-password (log: var/console.log)"; \
+	echo "Ctrl-C stops all three"; \
 	$(BIN)/p2pilot --config config/demo.toml run
 
 ## The whole test suite (SQLite and PostgreSQL).
 test: $(STAMP) test-packages
 	$(BIN)/python -m pytest -q
 
-## System packages the tests run for real: Dovecot (the receipt-mailbox tests start their own).
+## System packages the tests run for real: Dovecot (the receipt-mailbox tests start their
+## own) and Debian's headless Chromium with its driver (the console's browser tests).
 test-packages:
 	@test -x /usr/sbin/dovecot || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dovecot-imapd; }
+	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

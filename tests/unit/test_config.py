@@ -85,7 +85,11 @@ def test_demo_config_loads_without_any_environment() -> None:
     assert answer.if_.text_matches.search("I have PAID") and not answer.if_.text_matches.search(
         "unpaid?"
     )
-    assert config.secret_values() == ["demo", "demo-phone-token"]
+    assert config.secret_values() == [
+        "demo",
+        "demo-phone-token",
+        "demo-session-secret-not-for-production-0123456789",
+    ]
     # The simulated bank's SMS reach the daemon like a phone forwarder's.
     assert config.evidence.listen == "127.0.0.1:8766"
     assert [s.name for s in config.evidence.sources] == ["phone"]

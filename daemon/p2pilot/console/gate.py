@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from p2pilot.console.auth import CSRF_FIELD, CSRF_HEADER, Operator, Sessions, csrf_ok
 
-OPEN_PATHS = ("/login",)
+OPEN_PATHS = ("/login", "/favicon.ico")  # a browser asks for the icon unprompted
 OPEN_PREFIXES = ("/static/",)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 MAX_FORM_BYTES = 64 * 1024  # a chat line or a reason, not an upload

@@ -36,7 +36,11 @@ def routes() -> list[BaseRoute]:
 
 def _form(request: Request, *, error: str | None = None, status: int = 200) -> Response:
     console = console_of(request)
-    token = secrets.token_urlsafe(24)
+    # Keep the token a form already carries: another tab (or the favicon's redirect
+    # here) must not invalidate the form on screen.
+    token = request.cookies.get(LOGIN_COOKIE, "")
+    if not 20 <= len(token) <= 64:
+        token = secrets.token_urlsafe(24)
     response: Response = request.app.state.templates.TemplateResponse(
         request,
         "login.html",

@@ -1,0 +1,92 @@
+"""The whole desk as processes: simulator, daemon and console, for the browser tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from tests.console.conftest import SESSION_SECRET, password_hash
+from tests.e2e.conftest import SECRET_ENV, SimProcess, free_port, wait_for, write_config
+
+CONSOLE_USERS = ("alice", "bob")
+
+
+@dataclass
+class Stack:
+    sim: SimProcess
+    url: str  # the console's
+    config: Path
+    db_url: str
+
+
+def stack_config(path: Path, *, db_url: str, sim_url: str, port: int, extra: str = "") -> Path:
+    """The daemon's e2e config with fast chat polling and a [console] section."""
+    users = "".join(
+        f'\n[[console.users]]\nname = "{name}"\npassword_hash = "{password_hash(name)}"\n'
+        for name in CONSOLE_USERS
+    )
+    console = f"""chat = "1s"
+
+[console]
+listen = "127.0.0.1:{port}"
+session_secret = "{SESSION_SECRET}"
+{users}
+{extra}
+"""
+    return write_config(path, db_url=db_url, base_url=sim_url, extra=console)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def running_stack(sim: SimProcess, tmp_path: Path, db_url: str, extra: str = "") -> Iterator[Stack]:
+    """The daemon and the console on ``db_url`` against ``sim``; logs in ``tmp_path``."""
+    port = free_port()
+    config = stack_config(
+        tmp_path / "p2pilot.toml", db_url=db_url, sim_url=sim.url, port=port, extra=extra
+    )
+    env = {**os.environ, **SECRET_ENV}
+    base = [sys.executable, "-m", "p2pilot", "--config", str(config)]
+    with (
+        (tmp_path / "daemon.log").open("wb") as daemon_log,
+        (tmp_path / "console.log").open("wb") as console_log,
+    ):
+        daemon = subprocess.Popen(
+            [*base, "run"], stdout=daemon_log, stderr=subprocess.STDOUT, env=env
+        )
+        console = subprocess.Popen(
+            [*base, "console", "--wait", "30"],
+            stdout=console_log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(lambda: _answers(url, console), timeout=40)
+            yield Stack(sim=sim, url=url, config=config, db_url=db_url)
+        finally:
+            _stop(console)
+            _stop(daemon)
+
+
+def _answers(url: str, console: subprocess.Popen[bytes]) -> bool:
+    if console.poll() is not None:
+        raise AssertionError(f"the console exited with {console.returncode}")
+    try:
+        return requests.get(f"{url}/login", timeout=1).ok
+    except requests.RequestException:
+        return False
