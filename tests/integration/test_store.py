@@ -52,6 +52,9 @@ ALL_TABLES = {
     "payments",
     "notifications",
     "mailboxes",
+    "audit",
+    "account_pauses",
+    "release_approvals",
     "alembic_version",
 }
 
@@ -147,7 +150,7 @@ def test_upgrade_from_empty_reaches_head(db_url: str) -> None:
         assert current_revision(subject.engine) is None
         assert not is_current(subject.engine)
         upgrade(db_url)
-        assert current_revision(subject.engine) == head_revision() == "0007"
+        assert current_revision(subject.engine) == head_revision() == "0008"
         assert is_current(subject.engine)
         assert set(inspect(subject.engine).get_table_names()) == ALL_TABLES
         upgrade(subject)  # idempotent at head

@@ -76,7 +76,8 @@ def test_demo_config_loads_without_any_environment() -> None:
     assert config.polling.chat == timedelta(seconds=2)
     assert config.polling.sweep == timedelta(seconds=10)
     assert [(r.token, r.currency) for r in config.rates] == [("USDT", "RUB")]
-    assert config.safety.auto_release is True  # the demo shows the whole loop
+    # The demo shows the whole loop, with the operator's approval in it.
+    assert config.safety.release_mode == "approve" and config.safety.auto_release is None
     assert config.safety.release_max_amount["RUB"] > 0 < config.safety.release_daily_limit["RUB"]
     greet, release, answer = config.rules
     assert greet.on == ("order.created",) and greet.reply is not None
@@ -165,7 +166,9 @@ def test_defaults(tmp_path: Path) -> None:
     )
     assert config.safety.release_max_amount == {}
     assert config.safety.release_daily_limit == {}
-    assert config.safety.auto_release is False
+    assert (config.safety.release_mode, config.safety.auto_release) == ("shadow", None)
+    assert config.safety.approve_above is None and config.safety.two_person_above is None
+    assert config.warnings() == []
     assert config.rates == [] and config.rules == []
 
 
@@ -414,6 +417,17 @@ ERRORS = [
         section("safety", 'auto_release = "yes"\n'),
         "safety.auto_release",
         "expected true or false, got a string",
+    ),
+    (
+        section("safety", 'release_mode = "manual"\n'),
+        "safety.release_mode",
+        "must be one of 'shadow', 'approve', 'auto'",
+    ),
+    (
+        section("safety", 'release_mode = "auto"\nauto_release = true\n'),
+        "safety",
+        "set release_mode only: auto_release is its old name"
+        ' (auto_release = true is release_mode = "auto", false is "shadow")',
     ),
     (
         section("logging", 'level = "loud"\n'),

@@ -10,6 +10,7 @@ import pytest
 
 from p2pilot.records import OrderDetail, OrderStatus, Side, UserProfile
 from p2pilot.rules.guards import (
+    ApprovalPolicy,
     ReleaseLimits,
     all_hold,
     check_release,
@@ -123,6 +124,9 @@ def test_everything_in_order_releases() -> None:
         "counterparty_min_account_days",
         "payment_evidence",
         "payer_is_buyer",
+        "account_paused",
+        "not_held",
+        "operator_approval",
     ]
 
 
@@ -130,6 +134,9 @@ def test_everything_in_order_releases() -> None:
     ("limits", "risk", "changes", "guard"),
     [
         (replace(LIMITS, auto_release=False), RISK, {}, "auto_release"),
+        (LIMITS, RISK, {"paused": "account paused by alice (cli)"}, "account_paused"),
+        (LIMITS, RISK, {"hold": "held by bob (console): disputed"}, "not_held"),
+        (replace(LIMITS, approval=ApprovalPolicy("approve")), RISK, {}, "operator_approval"),
         (LIMITS, RISK, {"fresh": None}, "order_reread"),
         (LIMITS, RISK, {"fresh": detail(status=OrderStatus.AWAITING_PAYMENT)}, "status_paid"),
         (LIMITS, RISK, {"fresh": detail(amount=Decimal("8145.01"))}, "amount_unchanged"),
@@ -269,3 +276,32 @@ def test_limit_guards_store_their_value_and_limit_for_the_table() -> None:
     assert rub["status_paid"]["limit"] == "20 (paid)"
     # A guard that compares no figure carries only its sentence.
     assert set(rub["not_in_appeal"]) == {"guard", "ok", "detail"}
+
+
+@pytest.mark.parametrize(
+    ("policy", "amount", "needed"),
+    [
+        (ApprovalPolicy("approve"), "100", 1),
+        (ApprovalPolicy("approve", approve_above={"RUB": Decimal("20000")}), "20000", 0),
+        (ApprovalPolicy("approve", approve_above={"RUB": Decimal("20000")}), "20000.01", 1),
+        (ApprovalPolicy("approve", approve_above={"USD": Decimal("500")}), "100", 1),
+        (ApprovalPolicy("auto"), "900000", 0),
+        (ApprovalPolicy("auto", approve_above={"RUB": Decimal("20000")}), "20001", 1),
+        (ApprovalPolicy("auto", two_person_above={"RUB": Decimal("200000")}), "200000", 0),
+        (ApprovalPolicy("auto", two_person_above={"RUB": Decimal("200000")}), "200001", 2),
+        (ApprovalPolicy("approve", two_person_above={"RUB": Decimal("200000")}), "300000", 2),
+    ],
+)
+def test_how_many_operators_approve(policy: ApprovalPolicy, amount: str, needed: int) -> None:
+    assert policy.needed(Decimal(amount), "rub") == needed
+
+
+def test_approvals_count_by_distinct_operators() -> None:
+    limits = replace(
+        LIMITS, approval=ApprovalPolicy("approve", two_person_above={"RUB": Decimal("5000")})
+    )
+    one = check_release(limits, RISK, inputs(approvers=("alice",)))
+    assert not all_hold(one)
+    assert one[-1].detail.startswith("waiting for 1 more approval(s): two operators above")
+    both = check_release(limits, RISK, inputs(approvers=("alice", "bob")))
+    assert all_hold(both) and both[-1].detail == "approved by alice, bob"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
 from p2pilot.cli.app import JsonFlag, fail, open_store, print_json
+from p2pilot.cli.operator import OperatorName, commands_for, operator_of
 from p2pilot.terminal import printable
 
 
@@ -30,24 +30,23 @@ def add(
         str | None, typer.Option(help='A KYC or payer name, e.g. "OLEG SMIRNOV".')
     ] = None,
     reason: Annotated[str | None, typer.Option(help="Why, for whoever reads it.")] = None,
+    operator: OperatorName = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List a buyer by exactly one of --uid, --nickname or --name."""
-    from p2pilot.rules.blacklist import BlacklistError, add_entry
-
     given = [(k, v) for k, v in (("uid", uid), ("nickname", nickname), ("name", name)) if v]
     if len(given) != 1:
         fail("name exactly one of --uid, --nickname or --name", code=2)
     kind, value = given[0]
-    with open_store() as (_config, store):
-        try:
-            entry = add_entry(store, kind=kind, value=value, reason=reason, now=datetime.now(UTC))
-        except BlacklistError as exc:
-            fail(str(exc))
+    who = operator_of(operator)
+    with open_store() as (config, store):
+        outcome = commands_for(config, store).blacklist_add(who, kind, value, reason=reason)
+    if not outcome.ok:
+        fail(outcome.message.removeprefix("refused: "))
     if as_json:
-        print_json(entry.to_json())
+        print_json(outcome.details["entry"])
         return
-    typer.echo(printable(f"blacklisted {entry.describe()}"))
+    typer.echo(printable(outcome.message))
 
 
 def list_(
@@ -67,13 +66,14 @@ def list_(
         typer.echo(printable(f"{entry.created_at.isoformat()}  {entry.describe()}"))
 
 
-def remove(entry_id: Annotated[int, typer.Argument(help="The entry's id (list).")]) -> None:
+def remove(
+    entry_id: Annotated[int, typer.Argument(help="The entry's id (list).")],
+    operator: OperatorName = None,
+) -> None:
     """Take an entry off the blacklist."""
-    from p2pilot.rules.blacklist import BlacklistError, remove_entry
-
-    with open_store() as (_config, store):
-        try:
-            remove_entry(store, entry_id)
-        except BlacklistError as exc:
-            fail(str(exc))
+    who = operator_of(operator)
+    with open_store() as (config, store):
+        outcome = commands_for(config, store).blacklist_remove(who, entry_id)
+    if not outcome.ok:
+        fail(outcome.message.removeprefix("refused: "))
     typer.echo(f"removed blacklist entry {entry_id}")

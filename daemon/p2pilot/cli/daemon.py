@@ -28,6 +28,8 @@ def run(
     from p2pilot.store.migrate import SchemaOutdated
 
     config = load(logs_to_stderr=False)
+    for warning in config.warnings():
+        log.warning("config.deprecated", detail=warning)
     stop = threading.Event()
     daemon = Daemon(config)
     install_stop_handlers(stop, daemon.reload_requested)
@@ -59,6 +61,7 @@ def check_config() -> None:
 
     print_json(config.redacted())
     warnings = [host_fit(config).advice()]
+    warnings += config.warnings()
     if config.evidence.listen is not None:
         warnings.append(exposure_warning(config.evidence.listen))
     for warning in warnings:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from p2pilot.cli.app import JsonFlag, fail, open_store, print_json
+from p2pilot.cli.operator import OperatorName, commands_for, operator_of
 from p2pilot.cli.options import Limit, amount_of
 from p2pilot.terminal import printable
 
@@ -36,51 +37,31 @@ def confirm_payment(
     ] = None,
     payer: Annotated[str | None, typer.Option(help="Payer name as the bank shows it.")] = None,
     account: Annotated[str | None, typer.Option(help="Account, if ids could clash.")] = None,
+    operator: OperatorName = None,
     as_json: JsonFlag = False,
 ) -> None:
     """The operator confirms the fiat for this order really arrived."""
-    from p2pilot.evidence.intake import EvidenceError, record_evidence
-    from p2pilot.store import orders as stored_orders
-
+    who = operator_of(operator)
     with open_store() as (config, store):
-        with store.transaction(read_only=True) as session:
-            view = stored_orders.get_order(session, order_id, account=account)
-        if view is None:
-            fail(f"no stored order {order_id}")
-        order = view.order.to_json()
-        received = amount if amount is not None else Decimal(order["amount"])
-        now = datetime.now(UTC)
-        try:
-            result = record_evidence(
-                store,
-                amount=received,
-                currency=order["currency"],
-                payer_name=payer or "",
-                reference=reference or f"manual-{order_id}",
-                received_at=now,
-                source="operator",
-                now=now,
-                account=order["account"],
-                order_id=order_id,
-                policy=config.evidence.match_policy,
-            )
-        except EvidenceError as exc:
-            fail(str(exc))
-    document = {
-        "order_id": order_id,
-        "stored": result.stored,
-        "matched": result.order_id is not None,
-        "adopted": result.adopted,
-        "payment_id": result.payment_id,
-        "reason": result.reason,
-    }
-    if as_json:
-        print_json(document)
-    else:
-        state = "recorded" if result.order_id else "not recorded"
-        typer.echo(printable(f"{order_id}: payment {state} ({result.reason})"))
-    if result.order_id is None:
-        raise typer.Exit(1)
+        outcome = commands_for(config, store).confirm_payment(
+            who, order_id, amount=amount, reference=reference, payer=payer, account=account
+        )
+    if outcome.ok:
+        details = outcome.details
+        document = {
+            "order_id": order_id,
+            "stored": details["stored"],
+            "matched": True,
+            "adopted": details["adopted"],
+            "payment_id": details["payment_id"],
+            "reason": details["reason"],
+        }
+        if as_json:
+            print_json(document)
+        else:
+            typer.echo(printable(f"{order_id}: payment recorded ({details['reason']})"))
+        return
+    fail(outcome.message.removeprefix("refused: "))
 
 
 def payments_list(

@@ -280,7 +280,9 @@ def _write(console: Console, path: Path, starter: StarterConfig) -> None:
     for command in ("run --once", "orders list", "run"):
         # Copied as typed: never cut inside a path.
         console.print(Text(f"  p2pilot {where}{command}", style="bold"), soft_wrap=True)
-    console.print("Releases stay in shadow mode (auto_release = false): read `orders show` first.")
+    console.print(
+        'Releases stay in shadow mode (release_mode = "shadow"): read `orders show` first.'
+    )
 
 
 def _draft_that_loads(draft: Path, starter: StarterConfig) -> None:

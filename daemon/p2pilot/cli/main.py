@@ -21,6 +21,7 @@ from p2pilot.cli import (
     evidence,
     init,
     logs,
+    operator,
     orders,
     rates,
     simulate,
@@ -39,6 +40,7 @@ def _register_commands() -> None:
     account.register(app)
     simulate.register(app)
     evidence.register(orders_app, app)
+    operator.register(app, orders_app)
     templates.register(app)
     rates.register(app)
     ads.register(app)

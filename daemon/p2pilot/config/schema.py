@@ -224,7 +224,42 @@ class SafetyConfig(BaseModel):
     release_daily_limit: CurrencyLimits = Field(default_factory=dict)
     # Per counterparty and account per UTC day; unset: only release_daily_limit applies.
     release_counterparty_daily_limit: CurrencyLimits | None = None
-    auto_release: bool = False
+    # shadow: decide and log, never send; approve: every guard holds, then an operator
+    # approves; auto: release.
+    release_mode: Annotated[
+        Literal["shadow", "approve", "auto"], PlainValidator(one_of("shadow", "approve", "auto"))
+    ] = "shadow"
+    approve_above: CurrencyLimits | None = None  # automatic at or below, approval above
+    two_person_above: CurrencyLimits | None = None  # two different operators above
+    # The old name (0.4): true loads as release_mode = "auto", false as "shadow",
+    # with a warning; kept so that check-config shows what was written.
+    auto_release: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_auto_release(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "auto_release" not in data:
+            return data
+        if "release_mode" in data:
+            raise ValueError(
+                "set release_mode only: auto_release is its old name"
+                ' (auto_release = true is release_mode = "auto", false is "shadow")'
+            )
+        legacy = data["auto_release"]
+        if not isinstance(legacy, bool):
+            return data  # the field's own check names the wrong type
+        return {**data, "release_mode": "auto" if legacy else "shadow"}
+
+    @property
+    def mode(self) -> str:
+        """``shadow``, ``approve`` or ``auto``."""
+        return self.release_mode
+
+    def warnings(self) -> list[str]:
+        """What the operator should change, though it still loads."""
+        if self.auto_release is None:
+            return []
+        return [f"[safety] auto_release is deprecated: write release_mode = {self.mode!r} instead"]
 
 
 class EvidenceConfig(BaseModel):
@@ -328,6 +363,10 @@ class Config(BaseModel):
             if account.name == name:
                 return account
         raise KeyError(name)
+
+    def warnings(self) -> list[str]:
+        """What still loads but should change (deprecated keys), one sentence each."""
+        return self.safety.warnings()
 
     def secret_values(self) -> list[str]:
         """Every resolved secret and the database password, for log redaction."""

@@ -155,10 +155,13 @@ release_daily_limit = {{ {currency} = {per_day} }}
     return f"""\
 [safety]
 {limits}\
-# false is shadow mode: every release is decided and logged (release.would_release,
-# and the guard table in `p2pilot orders show ID`), and nothing is sent. Read those
-# for a few days, then set true.
-auto_release = false
+# "shadow": every release is decided and logged (release.would_release, and the
+# guard table in `p2pilot orders show ID`), and nothing is sent. Read those for a
+# few days, then set "approve" (every guard holds, then you approve each release:
+# `p2pilot orders approve ID`) or "auto". Optional, per currency:
+# approve_above = {{ {currency} = "20000" }}     # automatic at or below, approval above
+# two_person_above = {{ {currency} = "200000" }} # two different operators above
+release_mode = "shadow"
 """
 
 

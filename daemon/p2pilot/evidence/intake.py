@@ -96,23 +96,54 @@ def record_evidence(
     Raises :class:`EvidenceError`, with nothing stored, when the evidence cannot
     be taken as given.
     """
-    report = _Report(amount, currency, payer_name, reference, received_at, source)
     with store.transaction() as session:
-        account_id = _account_id(session, account)
-        if order_id is not None:
-            target = _target_order(session, order_id, account_id)
-            return _confirm(session, target, report, now=now, policy=policy)
-        payment = report.store(session, account_id, now)
-        if payment is None:
-            return IntakeResult(False, None, None, f"reference {reference!r} was already reported")
-        decision = binding.decide(session, payment, policy)
-        if decision.order is None:
-            binding.hold(session, payment, decision, at=now)
-            return IntakeResult(True, payment.id, None, decision.reason, hold=decision.hold)
-        if not binding.bind(session, payment, decision.order, source=source, at=now):
-            # Candidates carry no evidence, in this very transaction: cannot happen.
-            raise EvidenceError(f"order {decision.order.exchange_id} already has evidence")
-        return IntakeResult(True, payment.id, decision.order.exchange_id, decision.reason)
+        return record_evidence_in(
+            session,
+            amount=amount,
+            currency=currency,
+            payer_name=payer_name,
+            reference=reference,
+            received_at=received_at,
+            source=source,
+            now=now,
+            account=account,
+            order_id=order_id,
+            policy=policy,
+        )
+
+
+def record_evidence_in(
+    session: Session,
+    *,
+    amount: Decimal,
+    currency: str,
+    payer_name: str,
+    reference: str,
+    received_at: datetime,
+    source: str,
+    now: datetime,
+    account: str | None = None,
+    order_id: str | None = None,
+    policy: MatchPolicy = DEFAULT_POLICY,
+) -> IntakeResult:
+    """:func:`record_evidence` inside the caller's transaction (the operator layer's,
+    which writes its audit row with it); roll back when it raises."""
+    report = _Report(amount, currency, payer_name, reference, received_at, source)
+    account_id = _account_id(session, account)
+    if order_id is not None:
+        target = _target_order(session, order_id, account_id)
+        return _confirm(session, target, report, now=now, policy=policy)
+    payment = report.store(session, account_id, now)
+    if payment is None:
+        return IntakeResult(False, None, None, f"reference {reference!r} was already reported")
+    decision = binding.decide(session, payment, policy)
+    if decision.order is None:
+        binding.hold(session, payment, decision, at=now)
+        return IntakeResult(True, payment.id, None, decision.reason, hold=decision.hold)
+    if not binding.bind(session, payment, decision.order, source=source, at=now):
+        # Candidates carry no evidence, in this very transaction: cannot happen.
+        raise EvidenceError(f"order {decision.order.exchange_id} already has evidence")
+    return IntakeResult(True, payment.id, decision.order.exchange_id, decision.reason)
 
 
 def attach_evidence(
@@ -130,22 +161,42 @@ def attach_evidence(
     the operator's call, and the release guards still compare it with the buyer's.
     """
     with store.transaction() as session:
-        payment = stored_payments.get(session, payment_id)
-        if payment is None:
-            raise EvidenceError(f"no payment evidence {payment_id}")
-        if payment.order_pk is not None:
-            paid = session.get(OrderRow, payment.order_pk)
-            raise EvidenceError(
-                f"evidence {payment_id} already paid order {paid.exchange_id if paid else '?'}"
-            )
-        target = _target_order(session, order_id, _account_id(session, account))
-        if payment.account_id is not None and payment.account_id != target.account_id:
-            raise EvidenceError(f"evidence {payment_id} was reported for another account")
-        _check_fits(target, payment.amount, payment.currency, policy)
-        _check_free(session, target)
-        if not binding.bind(session, payment, target, source=payment.source, at=now):
-            raise EvidenceError(f"order {order_id} already has payment evidence")
-        return IntakeResult(False, payment.id, target.exchange_id, "attached by the operator")
+        return attach_evidence_in(
+            session,
+            payment_id=payment_id,
+            order_id=order_id,
+            now=now,
+            account=account,
+            policy=policy,
+        )
+
+
+def attach_evidence_in(
+    session: Session,
+    *,
+    payment_id: int,
+    order_id: str,
+    now: datetime,
+    account: str | None = None,
+    policy: MatchPolicy = DEFAULT_POLICY,
+) -> IntakeResult:
+    """:func:`attach_evidence` inside the caller's transaction; roll back when it raises."""
+    payment = stored_payments.get(session, payment_id)
+    if payment is None:
+        raise EvidenceError(f"no payment evidence {payment_id}")
+    if payment.order_pk is not None:
+        paid = session.get(OrderRow, payment.order_pk)
+        raise EvidenceError(
+            f"evidence {payment_id} already paid order {paid.exchange_id if paid else '?'}"
+        )
+    target = _target_order(session, order_id, _account_id(session, account))
+    if payment.account_id is not None and payment.account_id != target.account_id:
+        raise EvidenceError(f"evidence {payment_id} was reported for another account")
+    _check_fits(target, payment.amount, payment.currency, policy)
+    _check_free(session, target)
+    if not binding.bind(session, payment, target, source=payment.source, at=now):
+        raise EvidenceError(f"order {order_id} already has payment evidence")
+    return IntakeResult(False, payment.id, target.exchange_id, "attached by the operator")
 
 
 def _confirm(

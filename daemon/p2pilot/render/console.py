@@ -40,6 +40,7 @@ STATUS_STYLES = {
     "sent": "yellow",
     "skipped": "dim",
     "dry_run": "cyan",
+    "awaiting": "bold magenta",
     # health
     "ok": "green",
     "stale": "bold red",

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from p2pilot.evidence.matching import MAX_NAME_CHARS, name_similarity, normalize_name
 from p2pilot.store import blacklist as stored
 from p2pilot.store.blacklist import KINDS, BlacklistEntry
@@ -35,6 +37,14 @@ def add_entry(
     store: Store, *, kind: str, value: str, reason: str | None, now: datetime
 ) -> BlacklistEntry:
     """List a buyer by uid, nickname or KYC name; refused if already listed or empty."""
+    with store.transaction() as session:
+        return add_entry_in(session, kind=kind, value=value, reason=reason, now=now)
+
+
+def add_entry_in(
+    session: Session, *, kind: str, value: str, reason: str | None, now: datetime
+) -> BlacklistEntry:
+    """:func:`add_entry` inside the caller's transaction; roll back when it raises."""
     value = value.strip()
     if kind not in KINDS:
         raise BlacklistError(f"kind must be one of {', '.join(KINDS)}")
@@ -42,18 +52,24 @@ def add_entry(
         raise BlacklistError(f"the {kind} must be 1 to {MAX_NAME_CHARS} characters")
     if kind == "name" and not any(len(w) >= 2 and "*" not in w for w in normalize_name(value)):
         raise BlacklistError("a name needs at least one full word of two or more letters")
-    with store.transaction() as session:
-        new_id = stored.add(session, kind=kind, value=value, reason=reason, at=now)
-        if new_id is None:
-            raise BlacklistError(f"{kind} {value!r} is already on the blacklist")
-        return next(e for e in stored.entries(session) if e.id == new_id)
+    new_id = stored.add(session, kind=kind, value=value, reason=reason, at=now)
+    if new_id is None:
+        raise BlacklistError(f"{kind} {value!r} is already on the blacklist")
+    return next(e for e in stored.entries(session) if e.id == new_id)
 
 
 def remove_entry(store: Store, entry_id: int) -> None:
     """Take an entry off the blacklist."""
     with store.transaction() as session:
-        if not stored.remove(session, entry_id):
-            raise BlacklistError(f"no blacklist entry {entry_id}")
+        remove_entry_in(session, entry_id)
+
+
+def remove_entry_in(session: Session, entry_id: int) -> BlacklistEntry:
+    """:func:`remove_entry` inside the caller's transaction: the entry removed."""
+    entry = next((e for e in stored.entries(session) if e.id == entry_id), None)
+    if entry is None or not stored.remove(session, entry_id):
+        raise BlacklistError(f"no blacklist entry {entry_id}")
+    return entry
 
 
 def list_entries(store: Store) -> list[BlacklistEntry]:

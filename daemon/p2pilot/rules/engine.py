@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, tzinfo
 from p2pilot.evidence import waiting
 from p2pilot.evidence.matching import DEFAULT_POLICY, MatchPolicy
 from p2pilot.logging import get_logger
+from p2pilot.rules import approvals
 from p2pilot.rules.account import AccountBinding
 from p2pilot.rules.context import EventContext, OrderFacts, unmet_condition
 from p2pilot.rules.executors import Executor
@@ -32,6 +33,7 @@ log = get_logger(__name__)
 # A row a transient failure left open is tried again after this long.
 RETRY_AFTER = timedelta(seconds=5)
 RETRY_STATES = frozenset({ActionState.PENDING, ActionState.UNKNOWN})
+AWAITING_STATES = frozenset({ActionState.AWAITING})
 
 
 def action_key(event_id: int, rule: str, index: int, action: Action) -> str:
@@ -135,19 +137,40 @@ class RuleEngine:
     def retry_due(self) -> int:
         """Retry rows left pending or unknown by a failure, at most once per ``RETRY_AFTER``.
 
+        Releases awaiting an operator are looked at on every call (:meth:`awaiting_due`).
+
         Runs under the dispatcher's lock, so nothing else in this process is acting
         on these rows. ``sent`` rows are left alone: while running, only a crash
         leaves one behind, and start-up reconciliation owns those.
         """
+        awaited = self.awaiting_due()
         now = self.clock()
         if self._last_retry is not None and now - self._last_retry < RETRY_AFTER:
-            return 0
+            return awaited
         self._last_retry = now
         with self.store.transaction(read_only=True) as session:
             rows = ledger.open_actions(
                 session, states=RETRY_STATES, updated_before=now - RETRY_AFTER
             )
-        return self._reconcile(rows)
+        return awaited + self._reconcile(rows)
+
+    def awaiting_due(self) -> int:
+        """Decide again the releases waiting for an operator whose word now lets them go.
+
+        Every pass, unthrottled: an approval is acted on within a drain interval,
+        and a waiting row costs one read of the store, never a call to the exchange.
+        """
+        limits = self.executor.env.limits
+        with self.store.transaction(read_only=True) as session:
+            rows = ledger.open_actions(session, states=AWAITING_STATES)
+            due = [
+                record
+                for record in rows
+                if record.account_id in self.accounts
+                and self.holds(record.account_id)
+                and approvals.ready(session, record, limits)
+            ]
+        return self._reconcile(due)
 
     def _reconcile(self, rows: Sequence[ActionRecord]) -> int:
         settled = 0

@@ -22,18 +22,80 @@ APPEAL_STATUSES = frozenset(
 )
 
 
+# Guards an operator clears (approve, lift a hold, resume): when only these fail, the
+# release waits for the operator instead of being refused.
+OPERATOR_GUARDS = frozenset({"account_paused", "not_held", "operator_approval"})
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalPolicy:
+    """Which releases wait for operators: ``[safety] release_mode`` and its thresholds.
+
+    ``approve``: every release waits for one approval, except at or below
+    ``approve_above`` in its currency (a currency missing from a given table waits).
+    ``auto``: none waits, except above ``approve_above`` where it is set for the
+    currency. Either way, above ``two_person_above`` two different operators approve.
+    """
+
+    mode: str = "auto"  # "approve" or "auto"; shadow is ReleaseLimits.auto_release False
+    approve_above: Mapping[str, Decimal] | None = None
+    two_person_above: Mapping[str, Decimal] | None = None
+
+    def needed(self, amount: Decimal, currency: str) -> int:
+        """How many different operators must approve this release (0, 1 or 2)."""
+        currency = currency.upper()
+        two = (self.two_person_above or {}).get(currency)
+        if two is not None and amount > two:
+            return 2
+        above = (self.approve_above or {}).get(currency)
+        if self.mode == "approve":
+            return 0 if above is not None and amount <= above else 1
+        return 1 if above is not None and amount > above else 0
+
+    def why(self, amount: Decimal, currency: str) -> str:
+        """The setting that asks for the approvals :meth:`needed` counts."""
+        currency = currency.upper()
+        needed = self.needed(amount, currency)
+        if needed == 2:
+            two = (self.two_person_above or {}).get(currency)
+            return f"two operators above two_person_above {two} {currency}"
+        above = (self.approve_above or {}).get(currency)
+        if needed == 1:
+            return (
+                f"one operator above approve_above {above} {currency}"
+                if above is not None
+                else "one operator (release_mode = approve)"
+            )
+        return (
+            f"none at or below approve_above {above} {currency}"
+            if above is not None
+            else "none (release_mode = auto)"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ReleaseLimits:
     """``[safety]``: hard limits no rule can exceed, fiat per currency.
 
     A currency with no entry in ``max_amount`` or ``daily_limit`` is never
     released automatically; ``counterparty_daily_limit`` None means "not set".
+    ``auto_release`` False is shadow mode (decide, log, never send).
     """
 
     auto_release: bool
     max_amount: Mapping[str, Decimal] = field(default_factory=dict)
     daily_limit: Mapping[str, Decimal] = field(default_factory=dict)
     counterparty_daily_limit: Mapping[str, Decimal] | None = None
+    approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+
+    @property
+    def mode(self) -> str:
+        """``shadow``, ``approve`` or ``auto``: ``[safety] release_mode``."""
+        return self.approval.mode if self.auto_release else "shadow"
+
+    def approvals_needed(self, amount: Decimal, currency: str) -> int:
+        """Operators who must approve this release (none in shadow mode: nothing is sent)."""
+        return self.approval.needed(amount, currency) if self.auto_release else 0
 
 
 def check_release(
@@ -51,7 +113,47 @@ def check_release(
     results += _risk(conditions, inputs.counterparty)
     results.append(_evidence(inputs))
     results.append(payer_is_buyer(inputs))
+    results += operator_guards(limits, inputs)
     return results
+
+
+def operator_guards(limits: ReleaseLimits, inputs: ReleaseInputs) -> list[GuardResult]:
+    """The operators' word: the account not paused, the order not held, approvals enough."""
+    needed = limits.approvals_needed(inputs.stored_amount, inputs.currency)
+    have = inputs.approvers
+    if needed == 0:
+        detail = f"no approval needed: {limits.approval.why(inputs.stored_amount, inputs.currency)}"
+    elif len(have) >= needed:
+        detail = f"approved by {', '.join(have)}"
+    else:
+        shown = f"; approved by {', '.join(have)}" if have else ""
+        detail = (
+            f"waiting for {needed - len(have)} more approval(s):"
+            f" {limits.approval.why(inputs.stored_amount, inputs.currency)}{shown}"
+        )
+    return [
+        paused_guard(inputs.paused),
+        held_guard(inputs.hold),
+        GuardResult(
+            "operator_approval",
+            len(have) >= needed,
+            detail,
+            value=str(len(have)),
+            limit=f">= {needed}",
+        ),
+    ]
+
+
+def paused_guard(paused: str | None) -> GuardResult:
+    """``account_paused`` holds when no operator paused the account."""
+    return GuardResult(
+        "account_paused", paused is None, "account not paused" if paused is None else paused
+    )
+
+
+def held_guard(hold: str | None) -> GuardResult:
+    """``not_held`` holds when no operator holds this order's release."""
+    return GuardResult("not_held", hold is None, "no hold" if hold is None else hold)
 
 
 def limit_guards(limits: ReleaseLimits, inputs: ReleaseInputs) -> list[GuardResult]:
@@ -114,7 +216,9 @@ def _auto_release(limits: ReleaseLimits) -> GuardResult:
     return GuardResult(
         "auto_release",
         limits.auto_release,
-        "[safety] auto_release = true" if limits.auto_release else "shadow mode: would release",
+        f"[safety] release_mode = {limits.mode}"
+        if limits.auto_release
+        else "shadow mode: would release",
     )
 
 

@@ -20,10 +20,10 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from p2pilot.rules.blacklist import Buyer, matching_entry
-from p2pilot.rules.guards import ReleaseLimits, limit_guards
+from p2pilot.rules.guards import ReleaseLimits, limit_guards, operator_guards
 from p2pilot.rules.verdict import EvidenceSummary, GuardResult, ReleaseInputs
+from p2pilot.store import approvals, ledger, releases
 from p2pilot.store import blacklist as stored_blacklist
-from p2pilot.store import ledger, releases
 from p2pilot.store import payments as stored_payments
 from p2pilot.store.engine import Store
 from p2pilot.store.ledger import ActionState
@@ -157,6 +157,14 @@ def _recheck(
         )
     )
     rechecked.append(_same_evidence(inputs.evidence, evidence))
+    # An operator may pause the account or hold the order up to this very moment.
+    word = approvals.operator_word(
+        session, account_id=account_id, order_pk=order.pk, amount=order.amount
+    )
+    rechecked += operator_guards(
+        limits,
+        dataclasses.replace(fresh, paused=word.paused, hold=word.hold, approvers=word.approvers),
+    )
     return rechecked
 
 

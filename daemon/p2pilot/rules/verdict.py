@@ -61,3 +61,8 @@ class ReleaseInputs:
     blacklisted: str | None = None  # the blacklist entry this buyer matches, described
     held: tuple[str, ...] = ()  # unbound evidence that fits this order, and why it is held
     name_threshold: float = 0.8
+    # The operators' word, read with the rest: the account's pause, the order's hold
+    # (each described, None when there is none) and who approved its release.
+    paused: str | None = None
+    hold: str | None = None
+    approvers: tuple[str, ...] = ()

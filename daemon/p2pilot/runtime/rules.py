@@ -6,7 +6,7 @@ from pathlib import Path
 
 from p2pilot.config import Config, RuleConfig
 from p2pilot.records import Side
-from p2pilot.rules.guards import ReleaseLimits
+from p2pilot.rules.guards import ApprovalPolicy, ReleaseLimits
 from p2pilot.rules.model import (
     Action,
     CommandAction,
@@ -30,10 +30,15 @@ def compile_rules(config: Config) -> list[Rule]:
 def release_limits(config: Config) -> ReleaseLimits:
     safety = config.safety
     return ReleaseLimits(
-        auto_release=safety.auto_release,
+        auto_release=safety.mode != "shadow",
         max_amount=safety.release_max_amount,
         daily_limit=safety.release_daily_limit,
         counterparty_daily_limit=safety.release_counterparty_daily_limit,
+        approval=ApprovalPolicy(
+            mode="approve" if safety.mode == "approve" else "auto",
+            approve_above=safety.approve_above,
+            two_person_above=safety.two_person_above,
+        ),
     )
 
 

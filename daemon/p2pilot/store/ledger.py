@@ -4,7 +4,9 @@ Life of a row: ``pending`` (claimed, nothing sent) → ``sent`` (the request is
 leaving) → ``succeeded`` | ``failed`` | ``unknown`` (sent, no answer: settle by
 reading the exchange back, never by blindly retrying). ``skipped`` records a
 decision not to act (a guard failed, shadow mode), ``dry_run`` an action
-decided but not performed.
+decided but not performed. ``awaiting`` is a release every other guard allowed,
+waiting for an operator (an approval, a hold lifted, the account resumed): the
+daemon's retry pass decides it again when the operators' word changes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class ActionState(enum.StrEnum):
     UNKNOWN = "unknown"
     SKIPPED = "skipped"
     DRY_RUN = "dry_run"
+    AWAITING = "awaiting"
 
     @property
     def is_open(self) -> bool:
@@ -177,6 +180,16 @@ def open_actions(
     if updated_before is not None:
         statement = statement.where(ActionRow.updated_at < updated_before)
     rows = session.scalars(statement.order_by(ActionRow.id))
+    return [ActionRecord.from_row(row) for row in rows]
+
+
+def awaiting_for_order(session: Session, order_pk: int) -> list[ActionRecord]:
+    """The order's release rows waiting for an operator, oldest first."""
+    rows = session.scalars(
+        select(ActionRow)
+        .where(ActionRow.order_id == order_pk, ActionRow.state == str(ActionState.AWAITING))
+        .order_by(ActionRow.id)
+    )
     return [ActionRecord.from_row(row) for row in rows]
 
 

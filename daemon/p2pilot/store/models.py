@@ -361,3 +361,59 @@ class MailboxRow(Base):
     last_error_at: Mapped[datetime | None]
     failures: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime]
+
+
+class AuditRow(Base):
+    """One use of an operator command, allowed or refused: who, from where, what came of it.
+
+    ``account`` and ``order_id`` are the names the operator gave (the account's
+    name, the exchange's order id), kept as text: a refused command may name
+    something that does not exist.
+    """
+
+    __tablename__ = "audit"
+    __table_args__ = (Index("ix_audit_order_id", "order_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime]
+    operator: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(16))  # cli | console | telegram
+    command: Mapped[str] = mapped_column(String(32))
+    account: Mapped[str | None] = mapped_column(String(100))
+    order_id: Mapped[str | None] = mapped_column(ID)
+    outcome: Mapped[str] = mapped_column(String(16))  # ok | refused
+    detail: Mapped[str] = mapped_column(Text)
+
+
+class AccountPauseRow(Base):
+    """An account an operator paused: no release from it until resumed (row deleted)."""
+
+    __tablename__ = "account_pauses"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    operator: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    paused_at: Mapped[datetime]
+
+
+class ReleaseApprovalRow(Base):
+    """An operator's word on one order's release: ``approve`` or ``hold``.
+
+    ``amount`` is the order's amount the operator saw; ``revoked_at`` is set when
+    a hold is lifted, and on approvals a later hold voided.
+    """
+
+    __tablename__ = "release_approvals"
+    __table_args__ = (Index("ix_release_approvals_order_id", "order_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    decision: Mapped[str] = mapped_column(String(16))  # approve | hold
+    operator: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    amount: Mapped[Decimal]
+    at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -5,6 +5,15 @@ The state machine, money-critical:
 - pending: decide. Every guard is checked on inputs gathered right now
   (:mod:`p2pilot.rules.actions.release_inputs`); a refusal is ``skipped`` with the
   guard table, an order that could not be re-read stays ``pending`` (decide again).
+- awaiting: every guard held but the operators' (``account_paused``, ``not_held``,
+  ``operator_approval``: ``release_mode = "approve"``, ``approve_above``,
+  ``two_person_above``). The row waits with its guard table and
+  ``order.release_pending`` is written once per order. One row per order waits: a
+  second decision for the same order stands down. The engine's retry pass
+  (:func:`p2pilot.rules.approvals.ready`) decides it again, every guard afresh,
+  when an operator approved, lifted a hold or resumed the account, or when the
+  order is over (it stands down). An operator command never releases: the daemon
+  holding the account's lease does, through the claim below.
 - claim: the totals, blacklist, evidence and lease are checked again under the
   account's lock, and the order's one release is recorded together with the row's
   ``sent`` (:mod:`p2pilot.rules.release_claim`) — always *before* the call.
@@ -28,12 +37,13 @@ from p2pilot.rules import release_claim
 from p2pilot.rules.actions import release_inputs
 from p2pilot.rules.actions.base import ActionEnv, ActionRun
 from p2pilot.rules.actions.steps import MAX_ATTEMPTS
+from p2pilot.rules.approvals import AWAITING_APPROVAL, announce_pending
 from p2pilot.rules.context import OrderFacts
-from p2pilot.rules.guards import all_hold, check_release, first_failure
+from p2pilot.rules.guards import OPERATOR_GUARDS, all_hold, check_release, first_failure
 from p2pilot.rules.model import ReleaseAction
 from p2pilot.rules.release_claim import OrderToRelease
 from p2pilot.rules.verdict import GuardResult, ReleaseInputs
-from p2pilot.store import ledger, releases
+from p2pilot.store import approvals, ledger, releases
 from p2pilot.store import orders as stored_orders
 from p2pilot.store.ledger import ActionState
 from p2pilot.store.orders import FINAL_CODES
@@ -81,7 +91,8 @@ class ReleaseHandler:
             return
         with self.env.store.transaction(read_only=True) as session:
             claimed = releases.release_state(session, order.pk)
-        if record.state == ActionState.PENDING or claimed is None:
+            paused = approvals.pause_of(session, run.account.id)
+        if record.state in (ActionState.PENDING, ActionState.AWAITING) or claimed is None:
             # Never reached the exchange: decide afresh, all guards again.
             self.execute(run)
             return
@@ -100,6 +111,11 @@ class ReleaseHandler:
             and fresh.appeal_user_id in ("", "0")
             and self.env.limits.auto_release
         )
+        if guards_still_hold and paused is not None:
+            # Claimed before the pause, outcome unknown: not sent again while paused;
+            # this row stays open and the first pass after the resume settles it.
+            run.log.warning("release.paused", reason=paused.describe())
+            return
         if guards_still_hold and record.attempts < MAX_ATTEMPTS:
             self.steps.mark_sent(record)
             self._call(run, order, fresh)
@@ -126,8 +142,14 @@ class ReleaseHandler:
         """
         with self.env.store.transaction(read_only=True) as session:
             claimed = releases.release_state(session, order.pk)
+            waiting = [
+                r.id for r in ledger.awaiting_for_order(session, order.pk) if r.id != run.record.id
+            ]
         if claimed in ("sent", "succeeded"):
             error, decision = ALREADY_CLAIMED, "duplicate"
+        elif waiting:
+            error = f"this order's release already waits for an operator (action {waiting[0]})"
+            decision = "duplicate"
         elif order.status in FINAL_CODES:
             label = OrderStatus(order.status).label
             error, decision = f"order is {order.status} ({label}): nothing to release", "finished"
@@ -168,8 +190,13 @@ class ReleaseHandler:
             return None
         if all_hold(guards):
             return inputs, guards
+        if {g.name for g in guards if not g.ok} <= OPERATOR_GUARDS:
+            self._await(run, order, guards)
+            return None
         failed = first_failure(guards)
-        others_hold = all(g.ok for g in guards if g.name != "auto_release")
+        others_hold = all(
+            g.ok for g in guards if g.name != "auto_release" and g.name not in OPERATOR_GUARDS
+        )
         if failed is not None and failed.name == "auto_release" and others_hold:
             run.log.info("release.would_release", guards=table)
         else:
@@ -185,6 +212,40 @@ class ReleaseHandler:
             detail={"guards": table, "decision": "refused"},
         )
         return None
+
+    def _await(
+        self, run: ActionRun[ReleaseAction], order: OrderFacts, guards: list[GuardResult]
+    ) -> None:
+        """Every guard held but the operators': the row waits, announced once per order."""
+        waiting_for = [g for g in guards if not g.ok]
+        reason = "; ".join(f"{g.name}: {g.detail}" for g in waiting_for)
+        with self.env.store.transaction() as session:
+            ledger.transition(
+                session,
+                run.record.id,
+                ActionState.AWAITING,
+                at=self.env.clock(),
+                error=reason,
+                detail={
+                    "guards": [g.to_json() for g in guards],
+                    "decision": AWAITING_APPROVAL,
+                    "amount": str(order.amount),  # an approval is of this amount
+                },
+            )
+            first = announce_pending(
+                session,
+                account_id=run.account.id,
+                order_pk=order.pk,
+                extra={"waiting_for": [g.name for g in waiting_for], "reason": reason},
+            )
+        if first:
+            count_action(run.record.kind, ActionState.AWAITING)
+            run.log.info(
+                "order.release_pending",
+                amount=str(order.amount),
+                currency=order.currency,
+                waiting_for=[g.name for g in waiting_for],
+            )
 
     def _claim(
         self,

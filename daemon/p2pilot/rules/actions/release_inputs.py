@@ -15,9 +15,9 @@ from p2pilot.rules.blacklist import Buyer, matching_entry
 from p2pilot.rules.context import EventContext, OrderFacts
 from p2pilot.rules.release_claim import start_of_utc_day
 from p2pilot.rules.verdict import EvidenceSummary, ReleaseInputs
+from p2pilot.store import approvals, releases
 from p2pilot.store import blacklist as stored_blacklist
 from p2pilot.store import payments as stored_payments
-from p2pilot.store import releases
 from p2pilot.store.engine import Store
 
 log = get_logger(__name__)
@@ -53,6 +53,9 @@ def gather(
         evidence = stored_payments.for_order(session, order.pk)
         entries = stored_blacklist.entries(session)
         held = waiting.held_notes(session, order.pk, policy) if evidence is None else ()
+        word = approvals.operator_word(
+            session, account_id=account.id, order_pk=order.pk, amount=order.amount
+        )
     entry = matching_entry(
         entries,
         Buyer(
@@ -84,6 +87,9 @@ def gather(
         blacklisted=entry.describe() if entry is not None else None,
         held=held,
         name_threshold=policy.name_threshold,
+        paused=word.paused,
+        hold=word.hold,
+        approvers=word.approvers,
     )
 
 
