@@ -7,6 +7,7 @@ pages render it and the API returns it as it is.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -108,10 +109,18 @@ def waiting_for(status: int, side: int, has_evidence: bool) -> str:
 
 
 def order(session: Session, order_id: str) -> dict[str, Any] | None:
-    """``orders show --json`` for one order, or None when it is not stored."""
+    """``orders show --json`` for one order, or None when it is not stored.
+
+    Held evidence is looked for only while the order is open: a finished order
+    takes no more evidence, and on a long history the search would read every
+    unmatched piece received since the order was made.
+    """
     from p2pilot.evidence.waiting import held_for
 
-    detail = order_views.get_order(session, order_id, held_for=held_for)
+    def held_while_open(session: Session, row: OrderRow) -> Sequence[stored_payments.PaymentRecord]:
+        return held_for(session, row) if row.status in OPEN_STATUSES else ()
+
+    detail = order_views.get_order(session, order_id, held_for=held_while_open)
     return detail.to_json() if detail is not None else None
 
 
