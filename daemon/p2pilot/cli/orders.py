@@ -70,15 +70,17 @@ def orders_show(
 ) -> None:
     """One order: snapshot, status history, chat and actions taken."""
     from p2pilot.evidence import waiting
+    from p2pilot.operator.releases import operators_view
     from p2pilot.store import orders as stored_orders
 
     with open_store() as (_config, store), store.transaction() as session:
         view = stored_orders.get_order(
             session, order_id, account=account, held_for=waiting.held_for
         )
+        operators = operators_view(session, order_id, account)
     if view is None:
         fail(f"no stored order {order_id}")
-    document = view.to_json()
+    document = view.to_json() | {"operators": operators}
     if as_json:
         print_json(document)
         return

@@ -56,10 +56,14 @@ def mailbox_health(config: Config, now: datetime) -> list[JobHealth]:
     return found
 
 
-def health(config: Config, now: datetime) -> tuple[list[JobHealth], dict[str, Any] | None]:
-    """Every expected (account, job) with its state, and the oldest order awaiting release."""
+def health(
+    config: Config, now: datetime
+) -> tuple[list[JobHealth], dict[str, Any] | None, dict[str, Any]]:
+    """Every expected (account, job) with its state, the oldest order awaiting release,
+    and the paused accounts (name → the pause)."""
+    from p2pilot.store import accounts as stored_accounts
+    from p2pilot.store import approvals, poll_state
     from p2pilot.store import orders as stored_orders
-    from p2pilot.store import poll_state
     from p2pilot.store.engine import Store
     from p2pilot.store.migrate import is_current
 
@@ -67,10 +71,16 @@ def health(config: Config, now: datetime) -> tuple[list[JobHealth], dict[str, An
     try:
         if not is_current(store.engine):
             # Never started (or an older schema): no job has ever succeeded here.
-            return jobs_health(config, {}, now), None
+            return jobs_health(config, {}, now), None, {}
         with store.transaction(read_only=True) as session:
             states = {(s.account, s.job): s for s in poll_state.all_states(session)}
             oldest = stored_orders.oldest_awaiting_release(session)
+            names = {i: n for n, i in stored_accounts.account_ids(session).items()}
+            paused = {
+                names[account_id]: pause.to_json()
+                for account_id, pause in approvals.pauses(session).items()
+                if account_id in names
+            }
     finally:
         store.dispose()
     waiting = None
@@ -81,7 +91,7 @@ def health(config: Config, now: datetime) -> tuple[list[JobHealth], dict[str, An
             "paid_at": _iso(oldest.since),
             "age_seconds": round((now - oldest.since).total_seconds(), 1),
         }
-    return jobs_health(config, states, now), waiting
+    return jobs_health(config, states, now), waiting, paused
 
 
 def register(app: typer.Typer) -> None:
@@ -96,7 +106,7 @@ def status(
     """Health per account and job; exit 1 when anything is stale."""
     config = load(logs_to_stderr=True)
     now = datetime.now(UTC)
-    jobs, waiting = health(config, now)
+    jobs, waiting, paused = health(config, now)
     boxes = mailbox_health(config, now)
     healthy = all(not j.stale for j in jobs + boxes)
     job_documents = [j.to_json() for j in jobs]
@@ -109,6 +119,7 @@ def status(
         "jobs": job_documents,
         "mailboxes": box_documents,
         "oldest_awaiting_release": waiting,
+        "paused": paused,  # account name → who paused it, when, why: no releases from it
         "host": {**fit.to_json(), "advice": fit.advice()},
     }
     if as_json:

@@ -202,3 +202,21 @@ def _latest_decision(session: Session, order: OrderRow) -> str:
         return "no release decided yet"
     latest = max(rows, key=lambda r: (r.updated_at, r.id))
     return latest.error or f"release {latest.state}"
+
+
+def operators_view(
+    session: Session, order_id: str, account: str | None = None
+) -> dict[str, Any] | None:
+    """The operators' word on one order, for ``orders show`` and the console.
+
+    ``{"paused": {...} | None, "hold": {...} | None, "approvals": [...]}``; None
+    when the order is not stored.
+    """
+    try:
+        order, _name = find_order(session, order_id, account)
+    except Refused:
+        return None
+    paused = approvals.pause_of(session, order.account_id)
+    return approvals.standing(session, order.id).to_json() | {
+        "paused": paused.to_json() if paused is not None else None
+    }

@@ -33,6 +33,22 @@ def status(console: Console, document: Mapping[str, Any], now: datetime) -> None
     if jobs:
         console.print()
         console.print(_jobs_table(console, jobs, now))
+    for name, pause in sorted((document.get("paused") or {}).items()):
+        console.print()
+        console.print(
+            Text.assemble(
+                ("PAUSED", "bold red"),
+                " account ",
+                outside(name, "bold"),
+                ": no releases until `p2pilot accounts resume ",
+                outside(name),
+                "` (paused by ",
+                outside(pause.get("operator")),
+                ": " if pause.get("reason") else "",
+                outside(pause.get("reason") or ""),
+                ")",
+            )
+        )
     waiting = document.get("oldest_awaiting_release")
     if waiting:
         paid = times.parse(waiting.get("paid_at"))

@@ -75,6 +75,9 @@ def orders_list(console: Console, rows: Sequence[Document], now: datetime) -> No
 def order_detail(console: Console, document: Document, now: datetime) -> None:
     """``orders show``: summary, release decisions, evidence, timeline, chat, actions."""
     console.print(_summary(document, now))
+    word = _operators(document.get("operators"), now)
+    if word is not None:
+        console.print(word)
     releases = [a for a in document.get("actions", []) if "guards" in (a.get("detail") or {})]
     for action in releases:
         console.print()
@@ -89,6 +92,36 @@ def order_detail(console: Console, document: Document, now: datetime) -> None:
         console.print()
         console.print(Text(title, style="bold"))
         console.print(Padding(body, INDENT, expand=False))
+
+
+def _operators(word: Document | None, now: datetime) -> RenderableType | None:
+    """The account's pause, the order's hold and its approvals, when there are any."""
+    if not word:
+        return None
+    lines: list[Text] = []
+    paused = word.get("paused")
+    if paused:
+        lines.append(_word("PAUSED", "bold red", "account paused", paused, "paused_at", now))
+    hold = word.get("hold")
+    if hold:
+        lines.append(_word("HELD", "bold red", "release held", hold, "at", now))
+    for approval in word.get("approvals") or []:
+        lines.append(_word("APPROVED", "green", "approved", approval, "at", now))
+    return Group(*lines) if lines else None
+
+
+def _word(label: str, style: str, what: str, entry: Document, at: str, now: datetime) -> Text:
+    when = times.parse(entry.get(at))
+    reason = entry.get("reason")
+    return Text.assemble(
+        (label, style),
+        f" {what} by ",
+        outside(entry.get("operator"), "bold"),
+        f" ({entry.get('source')})",
+        f" {times.relative(when, now)}" if when is not None else "",
+        ": " if reason else "",
+        outside(reason or ""),
+    )
 
 
 def _summary(document: Document, now: datetime) -> RenderableType:

@@ -275,6 +275,11 @@ class ReleaseHandler:
         )
         if outcome.claimed:
             return True
+        failing = {g.name for g in outcome.guards if not g.ok}
+        if failing and failing <= OPERATOR_GUARDS:
+            # Paused or held while deciding: wait for the operator again, not refused.
+            self._await(run, order, outcome.guards)
+            return False
         failed = first_failure(outcome.guards)
         self.steps.settle(
             run.record,
