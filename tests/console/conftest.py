@@ -48,6 +48,11 @@ api_key = "k"
 api_secret = "s"
 base_url = "http://127.0.0.1:9"
 
+[safety]
+release_mode = "approve"
+release_max_amount = {{ RUB = "500000" }}
+release_daily_limit = {{ RUB = "1000000" }}
+
 [console]
 listen = "127.0.0.1:0"
 session_secret = "{SESSION_SECRET}"

@@ -42,7 +42,7 @@ def test_htmx_gets_only_the_live_fragment(client: TestClient, store: Store) -> N
     assert 'data-order="1101"' in fragment.text
     assert "<html" not in fragment.text
     full = client.get("/")
-    assert "<html" in full.text and 'hx-trigger="every 2s"' in full.text
+    assert "<html" in full.text and 'hx-trigger="every 2s [!typing()]"' in full.text
 
 
 def test_an_order_page_shows_chat_evidence_and_the_guard_table(

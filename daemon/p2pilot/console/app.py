@@ -16,10 +16,11 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from p2pilot.config import Config
-from p2pilot.console import api, login, pages
+from p2pilot.console import actions, api, login, pages
 from p2pilot.console.auth import LoginThrottle, Sessions
 from p2pilot.console.context import HERE, Console, templates
 from p2pilot.console.gate import Gate, TokenCheck
+from p2pilot.operator import OperatorCommands
 from p2pilot.store.engine import Store
 
 
@@ -30,10 +31,20 @@ def create_app(
     tokens: TokenCheck | None = None,
     clock: Callable[[], datetime] | None = None,
     throttle: LoginThrottle | None = None,
+    commands: OperatorCommands | None = None,
 ) -> Starlette:
-    """The console for ``config`` on ``store``; ``tokens`` checks API bearer tokens."""
+    """The console for ``config`` on ``store``; ``tokens`` checks API bearer tokens.
+
+    ``commands`` is the operator layer the forms and the API call (by default one
+    over the same store and config).
+    """
     sessions = Sessions(config.console)
-    console = Console(config=config, store=store, sessions=sessions)
+    console = Console(
+        config=config,
+        store=store,
+        sessions=sessions,
+        commands=commands or OperatorCommands(store, config),
+    )
     if clock is not None:
         console.clock = clock
     if throttle is not None:
@@ -41,7 +52,8 @@ def create_app(
     routes: list[BaseRoute] = [
         *login.routes(),
         *pages.routes(),
-        Mount("/api/v1", routes=api.routes()),
+        *actions.page_routes(),
+        Mount("/api/v1", routes=[*api.routes(), *actions.api_routes()]),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
     gate_options: dict[str, Any] = {"sessions": sessions}

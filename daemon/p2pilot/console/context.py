@@ -16,6 +16,7 @@ from starlette.templating import Jinja2Templates
 from p2pilot.config import Config
 from p2pilot.console import filters
 from p2pilot.console.auth import LoginThrottle, Operator, Sessions
+from p2pilot.operator import OperatorCommands
 from p2pilot.store.engine import Store
 
 HERE = Path(__file__).parent
@@ -28,6 +29,7 @@ class Console:
     config: Config
     store: Store
     sessions: Sessions
+    commands: OperatorCommands
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 

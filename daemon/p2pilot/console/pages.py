@@ -18,6 +18,7 @@ from p2pilot.console.context import console_of, operator_of
 
 # How often the live parts refresh, in seconds (htmx polling).
 POLL_SECONDS = 2
+AUDIT_ROWS = 200
 
 
 def routes() -> list[BaseRoute]:
@@ -28,6 +29,8 @@ def routes() -> list[BaseRoute]:
         Route("/payments", payments),
         Route("/blacklist", blacklist),
         Route("/market", market),
+        Route("/approvals", approval_queue),
+        Route("/audit", audit),
     ]
 
 
@@ -97,3 +100,19 @@ def market(request: Request) -> Response:
         rates = views.market_rates(session)
         ads = views.stored_ads(session)
     return render(request, "market", {"rates": rates, "ads": ads})
+
+
+def approval_queue(request: Request) -> Response:
+    """Releases waiting for an operator, with approve and hold."""
+    console = console_of(request)
+    with console.reading() as session:
+        queue = views.approval_queue(session, console.clock())
+    return render(request, "approvals", {"queue": queue})
+
+
+def audit(request: Request) -> Response:
+    """The latest operator commands, from every front end."""
+    console = console_of(request)
+    with console.reading() as session:
+        rows = views.audit_rows(session, limit=AUDIT_ROWS)
+    return render(request, "audit", {"rows": rows})

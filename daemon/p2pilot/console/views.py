@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from p2pilot.config import Config
 from p2pilot.health import jobs_health
 from p2pilot.records import FINAL_STATUSES, OrderStatus, Side
-from p2pilot.store import blacklist, order_views, poll_state, rates
+from p2pilot.store import approvals, audit, blacklist, order_views, poll_state, rates
 from p2pilot.store import orders as stored_orders
 from p2pilot.store import payments as stored_payments
-from p2pilot.store.models import AccountRow, AdRow, OrderRow, PaymentRow
+from p2pilot.store.ledger import ActionState
+from p2pilot.store.models import AccountRow, ActionRow, AdRow, OrderRow, PaymentRow
 
 OPEN_STATUSES = tuple(int(s) for s in OrderStatus if s not in FINAL_STATUSES)
 # The desk lists this many open orders, oldest first; a desk with more has bigger problems.
@@ -34,15 +35,21 @@ def desk(session: Session, config: Config, now: datetime) -> dict[str, Any]:
     by_account: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for job in jobs:
         by_account[job.account].append(job.to_json())
-    accounts = [
-        {
-            "name": account.name,
-            "healthy": all(not j["stale"] for j in by_account[account.name]),
-            "jobs": by_account[account.name],
-        }
-        for account in config.accounts
-        if account.enabled
-    ]
+    ids = {row.name: row.id for row in session.scalars(select(AccountRow))}
+    paused = approvals.pauses(session)
+    accounts = []
+    for account in config.accounts:
+        if not account.enabled:
+            continue
+        pause = paused.get(ids.get(account.name, -1))
+        accounts.append(
+            {
+                "name": account.name,
+                "healthy": all(not j["stale"] for j in by_account[account.name]),
+                "jobs": by_account[account.name],
+                "paused": pause.to_json() if pause is not None else None,
+            }
+        )
     oldest = stored_orders.oldest_awaiting_release(session)
     waiting = None
     if oldest is not None:
@@ -70,13 +77,18 @@ def open_orders(session: Session, now: datetime) -> list[dict[str, Any]]:
     )
     found = list(session.execute(statement))
     evidence = _evidence_by_order(session, [row.id for row, _ in found])
+    awaiting = _awaiting_approval(session, [row.id for row, _ in found])
     documents = []
     for row, account in found:
         document = order_views.OrderView.from_row(row, account).to_json()
         paid = evidence.get(row.id)
         document["age_seconds"] = round((now - row.created_at).total_seconds(), 1)
         document["evidence"] = paid.to_json(row.exchange_id) if paid else None
-        document["waiting_for"] = waiting_for(row.status, row.side, paid is not None)
+        document["waiting_for"] = (
+            "an operator's approval"
+            if row.id in awaiting
+            else waiting_for(row.status, row.side, paid is not None)
+        )
         documents.append(document)
     return documents
 
@@ -92,6 +104,47 @@ def _evidence_by_order(
         for row in rows
         if row.order_id is not None
     }
+
+
+def _awaiting_approval(session: Session, order_pks: list[int]) -> set[int]:
+    if not order_pks:
+        return set()
+    return set(
+        session.scalars(
+            select(ActionRow.order_id).where(
+                ActionRow.state == str(ActionState.AWAITING),
+                ActionRow.kind == "release",
+                ActionRow.order_id.in_(order_pks),
+            )
+        )
+    )
+
+
+def approval_queue(session: Session, now: datetime) -> list[dict[str, Any]]:
+    """Releases waiting for an operator, oldest first, with the approvals and hold so far."""
+    statement = (
+        select(ActionRow, OrderRow, AccountRow.name)
+        .join(OrderRow, OrderRow.id == ActionRow.order_id)
+        .join(AccountRow, AccountRow.id == OrderRow.account_id)
+        .where(ActionRow.state == str(ActionState.AWAITING), ActionRow.kind == "release")
+        .order_by(ActionRow.created_at, ActionRow.id)
+    )
+    queue: dict[int, dict[str, Any]] = {}
+    for action, row, account in session.execute(statement):
+        if row.id in queue:
+            continue  # one row per order waits; never list an order twice
+        document = order_views.OrderView.from_row(row, account).to_json()
+        document["age_seconds"] = round((now - row.created_at).total_seconds(), 1)
+        document["waiting_since"] = action.created_at.isoformat()
+        document["why"] = action.error or ""
+        document["standing"] = approvals.standing(session, row.id).to_json()
+        queue[row.id] = document
+    return list(queue.values())
+
+
+def audit_rows(session: Session, *, limit: int) -> list[dict[str, Any]]:
+    """``audit --json``: operator commands, newest first."""
+    return [record.to_json() for record in audit.recent(session, limit=limit)]
 
 
 def waiting_for(status: int, side: int, has_evidence: bool) -> str:
@@ -121,7 +174,14 @@ def order(session: Session, order_id: str) -> dict[str, Any] | None:
         return held_for(session, row) if row.status in OPEN_STATUSES else ()
 
     detail = order_views.get_order(session, order_id, held_for=held_while_open)
-    return detail.to_json() if detail is not None else None
+    if detail is None:
+        return None
+    from p2pilot.operator.releases import release_status
+
+    document = detail.to_json()
+    status = release_status(session, detail.order.id, detail.order.account)
+    document["release"] = {"state": status.state, "message": status.message, **status.details}
+    return document
 
 
 def orders(
