@@ -55,6 +55,7 @@ ALL_TABLES = {
     "audit",
     "account_pauses",
     "release_approvals",
+    "console_tokens",
     "alembic_version",
 }
 
@@ -150,7 +151,7 @@ def test_upgrade_from_empty_reaches_head(db_url: str) -> None:
         assert current_revision(subject.engine) is None
         assert not is_current(subject.engine)
         upgrade(db_url)
-        assert current_revision(subject.engine) == head_revision() == "0008"
+        assert current_revision(subject.engine) == head_revision() == "0009"
         assert is_current(subject.engine)
         assert set(inspect(subject.engine).get_table_names()) == ALL_TABLES
         upgrade(subject)  # idempotent at head

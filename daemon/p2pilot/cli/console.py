@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from p2pilot.cli.app import fail, load
 from p2pilot.logging import get_logger
-
-if TYPE_CHECKING:
-    from p2pilot.console.gate import TokenCheck
 
 log = get_logger("p2pilot.console")
 
@@ -26,6 +23,9 @@ def register(app: typer.Typer) -> typer.Typer:
     app.add_typer(console_app, name="console")
     console_app.callback(invoke_without_command=True)(serve)
     console_app.command("hash-password")(hash_password)
+    token_app = typer.Typer(help="Bearer tokens for scripts using the console's API.")
+    console_app.add_typer(token_app, name="token")
+    token_app.command("create")(token_create)
     return console_app
 
 
@@ -57,7 +57,7 @@ def serve(
     try:
         _wait_for_schema(store, wait)
         host, _, port = settings.listen.rpartition(":")
-        app = create_app(config, store, tokens=_token_check(store))
+        app = create_app(config, store)
         if not is_loopback(settings.listen):
             log.warning(
                 "console.exposed",
@@ -101,11 +101,6 @@ def _wait_for_schema(store: object, seconds: float) -> None:
         time.sleep(0.5)
 
 
-def _token_check(store: object) -> TokenCheck | None:
-    # Bearer tokens arrive with their table (migration 0009).
-    return None
-
-
 def hash_password() -> None:
     """Read a password on stdin; print its argon2 hash (\\[\\[console.users]] password_hash)."""
     from p2pilot.console.auth import hash_password as make_hash
@@ -121,3 +116,23 @@ def hash_password() -> None:
     if len(password) < 8:
         fail("a console password needs at least 8 characters")
     typer.echo(make_hash(password))
+
+
+def token_create(
+    user: Annotated[str, typer.Option("--user", help="The [[console.users]] name it acts as.")],
+    label: Annotated[
+        str | None, typer.Option(help="What it is for, e.g. the script's name.")
+    ] = None,
+) -> None:
+    """Print a new API token for USER (shown once; the database keeps only its digest)."""
+    from datetime import UTC, datetime
+
+    from p2pilot.cli.app import open_store
+    from p2pilot.store import console_tokens
+
+    with open_store() as (config, store):
+        if user not in {u.name for u in config.console.users}:
+            fail(f"no [[console.users]] named {user!r} in the config", code=2)
+        with store.transaction() as session:
+            token = console_tokens.create(session, operator=user, label=label, at=datetime.now(UTC))
+    typer.echo(token)

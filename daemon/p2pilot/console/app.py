@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -20,6 +19,7 @@ from p2pilot.console import actions, api, login, pages
 from p2pilot.console.auth import LoginThrottle, Sessions
 from p2pilot.console.context import HERE, Console, templates
 from p2pilot.console.gate import Gate, TokenCheck
+from p2pilot.console.tokens import token_check
 from p2pilot.operator import OperatorCommands
 from p2pilot.store.engine import Store
 
@@ -33,7 +33,10 @@ def create_app(
     throttle: LoginThrottle | None = None,
     commands: OperatorCommands | None = None,
 ) -> Starlette:
-    """The console for ``config`` on ``store``; ``tokens`` checks API bearer tokens.
+    """The console for ``config`` on ``store``.
+
+    ``tokens`` checks API bearer tokens (by default against the store's, for the
+    users the config still lists).
 
     ``commands`` is the operator layer the forms and the API call (by default one
     over the same store and config).
@@ -56,10 +59,9 @@ def create_app(
         Mount("/api/v1", routes=[*api.routes(), *actions.api_routes()]),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    gate_options: dict[str, Any] = {"sessions": sessions}
-    if tokens is not None:
-        gate_options["tokens"] = tokens
-    app = Starlette(routes=routes, middleware=[Middleware(Gate, **gate_options)])
+    if tokens is None:
+        tokens = token_check(store, frozenset(user.name for user in config.console.users))
+    app = Starlette(routes=routes, middleware=[Middleware(Gate, sessions=sessions, tokens=tokens)])
     app.state.console = console
     app.state.templates = templates()
     return app

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -49,7 +50,7 @@ class Gate:
             await self.app(scope, receive, send)
             return
         connection = HTTPConnection(scope)
-        operator = self.sessions.read(connection) or self._bearer(connection)
+        operator = self.sessions.read(connection) or await self._bearer(connection)
         api = path.startswith("/api/")
         if operator is None:
             await _refuse_anonymous(api)(scope, receive, send)
@@ -62,12 +63,13 @@ class Gate:
                 return
         await self.app(scope, receive, send)
 
-    def _bearer(self, connection: HTTPConnection) -> Operator | None:
+    async def _bearer(self, connection: HTTPConnection) -> Operator | None:
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
-        name = self.tokens(token.strip())
+        # The check reads the database: off the event loop.
+        name = await run_in_threadpool(self.tokens, token.strip())
         return Operator(name=name, csrf=None, via="token") if name else None
 
 

@@ -77,6 +77,7 @@ class OrderRow(Base):
         # this counterparty": without them, every order ever stored is read.
         Index("ix_orders_account_id_updated_at", "account_id", "updated_at"),
         Index("ix_orders_account_id_counterparty_mask_id", "account_id", "counterparty_mask_id"),
+        Index("ix_orders_created_at_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -417,3 +418,16 @@ class ReleaseApprovalRow(Base):
     amount: Mapped[Decimal]
     at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class ConsoleTokenRow(Base):
+    """A bearer token for the console's API; only its SHA-256 digest is stored."""
+
+    __tablename__ = "console_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    operator: Mapped[str] = mapped_column(String(100))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
