@@ -162,7 +162,7 @@ reply = "Hi {{order.counterparty}}, please pay {{order.amount}} {{order.currency
 listen = "127.0.0.1:{evidence_port}"
 secret = {{ env = "P2PILOT_EVIDENCE_SECRET" }}
 [safety]
-auto_release = true
+release_mode = "auto"
 release_max_amount = {{ RUB = "1000000" }}
 release_daily_limit = {{ RUB = "1000000000000" }}
 [[rules]]

@@ -99,10 +99,12 @@ def test_interactive_init_checks_the_keys_and_writes_a_config_that_runs(
         assert path.read_text(encoding="utf-8") == value
     assert API_SECRET not in screen
     # A commented config with the safe rules, that check-config accepts as it is.
-    assert text.count("\n#") > 10 and "auto_release = false" in text
+    assert text.count("\n#") > 10 and 'release_mode = "shadow"' in text
     checked = cli("--config", str(config), "check-config", env=NO_ENV)
     assert checked.returncode == 0, checked.stderr
+    assert "deprecated" not in checked.stderr  # a fresh config uses release_mode
     resolved = json.loads(checked.stdout)
+    assert resolved["safety"]["release_mode"] == "shadow"
     assert [r["name"] for r in resolved["rules"]] == ["greet-buyer", "release-when-paid"]
     assert resolved["accounts"][0]["base_url"] == simulator.url
     assert API_SECRET not in checked.stdout + checked.stderr

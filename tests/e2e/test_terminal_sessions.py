@@ -26,7 +26,7 @@ RULES = """
 [safety]
 release_max_amount = { RUB = "50000" }
 release_daily_limit = { RUB = "500000" }
-auto_release = false
+release_mode = "shadow"
 
 [[rules]]
 name = "greet-buyer"

@@ -20,8 +20,8 @@ from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store.models import OrderEventRow
 
-from .simdesk import control, running_simulator, sim_status, took_effect
-from .test_rules import FINISH, KEY, SECRET, actions_of, confirm, make_config, run_daemon
+from .simdesk import control, in_process, running_simulator, served, sim_status, took_effect
+from .test_rules import FINISH, KEY, SECRET, SEND, actions_of, confirm, make_config, run_daemon
 
 ALICE = Operator("alice", "cli")
 BOB = Operator("bob", "console")
@@ -213,5 +213,27 @@ def test_a_paused_account_in_auto_mode_releases_only_after_resume(
         assert commands.resume(ALICE, "desk").ok
         assert daemon.run_once() == 0
         assert released(sim) == [order_id]
+    finally:
+        daemon.close()
+
+
+def test_say_sends_to_the_orders_chat_through_the_exchange(
+    sim: SimulatorServer, db_url: str
+) -> None:
+    daemon = approve_desk(db_url, sim)
+    commands = OperatorCommands(daemon.store, daemon.config, client_factory=in_process(sim))
+    try:
+        order_id = str(control(sim, "orders", side="sell", amount="700.00", price="81.00")["id"])
+        assert daemon.run_once() == 0
+        sent = commands.say(ALICE, order_id, "Got it, releasing in a minute")
+        assert (sent.ok, sent.message, sent.account) == (True, "sent", "desk")
+        bodies = [s["body"] for s in served(sim, SEND)]
+        assert [(b["orderId"], b["message"]) for b in bodies] == [
+            (order_id, "Got it, releasing in a minute")
+        ]
+        empty = commands.say(ALICE, order_id, "   ")
+        assert not empty.ok and empty.message == "refused: a message is 1 to 2000 characters"
+        assert not commands.say(ALICE, "404", "hello").ok
+        assert len(served(sim, SEND)) == 1
     finally:
         daemon.close()

@@ -3,7 +3,10 @@
 Buyers place, pay, cancel and appeal orders in three currencies (KZT has no limits);
 money arrives from the buyer (named properly or adversarially) or from a third
 party; the bank hook and a second source (a mailbox) report the same transfers; the
-operator confirms payments by hand and blacklists a buyer; one buyer is blocked by
+operator confirms payments by hand and blacklists a buyer; the desk runs in
+``release_mode = "approve"`` with ``approve_above`` and ``two_person_above``, so
+operators approve, hold, pause and resume (through the operator layer, as the CLI
+and the console do); one buyer is blocked by
 Bybit; the exchange fails in the ways Bybit does; the daemon ticks and restarts; on
 PostgreSQL a second daemon competes for the account. After every step, on SQLite and
 on PostgreSQL:
@@ -15,6 +18,9 @@ on PostgreSQL:
   currency the fiat released never exceeds the fiat that arrived;
 - nothing is released for a third party's money, to a blocked buyer, or to a buyer
   after they were blacklisted;
+- a release above ``approve_above`` went out only after as many different
+  operators approved it as its amount needs, none after a hold of its order,
+  none while the account was paused;
 - once the faults stop, every open order is greeted, every paid order with
   evidence has a recorded release decision, every event was handled and each
   piece of evidence paid at most one order.
@@ -49,8 +55,10 @@ from sqlalchemy.engine import Engine
 
 from p2pilot.config import parse_config
 from p2pilot.evidence.intake import EvidenceError, record_evidence
+from p2pilot.operator import Operator, OperatorCommands
 from p2pilot.rules.blacklist import BlacklistError, add_entry
 from p2pilot.rules.engine import RETRY_AFTER
+from p2pilot.runtime.rules import release_limits
 from p2pilot.service import Daemon
 from p2pilot.simulator.records import WRONG_STATUS
 from p2pilot.simulator.server import SimulatorServer
@@ -160,7 +168,11 @@ def machine_config(db_url: str, sim_url: str) -> Any:
                 }
             ],
             "safety": {
-                "auto_release": True,
+                # Up to 2500 RUB and 100 USD go out alone; 450 USD waits for an
+                # operator, 9000 RUB for two.
+                "release_mode": "approve",
+                "approve_above": {"RUB": "2500", "USD": "100"},
+                "two_person_above": {"RUB": "5000"},
                 "release_max_amount": {k: str(v) for k, v in MAX_AMOUNT.items()},
                 "release_daily_limit": {k: str(v) for k, v in DAILY_LIMIT.items()},
             },
@@ -202,6 +214,11 @@ class Desk(RuleBasedStateMachine):
         self.buyer_of: dict[str, str] = {}
         self.truth: dict[str, Transfer] = {}
         self.blacklisted_at: dict[str, int] = {}  # buyer -> request log seq when listed
+        self.commands = OperatorCommands(self.daemon.store, self.config, clock=self.clock)
+        self.limits = release_limits(self.config)
+        self.approvers: dict[str, set[str]] = {}  # order -> who approved it (and counts)
+        self.held_at: dict[str, int] = {}  # order -> request log seq when held
+        self.paused: list[tuple[int, int | None]] = []  # (from, until) request log seqs
 
     def clock(self) -> datetime:
         return datetime.now(UTC) + self.ahead
@@ -320,6 +337,32 @@ class Desk(RuleBasedStateMachine):
             log = request_log(self.sim)
             self.blacklisted_at[buyer] = log[-1]["seq"] if log else 0
 
+    @rule(order=orders, who=st.sampled_from(["alice", "bob"]))
+    def operator_approves(self, order: str, who: str) -> None:
+        outcome = self.commands.approve(Operator(who, "console"), order)
+        if outcome.ok and outcome.details.get("state") in ("approved", "approved_partly"):
+            self.approvers.setdefault(order, set()).add(who)
+
+    @rule(order=orders)
+    def operator_holds(self, order: str) -> None:
+        if self.commands.hold(Operator("carol", "cli"), order, "machine").ok:
+            self.held_at.setdefault(order, self._seq())
+            self.approvers.pop(order, None)  # a hold voids the approvals before it
+
+    @rule()
+    def operator_pauses_or_resumes(self) -> None:
+        who = Operator("dave", "telegram")
+        if self.paused and self.paused[-1][1] is None:
+            assert self.commands.resume(who, "desk").message == "resumed"
+            self.paused[-1] = (self.paused[-1][0], self._seq())
+        else:
+            assert self.commands.pause(who, "desk").message == "paused"
+            self.paused.append((self._seq(), None))
+
+    def _seq(self) -> int:
+        log = request_log(self.sim)
+        return int(log[-1]["seq"]) if log else 0
+
     @rule(fault=st.sampled_from(FAULTS), path=st.sampled_from(FAULT_PATHS))
     def exchange_fails_once(self, fault: str, path: str) -> None:
         control(self.sim, "faults", fault=fault, paths=[path], count=1, reset_in_ms=50)
@@ -396,6 +439,7 @@ class Desk(RuleBasedStateMachine):
             assert BUYERS[buyer].blocked == "N", order_id
             listed = self.blacklisted_at.get(buyer)
             assert listed is None or entry["seq"] <= listed, (order_id, buyer)
+            self._operators_allowed(order_id, amount, currency, entry["seq"])
         for (buyer, currency), amount in per_payer.items():
             arrived = sum(
                 (
@@ -411,6 +455,14 @@ class Desk(RuleBasedStateMachine):
                 assert total <= DAILY_LIMIT[currency], (currency, total)
         greeted = [e["body"]["orderId"] for e in log if e["path"] == SEND and e["ret_code"] == 0]
         assert len(greeted) == len(set(greeted)), greeted
+
+    def _operators_allowed(self, order_id: str, amount: Decimal, currency: str, seq: int) -> None:
+        needed = self.limits.approvals_needed(amount, currency)
+        assert len(self.approvers.get(order_id, ())) >= needed, (order_id, needed)
+        held = self.held_at.get(order_id)
+        assert held is None or seq <= held, (order_id, "released after a hold")
+        for start, end in self.paused:
+            assert not (start < seq and (end is None or seq < end)), (order_id, "while paused")
 
     def _evidence_by_order(self) -> dict[str, tuple[str, Decimal]]:
         with self.daemon.store.transaction(read_only=True) as session:

@@ -75,3 +75,47 @@ def test_outside_text_is_escaped_and_never_markup_inside_tables() -> None:
     orders_list(console, [row], NOW)
     text = out.getvalue()
     assert "[bold]x\\x1b[2J\\u202e" in text and "\x1b" not in text
+
+
+def test_operators_word_and_the_audit_read_as_sentences() -> None:
+    from p2pilot.render.audit import audit_list
+    from p2pilot.render.orders import _operators
+
+    console, out = screen(100)
+    at = (NOW - timedelta(minutes=3)).isoformat()
+    word = _operators(
+        {
+            "paused": {"operator": "alice", "source": "cli", "reason": None, "paused_at": at},
+            "hold": {"operator": "bob", "source": "console", "reason": "<b>why</b>", "at": at},
+            "approvals": [],
+        },
+        NOW,
+    )
+    assert word is not None and _operators({"approvals": []}, NOW) is None
+    console.print(word)
+    assert out.getvalue().splitlines() == [
+        "PAUSED account paused by alice (cli) 3 min ago",
+        "HELD release held by bob (console) 3 min ago: <b>why</b>",
+    ]
+    console, out = screen(120)
+    audit_list(
+        console,
+        [
+            {
+                "at": at,
+                "operator": "alice",
+                "source": "cli",
+                "command": "approve",
+                "account": "desk",
+                "order_id": "42",
+                "outcome": "refused",
+                "detail": "refused: order cancelled",
+            }
+        ],
+        NOW,
+    )
+    header, row = out.getvalue().splitlines()
+    assert header.split() == [
+        "WHEN", "OPERATOR", "SOURCE", "COMMAND", "ACCOUNT", "ORDER", "OUTCOME", "DETAIL"
+    ]  # fmt: skip
+    assert "alice" in row and "refused: order cancelled" in row and "approve" in row

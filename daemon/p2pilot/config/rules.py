@@ -57,6 +57,8 @@ EVENT_NAMES: tuple[str, ...] = (
     "payment.received",
     "payment.unmatched",
     "order.paid_unconfirmed",
+    "order.release_pending",
+    "order.release_held",
     "rate.changed",
     "ad.changed",
     "daemon.alert",
