@@ -1,4 +1,4 @@
-"""Two daemons on one PostgreSQL: each account with exactly one, and takeover when one dies."""
+"""A fleet on one PostgreSQL: accounts spread evenly, each with one daemon, moved when one dies."""
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ import pytest
 
 from p2pilot.evidence.intake import record_evidence
 from p2pilot.simulator.server import SimulatorServer
+from p2pilot.store import leases
 from p2pilot.store.engine import Store
 
 from ..e2e.conftest import wait_for
 from .simdesk import control, request_log, running_simulator
 
-ACCOUNTS = {"lease-a": "secret-a-1", "lease-b": "secret-b-2", "lease-c": "secret-c-3"}
-NAMES = {key: f"desk-{key[-1]}" for key in ACCOUNTS}  # names must differ from the keys
+ACCOUNTS = {f"fleet{n}": f"fleet-secret-{n}" for n in range(1, 31)}
+NAMES = {key: f"desk-{key[5:]}" for key in ACCOUNTS}  # names must differ from the keys
 LEASE_S = 2.0
 SEND, FINISH = "/v5/p2p/order/message/send", "/v5/p2p/order/finish"
 
@@ -57,6 +58,8 @@ lease = "{LEASE_S:g}s"
 format = "json"
 [polling]
 orders = "1s"
+chat = "10s"
+sweep = "30s"
 [metrics]
 enabled = false
 [safety]
@@ -110,81 +113,129 @@ class Daemon:
                 self.process.wait()
 
 
-def test_each_account_has_one_daemon_and_a_dead_ones_accounts_move(
+def holdings(db_url: str) -> dict[str, set[str]]:
+    """The accounts each daemon holds now, by holder id."""
+    store = Store(db_url)
+    try:
+        with store.transaction(read_only=True) as session:
+            held = leases.held_accounts(session)
+    finally:
+        store.dispose()
+    by_holder: dict[str, set[str]] = {}
+    for account, holder in held:
+        by_holder.setdefault(holder, set()).add(account)
+    return by_holder
+
+
+def spread(db_url: str, daemons: int) -> dict[str, set[str]] | None:
+    """The holdings once ``daemons`` hold every account, each its share give or take one."""
+    held = holdings(db_url)
+    counts = [len(accounts) for accounts in held.values()]
+    share = len(ACCOUNTS) / daemons
+    even = len(held) == daemons and all(abs(c - share) <= 1 for c in counts)
+    return held if even and sum(counts) == len(ACCOUNTS) else None
+
+
+def greeted(sim: SimulatorServer) -> list[str]:
+    return [e["body"]["orderId"] for e in request_log(sim) if e["path"] == SEND]
+
+
+def finished(sim: SimulatorServer) -> list[str]:
+    return [e["body"]["orderId"] for e in request_log(sim) if e["path"] == FINISH]
+
+
+def confirm(db_url: str, order_id: str, amount: str) -> None:
+    """The operator's confirmation that the money of ``order_id`` arrived."""
+    store = Store(db_url)
+    try:
+        now = datetime.now(UTC)
+        record_evidence(
+            store,
+            amount=Decimal(amount),
+            currency="RUB",
+            payer_name="",
+            reference=f"bank-{order_id}",
+            received_at=now,
+            source="operator",
+            now=now,
+            order_id=order_id,
+        )
+    finally:
+        store.dispose()
+
+
+def test_a_fleet_spreads_the_accounts_and_a_dead_members_move(
     sim: SimulatorServer, postgres_url: str, tmp_path: Path
 ) -> None:
     config = tmp_path / "p2pilot.toml"
     config.write_text(config_text(postgres_url, sim), encoding="utf-8")
-    first = Daemon(config, tmp_path / "first.log")
-    second: Daemon | None = None
+    daemons = [Daemon(config, tmp_path / "first.log")]
     try:
-        wait_for(lambda: first.acquired() == set(NAMES.values()), timeout=30)
-        second = Daemon(config, tmp_path / "second.log")
-        wait_for(lambda: any(e["event"] == "daemon.started" for e in second.events()), 30)
-        early = {
+        wait_for(lambda: daemons[0].acquired() == set(NAMES.values()), timeout=60)
+        daemons += [Daemon(config, tmp_path / f"{n}.log") for n in ("second", "third")]
+        before = wait_for(lambda: spread(postgres_url, 3), timeout=60, interval=0.5)
+        fleet = json.loads(cli_status(config))["fleet"]
+        assert sorted(d["accounts"] for d in fleet["daemons"]) == sorted(
+            len(a) for a in before.values()
+        )
+        assert {d["pid"] for d in fleet["daemons"]} == {d.process.pid for d in daemons}
+
+        orders = {
             key: control(sim, "orders", side="sell", amount="500.00", price="81.00", api_key=key)[
                 "id"
             ]
             for key in ACCOUNTS
         }
-        wait_for(lambda: len([e for e in request_log(sim) if e["path"] == SEND]) == 3, 30)
-        assert second.acquired() == set() and second.ticked() == set()  # all with the first
+        wait_for(lambda: len(greeted(sim)) == len(ACCOUNTS), timeout=60, interval=0.5)
 
-        paid = control(
-            sim, "orders", side="sell", amount="700.00", price="81.00", api_key="lease-b"
-        )["id"]
-        control(sim, f"orders/{paid}/pay")
-        wait_for(lambda: len([e for e in request_log(sim) if e["path"] == SEND]) == 4, 30)
-
-        # No goodbye. Both run on this machine, so the second sees the first's process
-        # is gone and takes over at once; between machines the lease must run out
-        # (the next test).
-        first.process.send_signal(signal.SIGKILL)
-        first.process.wait(10)
-        wait_for(lambda: second.acquired() == set(NAMES.values()), timeout=2 * LEASE_S + 2)
-
-        store = Store(postgres_url)
-        try:
-            now = datetime.now(UTC)
-            record_evidence(
-                store,
-                amount=Decimal("700.00"),
-                currency="RUB",
-                payer_name="",
-                reference="bank-lease-1",
-                received_at=now,
-                source="operator",
-                now=now,
-                order_id=paid,
-            )
-        finally:
-            store.dispose()
-        late = control(
-            sim, "orders", side="sell", amount="900.00", price="81.00", api_key="lease-c"
-        )["id"]
-        wait_for(lambda: any(e["path"] == FINISH for e in request_log(sim)), 30)
-        wait_for(
-            lambda: any(
-                e["path"] == SEND and e["body"]["orderId"] == late for e in request_log(sim)
-            ),
-            30,
+        # No goodbye from the second. All run on this machine, so the others see its
+        # process is gone and take its accounts at once; between machines its leases
+        # must run out first (the next test).
+        victim = daemons[1]
+        victim.process.send_signal(signal.SIGKILL)
+        victim.process.wait(10)
+        victims_accounts = next(
+            accounts for holder, accounts in before.items() if f":{victim.process.pid}:" in holder
         )
-    finally:
-        first.stop()
-        if second is not None:
-            second.stop()
+        wait_for(lambda: spread(postgres_url, 2), timeout=2 * LEASE_S + 5, interval=0.2)
 
-    sends = [e["body"]["orderId"] for e in request_log(sim) if e["path"] == SEND]
-    assert sorted(sends) == sorted([*early.values(), paid, late])  # each greeted once
-    finishes = [e["body"]["orderId"] for e in request_log(sim) if e["path"] == FINISH]
-    assert finishes == [paid]  # released once, by the daemon that took the account over
+        # Its accounts are worked again: their paid orders released, new ones greeted.
+        moved = [key for key, name in NAMES.items() if name in victims_accounts][:3]
+        for key in moved:
+            control(sim, f"orders/{orders[key]}/pay")
+            confirm(postgres_url, orders[key], "500.00")
+        late = {
+            key: control(sim, "orders", side="sell", amount="900.00", price="81.00", api_key=key)[
+                "id"
+            ]
+            for key in moved
+        }
+        wait_for(lambda: len(greeted(sim)) == len(ACCOUNTS) + len(moved), timeout=60)
+        wait_for(lambda: len(finished(sim)) >= len(moved), timeout=60)
+    finally:
+        for daemon in daemons:
+            daemon.stop()
+
+    assert sorted(greeted(sim)) == sorted([*orders.values(), *late.values()])  # each once
+    assert sorted(finished(sim)) == sorted(orders[key] for key in moved)  # released once each
+
+
+def cli_status(config: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "p2pilot", "--config", str(config), "status", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+        check=False,
+    )
+    return done.stdout
 
 
 def test_a_lease_moves_only_when_it_has_run_out(postgres_url: str) -> None:
     """Between machines (no pid to check) only the database clock decides."""
     from datetime import timedelta
 
-    from p2pilot.store import leases
     from p2pilot.store.accounts import ensure_account
     from p2pilot.store.migrate import upgrade
 

@@ -56,6 +56,31 @@ def mailbox_health(config: Config, now: datetime) -> list[JobHealth]:
     return found
 
 
+def fleet(config: Config) -> dict[str, Any] | None:
+    """PostgreSQL: which daemon (host, pid) holds each account, and how many each holds."""
+    from p2pilot.runtime.leases import describe_holder
+    from p2pilot.store import leases
+    from p2pilot.store.engine import Store
+    from p2pilot.store.migrate import is_current
+
+    store = Store(config.database.url)
+    try:
+        if store.dialect != "postgresql" or not is_current(store.engine):
+            return None
+        with store.transaction(read_only=True) as session:
+            held = leases.held_accounts(session)
+            running = leases.members(session)
+    finally:
+        store.dispose()
+    counts = {holder: 0 for holder in running}
+    for _account, holder in held:
+        counts[holder] = counts.get(holder, 0) + 1
+    return {
+        "accounts": [{"account": a, **describe_holder(h)} for a, h in held],
+        "daemons": [{**describe_holder(h), "accounts": n} for h, n in counts.items()],
+    }
+
+
 def health(
     config: Config, now: datetime
 ) -> tuple[list[JobHealth], dict[str, Any] | None, dict[str, Any]]:
@@ -121,6 +146,7 @@ def status(
         "oldest_awaiting_release": waiting,
         "paused": paused,  # account name → who paused it, when, why: no releases from it
         "host": {**fit.to_json(), "advice": fit.advice()},
+        "fleet": fleet(config),
     }
     if as_json:
         print_json(document)

@@ -5,10 +5,20 @@ every account (the file lock keeps a second one out). On PostgreSQL daemons
 share the accounts through leases in the database: :class:`LeaseKeeper` takes
 and renews them, and :class:`Holdings` answers "do we hold it now?" for the
 jobs, the event dispatcher and the rule engine.
+
+Daemons sharing one database are a fleet, and spread the accounts evenly: each
+announces itself at every renewal, and holds at most its share (the accounts
+divided by the running daemons, rounded up). One holding more hands the excess
+back, one at a time between two events; one holding less takes free accounts
+until it has its share. A daemon that dies stops announcing, and the others'
+shares grow to take its accounts once its leases run out: within two lease
+periods. The release claim checks the lease under the account's lock, and the
+ledger's unique keys stay the last line of defence.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import time
@@ -17,6 +27,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from p2pilot.logging import get_logger
 from p2pilot.runtime.accounts import Account
@@ -112,21 +123,67 @@ class LeaseKeeper:
         return self.ttl / 3
 
     def refresh(self, accounts: Sequence[Account]) -> None:
-        """Take or renew each account's lease; settle the ledger of an account just taken."""
+        """Announce this daemon, keep its share of the accounts, hand back the excess.
+
+        Renews what it holds; takes free accounts up to its share, settling the
+        ledger of each one just taken; then hands back what exceeds the share.
+        """
+        share = self._share(len(accounts))
+        held = sum(1 for account in accounts if self.holdings.known(account.id))
         for account in accounts:
-            # Counted from before the renewal, with a margin: never believed past expiry.
-            until = time.monotonic() + self.ttl.total_seconds() * LEASE_TRUST
-            mine = self._take_or_renew(account)
-            if mine and not self.holdings.known(account.id):
-                log.info("lease.acquired", account=account.name, holder=self.holder)
-                with self.exclusive():
-                    self.holdings.hold(account.id, until)
-                    self.settle(account)
-            elif mine:
+            if not self.holdings.known(account.id) and held >= share:
+                continue  # someone else's share: take it only if they leave
+            held += self._refresh_one(account)
+        self._hand_over(accounts, share)
+
+    def _share(self, accounts: int) -> int:
+        """This daemon's share of the accounts: all of them when it cannot count the fleet."""
+        try:
+            with self.store.transaction() as session:
+                stored_leases.announce(session, self.holder, self.ttl)
+                running = stored_leases.members(session)
+        except Exception:
+            log.exception("fleet.announce_failed", holder=self.holder)
+            return accounts
+        # A member that ran here and whose process is gone is not counted: its
+        # accounts are taken at once, as its leases are (see _take_or_renew).
+        alive = [h for h in running if h == self.holder or not exited_here(h)]
+        return math.ceil(accounts / max(1, len(alive)))
+
+    def _refresh_one(self, account: Account) -> int:
+        """Take or renew one lease: the change in accounts held (1 taken, -1 lost)."""
+        # Counted from before the renewal, with a margin: never believed past expiry.
+        until = time.monotonic() + self.ttl.total_seconds() * LEASE_TRUST
+        mine = self._take_or_renew(account)
+        if mine and not self.holdings.known(account.id):
+            log.info("lease.acquired", account=account.name, holder=self.holder)
+            with self.exclusive():
                 self.holdings.hold(account.id, until)
-            elif self.holdings.known(account.id):
-                log.warning("lease.lost", account=account.name, holder=self.holder)
+                self.settle(account)
+            return 1
+        if mine:
+            self.holdings.hold(account.id, until)
+        elif self.holdings.known(account.id):
+            log.warning("lease.lost", account=account.name, holder=self.holder)
+            self.holdings.drop(account.id)
+            return -1
+        return 0
+
+    def _hand_over(self, accounts: Sequence[Account], share: int) -> None:
+        """Give back the accounts beyond this daemon's share, last configured first."""
+        held = [account for account in accounts if self.holdings.known(account.id)]
+        for account in reversed(held[share:]):
+            # Between two events: the one being handled finishes first (its actions
+            # recorded), and none starts for this account once the hold is dropped.
+            with self.exclusive():
                 self.holdings.drop(account.id)
+                try:
+                    with self.store.transaction() as session:
+                        stored_leases.give_up(session, account.id, self.holder)
+                except Exception:
+                    # It runs out on its own; meanwhile nobody acts for the account.
+                    log.warning("lease.release_failed", account=account.name, exc_info=True)
+            log.info("lease.handed_over", account=account.name, holder=self.holder, share=share)
 
     def _take_or_renew(self, account: Account) -> bool:
         try:
@@ -146,6 +203,11 @@ class LeaseKeeper:
 
     def give_up(self) -> None:
         """Hand every lease back (a clean stop): another daemon need not wait them out."""
+        try:
+            with self.store.transaction() as session:
+                stored_leases.leave(session, self.holder)
+        except Exception:
+            log.warning("fleet.leave_failed", holder=self.holder, exc_info=True)
         for account_id in self.holdings.accounts():
             try:
                 with self.store.transaction() as session:
@@ -158,6 +220,14 @@ class LeaseKeeper:
 def new_holder() -> str:
     """This process's lease holder id: machine, pid and a nonce."""
     return f"{this_machine()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def describe_holder(holder: str) -> dict[str, Any]:
+    """A holder id as an operator reads it: host, pid, and the id itself."""
+    parts = holder.rsplit(":", 2)  # host/boot:pid:nonce
+    if len(parts) != 3 or not parts[1].isdigit():
+        return {"holder": holder, "host": None, "pid": None}
+    return {"holder": holder, "host": parts[0].split("/", 1)[0], "pid": int(parts[1])}
 
 
 def this_machine() -> str:

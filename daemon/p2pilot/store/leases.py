@@ -77,3 +77,48 @@ def holder_of(session: Session, account_id: int) -> str | None:
         {"account_id": account_id},
     )
     return str(holder) if holder is not None else None
+
+
+# -- the fleet: which daemons share this database now --------------------------------
+
+_ANNOUNCE = text(
+    """
+    INSERT INTO fleet_members (holder, joined_at, expires_at)
+    VALUES (:holder, now(), now() + make_interval(secs => :ttl))
+    ON CONFLICT (holder) DO UPDATE SET expires_at = EXCLUDED.expires_at
+    """
+)
+
+
+def announce(session: Session, holder: str, ttl: timedelta) -> None:
+    """Say this daemon is running, for one more lease period; forget long-gone members."""
+    session.execute(_ANNOUNCE, {"holder": holder, "ttl": ttl.total_seconds()})
+    session.execute(text("DELETE FROM fleet_members WHERE expires_at < now() - interval '1 hour'"))
+
+
+def members(session: Session) -> list[str]:
+    """The daemons whose announcement has not run out, oldest first."""
+    rows = session.execute(
+        text(
+            "SELECT holder FROM fleet_members WHERE expires_at >= now() ORDER BY joined_at, holder"
+        )
+    )
+    return [str(holder) for (holder,) in rows]
+
+
+def leave(session: Session, holder: str) -> None:
+    """This daemon stops (cleanly): the others need not wait for its row to run out."""
+    session.execute(text("DELETE FROM fleet_members WHERE holder = :holder"), {"holder": holder})
+
+
+def held_accounts(session: Session) -> list[tuple[str, str]]:
+    """(account name, holder) of every unexpired lease, by account name."""
+    rows = session.execute(
+        text(
+            """
+            SELECT a.name, l.holder FROM account_leases l JOIN accounts a ON a.id = l.account_id
+             WHERE l.expires_at >= now() ORDER BY a.name
+            """
+        )
+    )
+    return [(str(name), str(holder)) for name, holder in rows]

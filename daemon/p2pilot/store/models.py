@@ -216,6 +216,19 @@ class AccountLeaseRow(Base):
     expires_at: Mapped[datetime]
 
 
+class FleetMemberRow(Base):
+    """A running daemon of a fleet sharing one PostgreSQL, until when in database time.
+
+    The accounts are spread evenly over the members whose row has not expired.
+    """
+
+    __tablename__ = "fleet_members"
+
+    holder: Mapped[str] = mapped_column(String(200), primary_key=True)
+    joined_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
 class PollStateRow(Base):
     """Health and progress of one poll job on one account."""
 
