@@ -41,7 +41,7 @@ log = get_logger(__name__)
 EVENTS_INTERVAL = timedelta(seconds=1)
 HEARTBEAT_INTERVAL = timedelta(seconds=1)
 # Config sections a reload cannot apply: they take effect at the next start.
-FIXED_SECTIONS = ("database", "logging", "accounts", "evidence", "chat", "rates", "host")
+FIXED_SECTIONS = ("database", "logging", "evidence", "chat", "rates", "host")
 
 
 class Daemon:
@@ -178,10 +178,12 @@ class Daemon:
         return schedule
 
     def reload(self) -> bool:
-        """Re-read the config file (SIGHUP): new rules, limits and polling intervals.
+        """Re-read the config file (SIGHUP): accounts, rules, limits and polling intervals.
 
         A config that does not load is refused with a logged error and the running
-        one stays. Accounts and the database are fixed for the process's life.
+        one stays. An added account starts; a removed one finishes its work first;
+        a changed one (new key, new URL) does both. The database is fixed for the
+        process's life.
         """
         self.notifier.send("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
         try:
@@ -191,6 +193,7 @@ class Daemon:
             self.notifier.send("READY=1", f"STATUS=reload refused: {err}")
             return False
         add_secrets(fresh.secret_values())  # a rotated webhook URL is redacted too
+        self._apply_accounts(fresh)
         self.desk.replace_rules(fresh)
         changed = retime(self.desk.jobs, fresh, self._schedule)
         needs_restart = [
@@ -205,6 +208,24 @@ class Daemon:
         )
         self.notifier.send("READY=1", f"STATUS={self.status_line()}")
         return True
+
+    def _apply_accounts(self, fresh: Config) -> None:
+        """Start the accounts ``fresh`` adds, stop those it removes, restart those it changes."""
+        old = {a.name: a for a in self.config.accounts if a.enabled}
+        new = {a.name: a for a in fresh.accounts if a.enabled}
+        schedule = self._schedule
+        for jobs in list(self.desk.jobs):
+            name = jobs.account.name
+            if new.get(name) != old.get(name) or name not in new:
+                if schedule is not None:
+                    schedule.remove_account(jobs)
+                self.desk.remove_account(jobs)
+        running = {jobs.account.name for jobs in self.desk.jobs}
+        for name, account in new.items():
+            if name not in running:
+                added = self.desk.add_account(account)
+                if schedule is not None and added.account.disabled_reason is None:
+                    schedule.add_accounts([added])
 
     def status_line(self) -> str:
         """One line for systemd's STATUS=: what runs and what is failing."""

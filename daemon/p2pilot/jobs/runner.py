@@ -78,6 +78,11 @@ class JobRunner:
         finally:
             self._lock.release()
 
+    def finish(self) -> None:
+        """Wait until a running tick has ended (its account is being removed)."""
+        with self._lock:
+            pass
+
     def retime(self, interval: timedelta, idle_interval: timedelta | None = None) -> bool:
         """Take a reloaded config's pace; True when ``interval`` changed.
 

@@ -70,6 +70,14 @@ class RuleEngine:
         # Whether this daemon holds an account now (its lease, on PostgreSQL).
         self.holds = holds
 
+    def bind(self, account: AccountBinding) -> None:
+        """Act for an account added by a reload (called between two events)."""
+        self.accounts[account.id] = account
+
+    def unbind(self, account_id: int) -> None:
+        """Stop acting for an account removed by a reload (called between two events)."""
+        self.accounts.pop(account_id, None)
+
     def replace_rules(
         self, rules: Sequence[Rule], limits: ReleaseLimits, policy: MatchPolicy
     ) -> None:

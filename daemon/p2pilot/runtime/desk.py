@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from p2pilot.config import Config
+from p2pilot.config import AccountConfig, Config
 from p2pilot.logging import get_logger
 from p2pilot.rules.dispatch import EventDispatcher
 from p2pilot.rules.engine import RuleEngine
@@ -36,6 +36,8 @@ class Desk:
     dispatcher: EventDispatcher
     holdings: Holdings
     leases: LeaseKeeper | None  # PostgreSQL only: accounts are shared between daemons
+    opener: AccountOpener  # for accounts a reload adds
+    builder: JobBuilder
 
     @classmethod
     def build(
@@ -48,7 +50,8 @@ class Desk:
         stopping: threading.Event,
     ) -> Desk:
         """Open every account and build what works for them (no job runs yet)."""
-        accounts = AccountOpener(config, store, clock, client_factory).open_all()
+        opener = AccountOpener(config, store, clock, client_factory)
+        accounts = opener.open_all()
         holdings = Holdings(leased=store.dialect == "postgresql")
         engine = RuleEngine(
             store,
@@ -62,7 +65,8 @@ class Desk:
             holds=holdings.holds,
         )
         dispatcher = EventDispatcher(store, clock, handlers=[engine], held=holdings.held)
-        jobs = JobBuilder(config, store, clock, dispatcher, holdings.holds).build_all(accounts)
+        builder = JobBuilder(config, store, clock, dispatcher, holdings.holds)
+        jobs = builder.build_all(accounts)
         leases = None
         if holdings.leased:
 
@@ -78,7 +82,7 @@ class Desk:
                 exclusive=dispatcher.exclusive,
                 settle=settle,
             )
-        return cls(accounts, jobs, engine, dispatcher, holdings, leases)
+        return cls(accounts, jobs, engine, dispatcher, holdings, leases, opener, builder)
 
     @property
     def active_accounts(self) -> list[Account]:
@@ -111,6 +115,39 @@ class Desk:
         """Hand the leases back on a clean stop."""
         if self.leases is not None:
             self.leases.give_up()
+
+    def add_account(self, config: AccountConfig) -> AccountJobs:
+        """Open an account a reload added and build its jobs; the caller schedules them.
+
+        On PostgreSQL it is held once the lease keeper takes it (its share allowing).
+        """
+        account = self.opener.open(config)
+        jobs = self.builder.build(account, rates=False)
+        with self.dispatcher.exclusive():
+            if account.disabled_reason is None:
+                self.engine.bind(account.binding())
+            self.accounts.append(account)
+            self.jobs.append(jobs)
+        log.info("account.added", account=account.name)
+        return jobs
+
+    def remove_account(self, jobs: AccountJobs) -> None:
+        """Stop working for an account a reload removed, its work finished or handed over.
+
+        Its runners must be unscheduled first. A tick still running ends, the
+        events its ticks wrote are handled, then the rules stop acting for it and
+        its lease (PostgreSQL) is handed back at once.
+        """
+        for runner in jobs.runners.values():
+            runner.finish()
+        self.dispatcher.drain()
+        with self.dispatcher.exclusive():
+            self.engine.unbind(jobs.account.id)
+            self.accounts.remove(jobs.account)
+            self.jobs.remove(jobs)
+        if self.leases is not None and self.holdings.known(jobs.account.id):
+            self.leases.hand_back(jobs.account)
+        log.info("account.removed", account=jobs.account.name)
 
     def replace_rules(self, fresh: Config) -> None:
         """Swap in a reloaded config's rules, limits and match policy between two events."""

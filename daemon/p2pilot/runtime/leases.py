@@ -173,17 +173,21 @@ class LeaseKeeper:
         """Give back the accounts beyond this daemon's share, last configured first."""
         held = [account for account in accounts if self.holdings.known(account.id)]
         for account in reversed(held[share:]):
-            # Between two events: the one being handled finishes first (its actions
-            # recorded), and none starts for this account once the hold is dropped.
-            with self.exclusive():
-                self.holdings.drop(account.id)
-                try:
-                    with self.store.transaction() as session:
-                        stored_leases.give_up(session, account.id, self.holder)
-                except Exception:
-                    # It runs out on its own; meanwhile nobody acts for the account.
-                    log.warning("lease.release_failed", account=account.name, exc_info=True)
+            self.hand_back(account)
             log.info("lease.handed_over", account=account.name, holder=self.holder, share=share)
+
+    def hand_back(self, account: Account) -> None:
+        """Stop holding one account and free its lease for another daemon."""
+        # Between two events: the one being handled finishes first (its actions
+        # recorded), and none starts for this account once the hold is dropped.
+        with self.exclusive():
+            self.holdings.drop(account.id)
+            try:
+                with self.store.transaction() as session:
+                    stored_leases.give_up(session, account.id, self.holder)
+            except Exception:
+                # It runs out on its own; meanwhile nobody acts for the account.
+                log.warning("lease.release_failed", account=account.name, exc_info=True)
 
     def _take_or_renew(self, account: Account) -> bool:
         try:

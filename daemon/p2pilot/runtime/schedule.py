@@ -46,6 +46,11 @@ class Schedule:
                     next_run_time=now,
                 )
 
+    def remove_account(self, jobs: AccountJobs) -> None:
+        """Stop scheduling an account's runners; a tick already running finishes."""
+        for name in jobs.runners:
+            self.scheduler.remove_job(job_id(jobs, name))
+
     def every(
         self, name: str, interval: timedelta, func: Callable[[], object], **options: Any
     ) -> None:
