@@ -110,9 +110,17 @@ reply = "Hi {{order.counterparty}}, please pay {{order.amount}} {{order.currency
     return text
 
 
-def pybit_floor(url: str, calls: int = 200) -> float:
-    """CPU seconds this process spends on one pending-list call through pybit."""
-    session = HTTP(api_key="scale1", api_secret="scale-secret1", max_retries=1, retry_codes={-1})
+def pybit_floor(url: str, account: int, calls: int = 200) -> float:
+    """CPU seconds this process spends on one pending-list call through pybit.
+
+    ``account`` is one the daemon does not poll: their budgets must not meet.
+    """
+    session = HTTP(
+        api_key=f"scale{account}",
+        api_secret=f"scale-secret{account}",
+        max_retries=1,
+        retry_codes={-1},
+    )
     session.endpoint = url
     started = time.process_time()
     for _ in range(calls):
@@ -142,12 +150,12 @@ def wait_until_all_poll(sim: Simulator, accounts: int, timeout: float = 120) -> 
 
 
 def one_desk(accounts: int, idle: float, busy: float) -> None:
-    sim = Simulator(accounts)
+    sim = Simulator(accounts + 1)  # the last one for the floor
     daemon = Daemon(config_text(sim.url, range(1, accounts + 1), "sqlite:///{workdir}/s.db"), "s")
     try:
         wait_until_all_poll(sim, accounts)
         time.sleep(5)  # the first sweeps and ads reads
-        floor = pybit_floor(sim.url, 50)
+        floor = pybit_floor(sim.url, accounts + 1, 50)
         seq, cpu0, t0 = sim.last_seq(), daemon.cpu_seconds(), time.monotonic()
         time.sleep(idle)
         idle_cpu = (daemon.cpu_seconds() - cpu0) / (time.monotonic() - t0)
