@@ -149,6 +149,18 @@ def wait_until_all_poll(sim: Simulator, accounts: int, timeout: float = 120) -> 
     print(f"  warning: only {len(polled)} of {accounts} accounts polled within {timeout:.0f} s")
 
 
+def orders_arrive(sim: Simulator, accounts: int, seconds: float) -> dict[str, float]:
+    """One new sell order every 1.5 s, round the accounts, then 5 s for the last replies."""
+    started = time.monotonic()
+    created: dict[str, float] = {}
+    while time.monotonic() - started < seconds:
+        order_id, at = sim.order(len(created) % accounts + 1)
+        created[order_id] = at
+        time.sleep(max(0.0, started + len(created) * 1.5 - time.monotonic()))
+    time.sleep(5)
+    return created
+
+
 def one_desk(accounts: int, idle: float, busy: float) -> None:
     sim = Simulator(accounts + 1)  # the last one for the floor
     daemon = Daemon(config_text(sim.url, range(1, accounts + 1), "sqlite:///{workdir}/s.db"), "s")
@@ -162,14 +174,7 @@ def one_desk(accounts: int, idle: float, busy: float) -> None:
         idle_calls = sim.requests_since(seq)
         idle_polls = sum(1 for e in idle_calls if e["path"] == ORDERS_POLL)
         seq, cpu0, t0 = sim.last_seq(), daemon.cpu_seconds(), time.monotonic()
-        created: dict[str, float] = {}
-        n = 0
-        while time.monotonic() - t0 < busy:
-            order_id, at = sim.order(n % accounts + 1)
-            created[order_id] = at
-            n += 1
-            time.sleep(max(0.0, t0 + n * 1.5 - time.monotonic()))
-        time.sleep(5)  # the last greetings
+        created = orders_arrive(sim, accounts, busy)
         busy_s = time.monotonic() - t0
         busy_cpu = (daemon.cpu_seconds() - cpu0) / busy_s
         served = sim.requests_since(seq)
@@ -216,14 +221,7 @@ def fleet(accounts: int = 150, daemons: int = 3, busy: float = 60) -> None:
         time.sleep(20)  # let the shares settle
         cpu0 = [d.cpu_seconds() for d in running]
         seq, t0 = sim.last_seq(), time.monotonic()
-        created: dict[str, float] = {}
-        n = 0
-        while time.monotonic() - t0 < busy:
-            order_id, at = sim.order(n % accounts + 1)
-            created[order_id] = at
-            n += 1
-            time.sleep(max(0.0, t0 + n * 1.5 - time.monotonic()))
-        time.sleep(5)
+        created = orders_arrive(sim, accounts, busy)
         elapsed = time.monotonic() - t0
         served = sim.requests_since(seq)
         sent = {e["body"]["orderId"]: e["time"] for e in served if e["path"] == SEND}

@@ -71,25 +71,19 @@ def simulator() -> Iterator[SimProcess]:
 
 
 @contextmanager
-def running_simulator() -> Iterator[SimProcess]:
-    """The ``simulator`` fixture's process, for fixtures of a wider scope."""
+def running_simulator(
+    key: str = API_KEY, secret: str = API_SECRET, accounts: int = 0
+) -> Iterator[SimProcess]:
+    """The ``simulator`` fixture's process, for fixtures of a wider scope.
+
+    ``accounts``: serve that many, keys and secrets numbered (``simulate --accounts``).
+    """
     port = free_port()
     process = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "p2pilot",
-            "simulate",
-            "--port",
-            str(port),
-            "--scenario",
-            "none",
-            "--seed",
-            "7",
-            "--api-key",
-            API_KEY,
-            "--api-secret",
-            API_SECRET,
+            *(sys.executable, "-m", "p2pilot", "simulate", "--port", str(port)),
+            *("--scenario", "none", "--seed", "7", "--accounts", str(accounts)),
+            *("--api-key", key, "--api-secret", secret),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

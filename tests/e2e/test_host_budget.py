@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .conftest import free_port, wait_for
+from .conftest import running_simulator, wait_for
 
 ACCOUNTS = 12
 HOST_BUDGET = 30
@@ -31,31 +31,9 @@ ORDERS_POLL = "/v5/p2p/order/pending/simplifyList"
 
 @pytest.fixture
 def big_simulator() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "p2pilot", "simulate", "--port", str(port)),
-            *("--scenario", "none", "--accounts", str(ACCOUNTS)),
-            *("--api-key", "hk", "--api-secret", "hs"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return requests.get(f"{url}/_sim/health", timeout=0.5).ok
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_for(up, timeout=15)
-        requests.post(f"{url}/_sim/limits", json={"ip_limit": IP_LIMIT}, timeout=5)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with running_simulator("hk", "hs", accounts=ACCOUNTS) as sim:
+        sim.control("POST", "limits", ip_limit=IP_LIMIT)
+        yield sim.url
 
 
 def desk_config(path: Path, db_url: str, sim_url: str) -> Path:

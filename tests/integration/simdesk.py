@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,3 +121,15 @@ def in_process(sim: SimulatorServer) -> ClientFactory:
         return make_client(account, transport=InProcessTransport(sim.sim, key))
 
     return factory
+
+
+def cli_status(config: Path) -> subprocess.CompletedProcess[str]:
+    """``p2pilot status --json`` on ``config``, as a process."""
+    return subprocess.run(
+        [sys.executable, "-m", "p2pilot", "--config", str(config), "status", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+        check=False,
+    )

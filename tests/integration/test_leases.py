@@ -21,7 +21,7 @@ from p2pilot.store import leases
 from p2pilot.store.engine import Store
 
 from ..e2e.conftest import wait_for
-from .simdesk import control, request_log, running_simulator
+from .simdesk import cli_status, control, request_log, running_simulator
 
 ACCOUNTS = {f"fleet{n}": f"fleet-secret-{n}" for n in range(1, 31)}
 NAMES = {key: f"desk-{key[5:]}" for key in ACCOUNTS}  # names must differ from the keys
@@ -174,7 +174,7 @@ def test_a_fleet_spreads_the_accounts_and_a_dead_members_move(
         wait_for(lambda: daemons[0].acquired() == set(NAMES.values()), timeout=60)
         daemons += [Daemon(config, tmp_path / f"{n}.log") for n in ("second", "third")]
         before = wait_for(lambda: spread(postgres_url, 3), timeout=60, interval=0.5)
-        fleet = json.loads(cli_status(config))["fleet"]
+        fleet = json.loads(cli_status(config).stdout)["fleet"]
         assert sorted(d["accounts"] for d in fleet["daemons"]) == sorted(
             len(a) for a in before.values()
         )
@@ -218,18 +218,6 @@ def test_a_fleet_spreads_the_accounts_and_a_dead_members_move(
 
     assert sorted(greeted(sim)) == sorted([*orders.values(), *late.values()])  # each once
     assert sorted(finished(sim)) == sorted(orders[key] for key in moved)  # released once each
-
-
-def cli_status(config: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "p2pilot", "--config", str(config), "status", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ),
-        check=False,
-    )
-    return done.stdout
 
 
 def test_a_lease_moves_only_when_it_has_run_out(postgres_url: str) -> None:

@@ -30,8 +30,8 @@ def write(path: Path, db_url: str, sim: SimulatorServer, keys: list[str]) -> Non
     accounts = "".join(
         f'[[accounts]]\nname = "{key.split("-")[0]}"\napi_key = "{key}"\n'
         f'api_secret = "{KEYS[key]}"\nbase_url = "{sim.url}"\n'
-        f'reads_per_second = {FAST["reads_per_second"]}\n'
-        f'writes_per_second = {FAST["writes_per_second"]}\n\n'
+        f"reads_per_second = {FAST['reads_per_second']}\n"
+        f"writes_per_second = {FAST['writes_per_second']}\n\n"
         for key in keys
     )
     path.write_text(

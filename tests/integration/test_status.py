@@ -18,6 +18,7 @@ from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store.models import PollStateRow
 
+from .simdesk import cli_status as status
 from .simdesk import control, running_simulator, write_desk_config
 
 KEY, SECRET = "status-key", "status-secret-8"
@@ -27,17 +28,6 @@ KEY, SECRET = "status-key", "status-secret-8"
 def sim() -> Iterator[SimulatorServer]:
     with running_simulator({KEY: SECRET}) as server:
         yield server
-
-
-def status(config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "p2pilot", "--config", str(config), "status", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ),
-        check=False,
-    )
 
 
 def test_status_reports_lag_staleness_and_the_waiting_buyer(
