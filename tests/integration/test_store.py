@@ -45,6 +45,7 @@ ALL_TABLES = {
     "ads",
     "ad_edits",
     "account_leases",
+    "fleet_members",
     "blacklist",
     "poll_state",
     "actions",
