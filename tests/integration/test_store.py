@@ -152,7 +152,7 @@ def test_upgrade_from_empty_reaches_head(db_url: str) -> None:
         assert current_revision(subject.engine) is None
         assert not is_current(subject.engine)
         upgrade(db_url)
-        assert current_revision(subject.engine) == head_revision() == "0009"
+        assert current_revision(subject.engine) == head_revision() == "0010"
         assert is_current(subject.engine)
         assert set(inspect(subject.engine).get_table_names()) == ALL_TABLES
         upgrade(subject)  # idempotent at head
