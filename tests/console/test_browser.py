@@ -17,7 +17,7 @@ import pytest
 
 from tests.console.conftest import PASSWORDS
 from tests.console.stack import Stack, running_stack
-from tests.e2e.conftest import running_simulator
+from tests.e2e.conftest import running_simulator, wait_for
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -86,7 +86,6 @@ def test_an_order_appears_live_and_its_chat_reads_as_text(page, stack: Stack) ->
     page.locator(f"tr[data-order='{order_id}'] .status", has_text="paid").wait_for()
     assert "1500.00 RUB" in row.inner_text()
     assert "bank evidence of the payment" in row.inner_text()
-    screenshot(page, "console-desk.png")
 
     row.locator("a").first.click()
     page.wait_for_url(f"{stack.url}/orders/{order_id}")
@@ -96,7 +95,6 @@ def test_an_order_appears_live_and_its_chat_reads_as_text(page, stack: Stack) ->
     assert page.locator(".counterparty b").inner_text() == SCRIPT
     assert page.evaluate("window.pwned") is None
     assert page.dialogs == []  # type: ignore[attr-defined]
-    screenshot(page, "console-order.png")
 
 
 def test_logging_out_locks_the_pages(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
@@ -117,3 +115,186 @@ def test_a_wrong_password_stays_on_the_login_page(page, stack: Stack) -> None:  
     page.locator("text=Wrong name or password").wait_for()
     page.goto(f"{stack.url}/")
     assert page.url.endswith("/login")
+
+
+FINISH = "/v5/p2p/order/finish"
+APPROVE_DESK = """
+[safety]
+release_mode = "approve"
+release_max_amount = { RUB = "50000" }
+release_daily_limit = { RUB = "500000" }
+
+[[rules]]
+name = "release"
+on = ["order.paid", "payment.received"]
+if = { payment_confirmed = true }
+release = true
+"""
+
+
+@pytest.fixture
+def approve_stack(tmp_path: Path, db_url: str) -> Iterator[Stack]:
+    with (
+        running_simulator() as simulator,
+        running_stack(simulator, tmp_path, db_url, extra=APPROVE_DESK) as running,
+    ):
+        yield running
+
+
+@pytest.fixture
+def approve_page(browser, approve_stack: Stack) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    yield page
+    context.close()
+
+
+def released(stack: Stack) -> list[str]:
+    """The orders the simulator carried out a release for, one entry per request."""
+    log = stack.sim.control("GET", "requests")
+    return [
+        str(entry["body"]["orderId"])  # type: ignore[index]
+        for entry in log  # type: ignore[union-attr]
+        if entry["path"] == FINISH and entry["ret_code"] == 0  # type: ignore[index]
+    ]
+
+
+def paid_order(page, stack: Stack, amount: str, buyer: str, name: str = "") -> str:  # type: ignore[no-untyped-def]
+    """A paid order, seen on the desk."""
+    if page.url != f"{stack.url}/":
+        page.goto(f"{stack.url}/")
+    answer = stack.sim.control(
+        "POST",
+        "orders",
+        amount=amount,
+        price="81.00",
+        counterparty=buyer,
+        counterparty_real_name=name or buyer.upper(),
+    )
+    order_id = str(answer["id"])  # type: ignore[index]
+    stack.sim.control("POST", f"orders/{order_id}/pay")
+    page.locator(f"tr[data-order='{order_id}'] .status", has_text="paid").wait_for()
+    return order_id
+
+
+def confirm_payment(page, stack: Stack, order_id: str, reference: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{stack.url}/orders/{order_id}")
+    form = page.locator(f"form[action='/orders/{order_id}/confirm-payment']")
+    form.locator("input[name=reference]").fill(reference)
+    form.locator("button").click()
+    page.locator(".flash.ok", has_text="payment recorded").wait_for()
+
+
+def flash_of(page) -> str:  # type: ignore[no-untyped-def]
+    flash = page.locator(".flash")
+    flash.wait_for()
+    return str(flash.inner_text())
+
+
+def test_approve_hold_attach_pause_and_say_in_the_browser(  # type: ignore[no-untyped-def]
+    approve_page, approve_stack: Stack
+) -> None:
+    page, stack = approve_page, approve_stack
+    log_in(page, stack)
+
+    # Approve: the release waits for an operator, one click releases it, once.
+    first = paid_order(page, stack, "1500.00", "anna_k")
+    confirm_payment(page, stack, first, "bank-first")
+    page.goto(f"{stack.url}/approvals")
+    page.locator(f"tr[data-order='{first}']").wait_for()  # arrives live, no reload
+    page.locator(f"tr[data-order='{first}'] button.approve").click()
+    assert "approved" in flash_of(page)
+    wait_for(lambda: released(stack) == [first], timeout=30)
+    page.goto(f"{stack.url}/orders/{first}")
+    page.locator(".release-state b", has_text="released").wait_for()
+    screenshot(page, "console-order.png")
+    page.locator(f"form[action='/orders/{first}/approve'] button").click()  # once more
+    assert "already released" in flash_of(page)
+    assert released(stack) == [first]
+
+    # Hold: the second order's release stays waiting, with who held it and why.
+    second = paid_order(page, stack, "2500.00", "boris_p")
+    confirm_payment(page, stack, second, "bank-second")
+    page.goto(f"{stack.url}/approvals")
+    row = page.locator(f"tr[data-order='{second}']")
+    row.wait_for()
+    row.locator("input[name=reason]").fill("buyer disputes")
+    row.locator("button.hold").click()
+    assert flash_of(page) == "held"
+    page.locator(f"tr[data-order='{second}'] .held", has_text="buyer disputes").wait_for()
+
+    # Attach: evidence no order took, bound by hand to the order it pays.
+    third = paid_order(page, stack, "3300.00", "vera_s", "VERA SMIRNOVA")
+    payment_id = _unmatched_evidence(stack, "3300.00", "VERA SMIRNOVA")  # the buyer's KYC name
+    page.goto(f"{stack.url}/payments")
+    form = page.locator(f"form[action='/payments/{payment_id}/attach']")
+    form.locator("input[name=order_id]").fill(third)
+    form.locator("button").click()
+    assert f"evidence {payment_id} attached" in flash_of(page)
+
+    # Pause: the account's releases stop; an approval is refused while it is paused.
+    page.goto(f"{stack.url}/")
+    page.locator("button.pause").click()
+    assert flash_of(page) == "paused"
+    page.locator(".releases .held", has_text="paused by alice").wait_for()
+    screenshot(page, "console-desk.png")
+    wait_for(lambda: _release_state(stack, third) == "awaiting", timeout=30)
+    page.goto(f"{stack.url}/orders/{third}")
+    page.locator(f"form[action='/orders/{third}/approve'] button").click()
+    assert "paused" in flash_of(page)
+
+    # Say: a line in the order's chat, sent through the exchange and read back.
+    page.fill("form.say textarea", "Your payment is being checked, one minute please")
+    page.click("form.say button")
+    assert flash_of(page) == "sent"
+    # Our own line raises no unread counter; the buyer's answer has the daemon read the chat.
+    stack.sim.control("POST", f"orders/{third}/messages", text="ok, waiting")
+    page.locator("#chat .message .text", has_text="one minute please").wait_for()
+
+    assert released(stack) == [first]  # neither the held nor the paused one went out
+    page.goto(f"{stack.url}/audit")
+    commands = page.locator("#audit tbody tr td:nth-child(4)").all_inner_texts()
+    assert commands[:4] == ["say", "approve", "pause", "attach"]
+
+
+def _unmatched_evidence(stack: Stack, amount: str, payer: str) -> int:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from p2pilot.store import payments
+    from p2pilot.store.engine import Store
+
+    store = Store(stack.db_url)
+    try:
+        with store.transaction() as session:
+            now = datetime.now(UTC)
+            stored = payments.add_payment(
+                session,
+                amount=Decimal(amount),
+                currency="RUB",
+                payer_name=payer,
+                reference=f"unmatched-{payer}",
+                received_at=now,
+                source="test",
+                account_id=None,
+                at=now,
+            )
+            assert stored is not None
+            return stored.id
+    finally:
+        store.dispose()
+
+
+def _release_state(stack: Stack, order_id: str) -> str:
+    from p2pilot.operator.releases import release_status
+    from p2pilot.store.engine import Store
+
+    store = Store(stack.db_url)
+    try:
+        with store.transaction(read_only=True) as session:
+            status = release_status(session, order_id)
+    finally:
+        store.dispose()
+    print(order_id, status)  # shown when the wait fails
+    return status.state
