@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -62,6 +62,28 @@ TRIGGER_TO_RELEASE = Histogram(
     ["trigger"],
     registry=REGISTRY,
     buckets=LATENCY_BUCKETS,
+)
+TELEGRAM_CALLS = Counter(
+    "p2pilot_telegram_calls_total",
+    "Bot API calls by method and result (ok, retry_after, error: retried; refused: final).",
+    ["method", "result"],
+    registry=REGISTRY,
+)
+TELEGRAM_ALERTS = Counter(
+    "p2pilot_telegram_alerts_total",
+    "Telegram alerts by event type and how (sent, edited, unchanged, refused).",
+    ["type", "how"],
+    registry=REGISTRY,
+)
+TELEGRAM_UP = Gauge(
+    "p2pilot_telegram_up",
+    "1 while the Bot API answers, 0 after a failed call (retrying).",
+    registry=REGISTRY,
+)
+TELEGRAM_BACKLOG = Gauge(
+    "p2pilot_telegram_backlog_events",
+    "Outbox events past the Telegram bot's cursor (alerts not yet out).",
+    registry=REGISTRY,
 )
 
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from p2pilot.clocks import utc_now
 from p2pilot.config import Config, ConfigError, load_config
@@ -35,6 +36,9 @@ from p2pilot.sdnotify import Heartbeat, Notifier, Watchdog, watchdog_interval
 from p2pilot.store.engine import Store
 from p2pilot.store.lock import DaemonLock
 from p2pilot.store.migrate import ensure_schema
+
+if TYPE_CHECKING:
+    from p2pilot.telegram import TelegramBot
 
 log = get_logger(__name__)
 
@@ -137,6 +141,7 @@ class Daemon:
         schedule.start()
         servers = Servers(self.config, self.store, self.clock, on_evidence=self._drain)
         servers.start()
+        telegram = self._telegram()
         desk = self.desk
         log.info(
             "daemon.started",
@@ -161,8 +166,20 @@ class Daemon:
         if watchdog is not None:
             watchdog.stop()
         self.stopping.set()  # webhook backoffs and other waits end now
+        if telegram is not None:
+            telegram.stop()
         servers.stop()
         return self._shutdown(schedule)
+
+    def _telegram(self) -> TelegramBot | None:
+        """The Telegram bot, started in its own thread, when ``[telegram]`` has a token."""
+        if not self.config.telegram.enabled:
+            return None
+        from p2pilot.telegram import build_bot  # the bot's stack, for `run` only
+
+        bot = build_bot(self.config, self.store, self.clock, client_factory=self.client_factory)
+        bot.start()
+        return bot
 
     def _scheduled(self) -> Schedule:
         """Every active account's jobs, the events drain, lease renewal and the heartbeat."""

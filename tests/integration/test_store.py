@@ -46,6 +46,8 @@ ALL_TABLES = {
     "ad_edits",
     "account_leases",
     "fleet_members",
+    "telegram_cursor",
+    "telegram_messages",
     "blacklist",
     "poll_state",
     "actions",
@@ -152,7 +154,7 @@ def test_upgrade_from_empty_reaches_head(db_url: str) -> None:
         assert current_revision(subject.engine) is None
         assert not is_current(subject.engine)
         upgrade(db_url)
-        assert current_revision(subject.engine) == head_revision() == "0010"
+        assert current_revision(subject.engine) == head_revision() == "0011"
         assert is_current(subject.engine)
         assert set(inspect(subject.engine).get_table_names()) == ALL_TABLES
         upgrade(subject)  # idempotent at head

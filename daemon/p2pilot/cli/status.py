@@ -56,6 +56,41 @@ def mailbox_health(config: Config, now: datetime) -> list[JobHealth]:
     return found
 
 
+def telegram_health(config: Config, now: datetime) -> list[JobHealth]:
+    """The Telegram bot as job "bot" of the pseudo-account "telegram"; failing is stale."""
+    from p2pilot.store import telegram
+    from p2pilot.store.engine import Store
+    from p2pilot.store.migrate import is_current
+
+    if not config.telegram.enabled:
+        return []
+    store = Store(config.database.url)
+    try:
+        state = None
+        if is_current(store.engine):
+            with store.transaction(read_only=True) as session:
+                state = telegram.read_state(session)
+    finally:
+        store.dispose()
+    last = state.last_success_at if state else None
+    lag = now - last if last is not None else None
+    failures = state.failures if state else 0
+    # A healthy bot notes a success at least every 30 s (its long polls answer).
+    stale = failures > 0 or lag is None or lag > MIN_STALE_AFTER
+    return [
+        JobHealth(
+            account="telegram",
+            job="bot",
+            last_success_at=last,
+            last_error_at=state.last_error_at if state else None,
+            last_error=state.last_error if state else None,
+            consecutive_failures=failures,
+            lag=lag,
+            stale=stale,
+        )
+    ]
+
+
 def fleet(config: Config) -> dict[str, Any] | None:
     """PostgreSQL: which daemon (host, pid) holds each account, and how many each holds."""
     from p2pilot.runtime.leases import describe_holder
@@ -133,9 +168,11 @@ def status(
     now = datetime.now(UTC)
     jobs, waiting, paused = health(config, now)
     boxes = mailbox_health(config, now)
-    healthy = all(not j.stale for j in jobs + boxes)
+    bots = telegram_health(config, now)
+    healthy = all(not j.stale for j in jobs + boxes + bots)
     job_documents = [j.to_json() for j in jobs]
     box_documents = [m.to_json() for m in boxes]
+    bot_documents = [b.to_json() for b in bots]
     from p2pilot.runtime.hostfit import host_fit
 
     fit = host_fit(config)
@@ -143,6 +180,7 @@ def status(
         "healthy": healthy,
         "jobs": job_documents,
         "mailboxes": box_documents,
+        "telegram": bot_documents[0] if bot_documents else None,
         "oldest_awaiting_release": waiting,
         "paused": paused,  # account name → who paused it, when, why: no releases from it
         "host": {**fit.to_json(), "advice": fit.advice()},
@@ -155,7 +193,7 @@ def status(
         from p2pilot.render.health import status as render_status
 
         # For a person, a receipt mailbox is one more job: account "mailbox".
-        shown = {**document, "jobs": job_documents + box_documents}
+        shown = {**document, "jobs": job_documents + box_documents + bot_documents}
         render_status(make_console(), shown, now)
     if not healthy:
         raise typer.Exit(1)

@@ -30,6 +30,7 @@ from p2pilot.config.console import ConsoleConfig
 from p2pilot.config.intake import MailboxConfig, SourceConfig, TemplateConfig
 from p2pilot.config.rules import RuleConfig
 from p2pilot.config.secrets import Secret, remember_secret, resolve_secret
+from p2pilot.config.telegram import TelegramConfig
 from p2pilot.config.values import (
     Code,
     CurrencyLimits,
@@ -347,6 +348,7 @@ class Config(BaseModel):
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     host: HostConfig = Field(default_factory=HostConfig)
     rules: list[RuleConfig] = Field(default_factory=list)
 

@@ -444,3 +444,35 @@ class ConsoleTokenRow(Base):
     label: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
+
+
+class TelegramBotRow(Base):
+    """Where the Telegram bot is in the outbox and in Telegram's updates, and its health."""
+
+    __tablename__ = "telegram_cursor"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # The last outbox event id alerted (or skipped): a restart goes on after it.
+    event_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    # getUpdates' offset: updates below it were handled and are never read again.
+    update_offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime]
+
+
+class TelegramMessageRow(Base):
+    """The one message per subject (an order, or one event) and chat, edited in place."""
+
+    __tablename__ = "telegram_messages"
+    __table_args__ = (UniqueConstraint("subject", "chat_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(100))  # "order:PK" or "event:ID"
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[int] = mapped_column(BigInteger)  # the event it shows now
+    updated_at: Mapped[datetime]

@@ -1,0 +1,188 @@
+"""The Telegram bot against a local Bot API (tests/integration/botapi.py) and the simulator.
+
+The daemon runs in-process in approve mode (as in test_approvals.py); the bot
+runs in its own thread, as ``run`` starts it, and every tap goes through the
+operator-command layer. The simulator's request log witnesses each release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from structlog.testing import capture_logs
+
+from p2pilot.clocks import utc_now
+from p2pilot.service import Daemon
+from p2pilot.simulator.server import SimulatorServer
+from p2pilot.store import telegram as stored
+from p2pilot.store.models import AuditRow
+from p2pilot.telegram import TelegramBot, build_bot
+
+from ..e2e.conftest import wait_for
+from .botapi import BotApi, bot_api
+from .simdesk import control, in_process, running_simulator
+from .test_approvals import RELEASE, released
+from .test_rules import KEY, SECRET, make_config, run_daemon
+
+TOKEN = "123456:TEST-bot-token-not-a-real-one"
+CHAT = 5001
+STRANGER = 6666
+ALICE = (77, "alice")
+BOB = (88, None)
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorServer]:
+    with running_simulator({KEY: SECRET}) as server:
+        yield server
+
+
+@pytest.fixture
+def api() -> Iterator[BotApi]:
+    with bot_api(TOKEN) as server:
+        yield server
+
+
+def desk(db_url: str, sim: SimulatorServer, api: BotApi, **safety: Any) -> Daemon:
+    config = make_config(
+        db_url,
+        sim,
+        rules=[RELEASE],
+        safety={
+            "release_mode": "approve",
+            "release_max_amount": {"RUB": "500000"},
+            "release_daily_limit": {"RUB": "1000000"},
+            **safety,
+        },
+        telegram={"bot_token": TOKEN, "chats": [CHAT], "api_url": api.url},
+    )
+    return run_daemon(config, sim)
+
+
+def start_bot(daemon: Daemon, sim: SimulatorServer) -> TelegramBot:
+    bot = build_bot(
+        daemon.config, daemon.store, utc_now, poll_timeout=1, client_factory=in_process(sim)
+    )
+    bot.start()
+    return bot
+
+
+def paid_order(daemon: Daemon, sim: SimulatorServer, amount: str = "5000.00") -> str:
+    order_id = str(control(sim, "orders", side="sell", amount=amount, price="81.00")["id"])
+    control(sim, f"orders/{order_id}/pay")
+    assert daemon.run_once() == 0
+    return order_id
+
+
+def tap(api: BotApi, user: tuple[int, str | None], data: str, chat: int = CHAT) -> str:
+    query = api.press(chat, user[0], user[1], data)
+    return str(wait_for(lambda: api.answer_to(query)))
+
+
+def audit_rows(daemon: Daemon) -> list[tuple[str, str, str, str]]:
+    with daemon.store.transaction(read_only=True) as session:
+        rows = session.scalars(select(AuditRow).order_by(AuditRow.id))
+        return [(r.operator, r.source, r.command, r.outcome) for r in rows]
+
+
+def test_an_approval_tapped_in_telegram_releases_once(
+    sim: SimulatorServer, api: BotApi, db_url: str
+) -> None:
+    daemon = desk(db_url, sim, api)
+    bot = start_bot(daemon, sim)
+    try:
+        order_id = paid_order(daemon, sim)
+        # Confirmed by the operator from the phone: evidence, then the release waits.
+        assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
+        assert daemon.run_once() == 0
+        [alert] = wait_for(lambda: api.buttons_sent(f"a:{order_id}"))
+        assert int(alert["chat_id"]) == CHAT and order_id in alert["text"]
+        assert "Release waiting for approval" in alert["text"]
+
+        with capture_logs() as logs:
+            assert tap(api, ALICE, f"a:{order_id}", chat=STRANGER) == (
+                "refused: this chat may not act"
+            )
+        refused = [e for e in logs if e["event"] == "telegram.refused"]
+        assert [(e["chat_id"], e["user_id"]) for e in refused] == [(STRANGER, ALICE[0])]
+
+        assert tap(api, ALICE, f"a:{order_id}") == "approved, waiting for the daemon"
+        for _ in range(3):
+            assert daemon.run_once() == 0
+        assert released(sim) == [order_id]
+        assert tap(api, BOB, f"a:{order_id}") == "already released"
+        assert released(sim) == [order_id]
+        # One message for the order, edited in place when it completed.
+        wait_for(lambda: any("Completed" in e["text"] for e in api.edits))
+        assert len(api.buttons_sent(f"a:{order_id}")) == 1
+        assert ("tg:@alice", "telegram", "approve", "ok") in audit_rows(daemon)
+        assert ("tg:88", "telegram", "approve", "ok") in audit_rows(daemon)
+        assert ("tg:@alice", "telegram", "confirm-payment", "ok") in audit_rows(daemon)
+    finally:
+        bot.stop()
+        daemon.close()
+
+
+def test_hold_and_pause_from_telegram_stop_the_release(
+    sim: SimulatorServer, api: BotApi, db_url: str
+) -> None:
+    daemon = desk(db_url, sim, api)
+    bot = start_bot(daemon, sim)
+    try:
+        order_id = paid_order(daemon, sim)
+        assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
+        assert daemon.run_once() == 0
+        wait_for(lambda: api.buttons_sent(f"h:{order_id}"))
+        assert tap(api, ALICE, f"h:{order_id}") == "held"
+        assert tap(api, BOB, f"a:{order_id}").startswith("refused:")
+        api.write(CHAT, ALICE[0], ALICE[1], "/pause desk")
+        wait_for(lambda: "paused" in api.texts_to(CHAT))
+        for _ in range(2):
+            assert daemon.run_once() == 0
+        assert released(sim) == []
+        api.write(CHAT, ALICE[0], ALICE[1], f"/order {order_id}")
+        wait_for(lambda: any(t.startswith(f"Order {order_id}") for t in api.texts_to(CHAT)))
+        api.write(STRANGER, BOB[0], BOB[1], "/resume desk")
+        wait_for(lambda: "refused: this chat may not act" in api.texts_to(STRANGER))
+        assert ("tg:@alice", "telegram", "pause", "ok") in audit_rows(daemon)
+        assert ("tg:@alice", "telegram", "hold", "ok") in audit_rows(daemon)
+        assert not [r for r in audit_rows(daemon) if r[2] == "resume"]
+    finally:
+        bot.stop()
+        daemon.close()
+
+
+def test_an_outage_and_a_429_lose_no_alert_and_double_none(
+    sim: SimulatorServer, api: BotApi, db_url: str
+) -> None:
+    daemon = desk(db_url, sim, api)
+    bot = start_bot(daemon, sim)
+    try:
+        api.fail("sendMessage", 500, times=2)
+        api.fail("sendMessage", 429, retry_after=1)
+        order_id = paid_order(daemon, sim)
+        assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
+        assert daemon.run_once() == 0
+        wait_for(lambda: api.buttons_sent(f"a:{order_id}"), timeout=20)
+        tries = [c for c in api.calls if c[0] == "sendMessage" and order_id in str(c[1])]
+        assert len(tries) == 4  # two 500s and a 429, then the one that went out
+        with daemon.store.transaction(read_only=True) as session:
+            state = stored.read_state(session)
+        assert state is not None and state.last_error is not None
+        assert "429" in state.last_error
+
+        # A restart (a new bot over the same database) resends nothing.
+        bot.stop()
+        bot = start_bot(daemon, sim)
+        second = paid_order(daemon, sim, "6000.00")
+        assert tap(api, ALICE, f"p:{second}").startswith("payment recorded")
+        assert daemon.run_once() == 0
+        wait_for(lambda: api.buttons_sent(f"a:{second}"))
+        assert len(api.buttons_sent(f"a:{order_id}")) == 1
+        assert len(api.buttons_sent(f"a:{second}")) == 1
+    finally:
+        bot.stop()
+        daemon.close()
