@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
 from p2pilot.clocks import utc_now
 from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store import telegram as stored
-from p2pilot.store.models import AuditRow
+from p2pilot.store.models import AuditRow, OrderEventRow
 from p2pilot.telegram import TelegramBot, build_bot
 
 from ..e2e.conftest import wait_for
@@ -82,6 +82,17 @@ def tap(api: BotApi, user: tuple[int, str | None], data: str, chat: int = CHAT) 
     return str(wait_for(lambda: api.answer_to(query)))
 
 
+def alerted_up_to(daemon: Daemon) -> int:
+    with daemon.store.transaction(read_only=True) as session:
+        state = stored.read_state(session)
+    return state.event_id if state is not None else -1
+
+
+def newest_event(daemon: Daemon) -> int:
+    with daemon.store.transaction(read_only=True) as session:
+        return int(session.scalar(select(func.max(OrderEventRow.id))) or 0)
+
+
 def audit_rows(daemon: Daemon) -> list[tuple[str, str, str, str]]:
     with daemon.store.transaction(read_only=True) as session:
         rows = session.scalars(select(AuditRow).order_by(AuditRow.id))
@@ -136,6 +147,13 @@ def test_hold_and_pause_from_telegram_stop_the_release(
         assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
         assert daemon.run_once() == 0
         wait_for(lambda: api.buttons_sent(f"h:{order_id}"))
+        # The buyer writes: the alert keeps its buttons, and the chat shows on a tap.
+        control(sim, f"orders/{order_id}/messages", text="sent it, please release")
+        assert daemon.run_once() == 0
+        wait_for(lambda: alerted_up_to(daemon) == newest_event(daemon))
+        assert api.edits == []
+        assert tap(api, ALICE, f"c:{order_id}") == "chat below"
+        wait_for(lambda: any("sent it, please release" in t for t in api.texts_to(CHAT)))
         assert tap(api, ALICE, f"h:{order_id}") == "held"
         assert tap(api, BOB, f"a:{order_id}").startswith("refused:")
         api.write(CHAT, ALICE[0], ALICE[1], "/pause desk")

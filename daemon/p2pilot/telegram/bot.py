@@ -41,7 +41,12 @@ T = TypeVar("T")
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 HEALTH_EVERY = timedelta(seconds=30)  # how often a healthy bot writes that it is
-MAX_ANSWER = 200  # Telegram shows at most 200 characters of a tap's answer
+MAX_ANSWER = 200
+# Events that edit an order's message in place even when not alerted: the order is
+# over or held, so its buttons go (a chat message or a status step leaves them).
+FOLLOWED = frozenset(
+    {"order.completed", "order.cancelled", "order.release_held"}
+)  # Telegram shows at most 200 characters of a tap's answer
 
 
 def utc_now() -> datetime:
@@ -242,8 +247,8 @@ class TelegramBot:
                 break
             if event.type in self.alerts:
                 await self._deliver(bot, event, render(event), edit_only=False)
-            elif event.order_pk is not None:
-                # Not alerted itself, but an order's message follows it (completed...).
+            elif event.type in FOLLOWED and event.order_pk is not None:
+                # Not alerted itself, but the order's message shows where it ended up.
                 await self._deliver(bot, event, render(event), edit_only=True)
             await asyncio.to_thread(
                 self._write, lambda s, at, e=event.id: stored.advance_events(s, e, at=at)
