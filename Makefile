@@ -60,6 +60,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/peer_pattern.py
 	$(BIN)/python bench/tick_cpu.py --db sqlite
 	$(BIN)/python bench/tick_cpu.py --db postgresql
+	$(BIN)/python bench/console.py --db sqlite
+	$(BIN)/python bench/console.py --db postgresql
 
 ## The 30-minute accelerated soak (resident memory over 10,000 orders).
 soak: $(STAMP)

@@ -298,3 +298,28 @@ def _release_state(stack: Stack, order_id: str) -> str:
         store.dispose()
     print(order_id, status)  # shown when the wait fails
     return status.state
+
+
+def test_a_hostile_page_cannot_act_with_the_operators_session(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+    log_in(page, stack)
+    # Another site's page posts a form to the console in the logged-in browser.
+    hostile = (
+        f'<form id="f" method="post" action="{stack.url}/accounts/desk/pause">'
+        '<input name="reason" value="hostile"></form>'
+    )
+    page.route(
+        "http://hostile.test/**",
+        lambda route: route.fulfill(body=hostile, content_type="text/html"),
+    )
+    page.goto("http://hostile.test/")
+    with page.expect_navigation():
+        page.evaluate("document.getElementById('f').submit()")
+    # SameSite=Strict keeps the cookie home: the console saw no session at all.
+    assert page.url == f"{stack.url}/login"
+    # And a same-site request with the cookie but without the token is refused too.
+    answer = page.request.post(f"{stack.url}/accounts/desk/pause", form={"reason": "x"})
+    assert answer.status == 403
+    page.goto(f"{stack.url}/audit")
+    assert page.locator("text=no operator command recorded yet").is_visible()
+    page.goto(f"{stack.url}/")
+    assert page.locator("button.pause").is_visible()  # still not paused

@@ -117,3 +117,17 @@ def test_hash_password_reads_stdin_and_prints_an_argon2_hash() -> None:
         check=False,
     )
     assert short.returncode == 1
+
+
+def test_console_without_users_exits_78(tmp_path: Path, store: Store) -> None:
+    path = tmp_path / "console.toml"
+    path.write_text(console_toml(store.engine.url.render_as_string(hide_password=False), users=()))
+    served = subprocess.run(
+        [sys.executable, "-m", "p2pilot", "--config", str(path), "console"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert served.returncode == 78
+    assert "console.users" in served.stderr
