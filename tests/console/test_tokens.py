@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,16 @@ from p2pilot.store import audit
 from p2pilot.store.engine import Store
 from p2pilot.store.models import ConsoleTokenRow
 from tests.console.conftest import console_toml, seed_order
+
+
+def cli_of(config_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "p2pilot", "--config", str(config_path), "console", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def make_token(config_path: Path, user: str) -> subprocess.CompletedProcess[str]:
@@ -72,6 +83,19 @@ def test_a_token_from_the_cli_opens_the_api_and_acts_as_its_user(
         used = session.scalars(select(ConsoleTokenRow.last_used_at)).one()
     assert (record.operator, record.source, record.command) == ("bob", "console", "pause")
     assert used is not None
+
+    # Listed without the token itself; revoked, it opens nothing at once.
+    listed = cli_of(path, "token", "list", "--json")
+    assert listed.returncode == 0 and token not in listed.stdout
+    (entry,) = json.loads(listed.stdout)
+    assert entry["operator"] == "bob" and entry["last_used_at"] is not None
+    with TestClient(app, base_url="https://console.test") as api:
+        assert cli_of(path, "token", "revoke", str(entry["id"])).returncode == 0
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert api.get("/api/v1/orders", headers=bearer).status_code == 401
+    assert cli_of(path, "token", "revoke", str(entry["id"])).returncode == 1
+    made = make_token(path, "bob")
+    token = made.stdout.strip()
 
     # Taken out of the config, bob's token opens nothing.
     alone = tmp_path / "alice-only.toml"

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
-from p2pilot.cli.app import fail, load
+from p2pilot.cli.app import JsonFlag, fail, load
 from p2pilot.logging import get_logger
+from p2pilot.terminal import printable
 
 log = get_logger("p2pilot.console")
 
@@ -26,6 +27,8 @@ def register(app: typer.Typer) -> typer.Typer:
     token_app = typer.Typer(help="Bearer tokens for scripts using the console's API.")
     console_app.add_typer(token_app, name="token")
     token_app.command("create")(token_create)
+    token_app.command("list")(token_list)
+    token_app.command("revoke")(token_revoke)
     return console_app
 
 
@@ -136,3 +139,35 @@ def token_create(
         with store.transaction() as session:
             token = console_tokens.create(session, operator=user, label=label, at=datetime.now(UTC))
     typer.echo(token)
+
+
+def token_list(as_json: JsonFlag = False) -> None:
+    """The API tokens: id, user, label, when made and last used (never the token)."""
+    from p2pilot.cli.app import open_store, print_json
+    from p2pilot.store import console_tokens
+
+    with open_store() as (_config, store), store.transaction(read_only=True) as session:
+        documents = console_tokens.listed(session)
+    if as_json:
+        print_json(documents)
+        return
+    if not documents:
+        typer.echo("no console tokens")
+    for document in documents:
+        used = document["last_used_at"] or "never used"
+        label = f" ({printable(document['label'])})" if document["label"] else ""
+        made = document["created_at"]
+        typer.echo(f"#{document['id']} {document['operator']}{label}, made {made}, {used}")
+
+
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="The token's id (token list).")],
+) -> None:
+    """Revoke an API token at once."""
+    from p2pilot.cli.app import open_store
+    from p2pilot.store import console_tokens
+
+    with open_store() as (_config, store), store.transaction() as session:
+        if not console_tokens.revoke(session, token_id):
+            fail(f"no console token {token_id}")
+    typer.echo(f"token {token_id} revoked")

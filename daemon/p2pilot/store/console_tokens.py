@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from p2pilot.store.models import ConsoleTokenRow
+from p2pilot.store.portable import affected
 
 PREFIX = "p2c_"  # recognisable in a leaked log or a secret scanner
 # last_used_at is rewritten at most this often: a script polling the API must not
@@ -48,3 +50,24 @@ def operator_of(session: Session, token: str, *, at: datetime) -> str | None:
             update(ConsoleTokenRow).where(ConsoleTokenRow.id == row.id).values(last_used_at=at)
         )
     return row.operator
+
+
+def listed(session: Session) -> list[dict[str, Any]]:
+    """Every token (never the token itself): id, operator, label, created, last used."""
+    rows = session.scalars(select(ConsoleTokenRow).order_by(ConsoleTokenRow.id))
+    return [
+        {
+            "id": row.id,
+            "operator": row.operator,
+            "label": row.label,
+            "created_at": row.created_at.isoformat(),
+            "last_used_at": row.last_used_at.isoformat() if row.last_used_at else None,
+        }
+        for row in rows
+    ]
+
+
+def revoke(session: Session, token_id: int) -> bool:
+    """Delete token ``token_id``; False when there was none."""
+    result = session.execute(delete(ConsoleTokenRow).where(ConsoleTokenRow.id == token_id))
+    return affected(result) > 0
