@@ -125,15 +125,41 @@ class LeaseKeeper:
     def refresh(self, accounts: Sequence[Account]) -> None:
         """Announce this daemon, keep its share of the accounts, hand back the excess.
 
-        Renews what it holds; takes free accounts up to its share, settling the
-        ledger of each one just taken; then hands back what exceeds the share.
+        A few statements whatever the number of accounts: the held leases are
+        renewed at once, every lease of the configured accounts is read at once,
+        and only the free accounts taken (up to the share) cost one each. An
+        account just taken has its ledger settled before it is worked on.
         """
         share = self._share(len(accounts))
-        held = sum(1 for account in accounts if self.holdings.known(account.id))
+        # Counted from before the renewal, with a margin: never believed past expiry.
+        until = time.monotonic() + self.ttl.total_seconds() * LEASE_TRUST
+        try:
+            with self.store.transaction() as session:
+                renewed = stored_leases.renew_mine(session, self.holder, self.ttl)
+                leases = stored_leases.leases_of(session, [a.id for a in accounts])
+        except Exception:
+            # The database is unreachable: keep nothing we cannot prove we hold
+            # (the deadlines of the last renewal run out on their own).
+            log.exception("lease.refresh_failed", holder=self.holder)
+            return
+        held = 0
         for account in accounts:
-            if not self.holdings.known(account.id) and held >= share:
-                continue  # someone else's share: take it only if they leave
-            held += self._refresh_one(account)
+            if account.id in renewed:
+                self.holdings.hold(account.id, until)
+                held += 1
+            elif self.holdings.known(account.id):
+                log.warning("lease.lost", account=account.name, holder=self.holder)
+                self.holdings.drop(account.id)
+        for account in accounts:
+            if held >= share:
+                break  # the rest is someone else's share: taken only if they leave
+            lease = leases.get(account.id)
+            if account.id not in renewed and self._take(account, lease):
+                log.info("lease.acquired", account=account.name, holder=self.holder)
+                with self.exclusive():
+                    self.holdings.hold(account.id, until)
+                    self.settle(account)
+                held += 1
         self._hand_over(accounts, share)
 
     def _share(self, accounts: int) -> int:
@@ -146,28 +172,26 @@ class LeaseKeeper:
             log.exception("fleet.announce_failed", holder=self.holder)
             return accounts
         # A member that ran here and whose process is gone is not counted: its
-        # accounts are taken at once, as its leases are (see _take_or_renew).
+        # accounts are taken at once, as its leases are (see _take).
         alive = [h for h in running if h == self.holder or not exited_here(h)]
         return math.ceil(accounts / max(1, len(alive)))
 
-    def _refresh_one(self, account: Account) -> int:
-        """Take or renew one lease: the change in accounts held (1 taken, -1 lost)."""
-        # Counted from before the renewal, with a margin: never believed past expiry.
-        until = time.monotonic() + self.ttl.total_seconds() * LEASE_TRUST
-        mine = self._take_or_renew(account)
-        if mine and not self.holdings.known(account.id):
-            log.info("lease.acquired", account=account.name, holder=self.holder)
-            with self.exclusive():
-                self.holdings.hold(account.id, until)
-                self.settle(account)
-            return 1
-        if mine:
-            self.holdings.hold(account.id, until)
-        elif self.holdings.known(account.id):
-            log.warning("lease.lost", account=account.name, holder=self.holder)
-            self.holdings.drop(account.id)
-            return -1
-        return 0
+    def _take(self, account: Account, lease: stored_leases.Lease | None) -> bool:
+        """Take a free account's lease; False when another daemon holds it (or won a race)."""
+        if lease is not None and not lease.expired and not exited_here(lease.holder):
+            return False  # held by a live daemon
+        try:
+            with self.store.transaction() as session:
+                if lease is not None and not lease.expired:
+                    # A crashed predecessor on this machine (systemd restarting us)
+                    # need not be waited out: its process is gone.
+                    return stored_leases.take_from(
+                        session, account.id, lease.holder, self.holder, self.ttl
+                    )
+                return stored_leases.take_or_renew(session, account.id, self.holder, self.ttl)
+        except Exception:
+            log.exception("lease.take_failed", account=account.name)
+            return False
 
     def _hand_over(self, accounts: Sequence[Account], share: int) -> None:
         """Give back the accounts beyond this daemon's share, last configured first."""
@@ -188,22 +212,6 @@ class LeaseKeeper:
             except Exception:
                 # It runs out on its own; meanwhile nobody acts for the account.
                 log.warning("lease.release_failed", account=account.name, exc_info=True)
-
-    def _take_or_renew(self, account: Account) -> bool:
-        try:
-            with self.store.transaction() as session:
-                if stored_leases.take_or_renew(session, account.id, self.holder, self.ttl):
-                    return True
-                # A crashed predecessor on this machine (systemd restarting us)
-                # need not be waited out: its process is gone.
-                dead = stored_leases.holder_of(session, account.id)
-                if dead is not None and exited_here(dead):
-                    return stored_leases.take_from(session, account.id, dead, self.holder, self.ttl)
-                return False
-        except Exception:
-            # The database is unreachable: keep nothing we cannot prove we hold.
-            log.exception("lease.refresh_failed", account=account.name)
-            return False
 
     def give_up(self) -> None:
         """Hand every lease back (a clean stop): another daemon need not wait them out."""

@@ -9,6 +9,7 @@ unique keys remain the last line of defence if two ever overlap.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import text
@@ -35,6 +36,46 @@ def take_or_renew(session: Session, account_id: int, holder: str, ttl: timedelta
         _TAKE, {"account_id": account_id, "holder": holder, "ttl": ttl.total_seconds()}
     ).first()
     return row is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """An account's lease row: who holds it, and whether it has run out."""
+
+    holder: str
+    expired: bool
+
+
+def renew_mine(session: Session, holder: str, ttl: timedelta) -> set[int]:
+    """Renew every lease ``holder`` has, in one statement; the accounts it holds.
+
+    A lease of ours that ran out but that nobody took is still ours: renewed too.
+    """
+    rows = session.execute(
+        text(
+            """
+            UPDATE account_leases SET expires_at = now() + make_interval(secs => :ttl)
+             WHERE holder = :holder
+            RETURNING account_id
+            """
+        ),
+        {"holder": holder, "ttl": ttl.total_seconds()},
+    )
+    return {int(account_id) for (account_id,) in rows}
+
+
+def leases_of(session: Session, account_ids: list[int]) -> dict[int, Lease]:
+    """The lease rows of these accounts (none: never leased), in one query."""
+    if not account_ids:
+        return {}
+    rows = session.execute(
+        text(
+            "SELECT account_id, holder, expires_at < now() FROM account_leases"
+            " WHERE account_id = ANY(:ids)"
+        ),
+        {"ids": account_ids},
+    )
+    return {int(a): Lease(str(h), bool(expired)) for a, h, expired in rows}
 
 
 def give_up(session: Session, account_id: int, holder: str) -> None:
