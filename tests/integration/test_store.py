@@ -163,6 +163,23 @@ def test_upgrade_from_empty_reaches_head(db_url: str) -> None:
         subject.dispose()
 
 
+@pytest.mark.postgres
+def test_a_fleet_starting_together_migrates_once(postgres_url: str) -> None:
+    # Three daemons on a new database: without the migration lock, two of them
+    # crashed creating alembic_version at the same moment.
+    from concurrent.futures import ThreadPoolExecutor
+
+    stores = [Store(postgres_url) for _ in range(3)]
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            done = list(pool.map(lambda s: ensure_schema(s, auto_migrate=True), stores))
+        assert done == [None] * 3
+        assert current_revision(stores[0].engine) == head_revision()
+    finally:
+        for store in stores:
+            store.dispose()
+
+
 def test_ensure_schema_refuses_old_database_without_auto_migrate(db_url: str) -> None:
     subject = Store(db_url)
     try:

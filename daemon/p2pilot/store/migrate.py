@@ -9,7 +9,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 
 import p2pilot.migrations
@@ -84,8 +84,16 @@ def upgrade(target: Store | Engine | str, revision: str = "head") -> None:
     _upgrade(target.engine if isinstance(target, Store) else target, revision)
 
 
+# One migration at a time per PostgreSQL database ("p2pi"): the daemons of a fleet
+# starting together on a new database would otherwise all create the same tables.
+MIGRATION_LOCK = 0x70327069
+
+
 def _upgrade(engine: Engine, revision: str) -> None:
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # The others wait here, then find the schema at head and do nothing.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         command.upgrade(alembic_config(connection), revision)
 
 
