@@ -130,7 +130,13 @@ class Daemon:
                     ok = synced and ok
                 else:
                     ok = runner() and ok
-        desk.dispatcher.drain()
+        # Renewed between slices: draining a busy desk's events outlasts a lease, as its
+        # sync does, and an event of an account no longer held is left for its holder.
+        renew = desk.leases.renew_every.total_seconds() if desk.leases is not None else None
+        while True:
+            desk.refresh_leases()
+            if not desk.dispatcher.drain(for_seconds=renew) or renew is None:
+                break
         return 0 if ok else 1
 
     def run_forever(self, stop: threading.Event) -> int:

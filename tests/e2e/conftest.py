@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +55,7 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):  # type:
 @dataclass
 class SimProcess:
     url: str
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[bytes]
 
     def control(self, method: str, path: str, **body: object) -> object:
         response = requests.request(method, f"{self.url}/_sim/{path}", json=body or None, timeout=5)
@@ -63,32 +63,43 @@ class SimProcess:
         return response.json() if response.content else None
 
 
-@pytest.fixture
-def simulator() -> Iterator[SimProcess]:
-    """``p2pilot simulate`` as a process, with no scenario so tests script every order."""
-    with running_simulator() as sim:
+@pytest.fixture(scope="session")
+def simulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess]:
+    """One ``p2pilot simulate`` process per test process (each xdist worker has its own)."""
+    with running_simulator(log=tmp_path_factory.mktemp("simulator") / "simulator.log") as sim:
         yield sim
+
+
+@pytest.fixture
+def simulator(simulator_process: SimProcess) -> SimProcess:
+    """``p2pilot simulate`` as a process, with no scenario so tests script every order.
+
+    The process is shared by the tests of one worker; each test gets it reset (a new
+    exchange, no faults, an empty request log, fresh rate-limit windows).
+    """
+    assert simulator_process.process.poll() is None, "the shared simulator exited"
+    simulator_process.control("POST", "reset")
+    return simulator_process
 
 
 @contextmanager
 def running_simulator(
-    key: str = API_KEY, secret: str = API_SECRET, accounts: int = 0
+    key: str = API_KEY, secret: str = API_SECRET, accounts: int = 0, *, log: Path | None = None
 ) -> Iterator[SimProcess]:
-    """The ``simulator`` fixture's process, for fixtures of a wider scope.
+    """The ``simulator`` fixture's process, for fixtures of a wider scope; its output in
+    ``log`` (or nowhere: a pipe nobody reads would stall a long-lived simulator).
 
     ``accounts``: serve that many, keys and secrets numbered (``simulate --accounts``).
     """
     port = free_port()
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "p2pilot", "simulate", "--port", str(port)),
-            *("--scenario", "none", "--seed", "7", "--accounts", str(accounts)),
-            *("--api-key", key, "--api-secret", secret),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    command = ["p2pilot", "simulate", "--port", str(port), "--scenario", "none", "--seed", "7"]
+    command += ["--accounts", str(accounts), "--api-key", key, "--api-secret", secret]
+    with ExitStack() as files:
+        # The child keeps its own copy of the descriptor.
+        out = files.enter_context(log.open("ab")) if log is not None else subprocess.DEVNULL
+        process = subprocess.Popen(
+            [sys.executable, "-m", *command], stdout=out, stderr=subprocess.STDOUT
+        )
     sim = SimProcess(f"http://127.0.0.1:{port}", process)
 
     def up() -> bool:
@@ -110,6 +121,9 @@ def running_simulator(
 
 
 def write_config(path: Path, *, db_url: str, base_url: str, extra: str = "") -> Path:
+    # Metrics stay on (as in production) but on a port of their own: daemons of
+    # parallel tests must not contend for the default 9464.
+    metrics = "" if "[metrics]" in extra else '[metrics]\nlisten = "127.0.0.1:0"\n'
     path.write_text(
         f"""
 [database]
@@ -131,7 +145,7 @@ orders = "1s"
 sweep = "5s"
 shutdown_timeout = "4s"
 {extra}
-""",
+{metrics}""",
         encoding="utf-8",
     )
     return path

@@ -45,6 +45,7 @@ RECEIPT_TEMPLATE = RECEIPT_TEMPLATE.split('name = "ru-receipt-sbp"')[1].split("\
 def bank_simulator(tmp_path: Path) -> Iterator[tuple[SimProcess, int]]:
     """The simulator, posting the bank's SMS to a daemon listening on the returned port."""
     port, listen = free_port(), free_port()
+    out = (tmp_path / "simulator.log").open("ab")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -63,10 +64,10 @@ def bank_simulator(tmp_path: Path) -> Iterator[tuple[SimProcess, int]]:
             f"http://127.0.0.1:{listen}/v1/notifications",
         ],
         env={**os.environ, "P2PILOT_SIM_NOTIFY_TOKEN": TOKEN},
-        stdout=subprocess.PIPE,
+        stdout=out,
         stderr=subprocess.STDOUT,
-        text=True,
     )
+    out.close()  # the child keeps its own copy of the descriptor
     sim = SimProcess(f"http://127.0.0.1:{port}", process)
     try:
         wait_for(lambda: _up(sim), timeout=15)

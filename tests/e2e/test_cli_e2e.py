@@ -140,6 +140,7 @@ def test_secrets_never_reach_output_or_database(
     assert_no_secret("\n".join(dump))
 
 
+@pytest.mark.serial  # asserts the time to stop: not on a machine shared with the parallel phase
 def test_run_exits_zero_within_five_seconds_of_sigterm(
     simulator: SimProcess, db_url: str, tmp_path: Path
 ) -> None:

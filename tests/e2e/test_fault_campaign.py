@@ -251,6 +251,9 @@ def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
 
 
 @pytest.mark.timeout(400)
+# Serial: it restarts PostgreSQL under every other test, and asserts recovery within
+# two ticks, which a machine shared with the parallel phase cannot promise.
+@pytest.mark.serial
 # A campaign script told in order; its closures share the run's state. Splitting it
 # needs the PostgreSQL-restart run to verify. TODO(issue 13): split, drop the noqa.
 def test_fault_campaign(  # noqa: C901

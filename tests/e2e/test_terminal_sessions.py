@@ -51,8 +51,9 @@ class Desk:
 
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
-    with running_simulator() as sim:
-        yield _build_desk(sim, tmp_path_factory.mktemp("desk"))
+    tmp = tmp_path_factory.mktemp("desk")
+    with running_simulator(log=tmp / "simulator.log") as sim:
+        yield _build_desk(sim, tmp)
 
 
 def _build_desk(sim: SimProcess, tmp: Path) -> Desk:

@@ -81,6 +81,7 @@ def test_rate_limit_reset_at_follows_header(sim: SimulatorServer, client: Exchan
     assert caught.value.ip_ban is False
 
 
+@pytest.mark.serial  # asserts a wall-clock bound: not on a machine shared with the parallel phase
 def test_rate_limit_with_past_reset_neither_crashes_nor_sleeps(
     sim: SimulatorServer, client: ExchangeClient
 ) -> None:
@@ -133,6 +134,7 @@ def test_http_500_on_a_write_leaves_outcome_unknown(
     assert caught.value.outcome_unknown is True
 
 
+@pytest.mark.serial  # asserts a wall-clock bound: not on a machine shared with the parallel phase
 def test_slow_response_times_out(sim: SimulatorServer) -> None:
     impatient = ExchangeClient(
         account="main", api_key=KEY, api_secret=SECRET, base_url=sim.url, timeout=0.5

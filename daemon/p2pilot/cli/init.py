@@ -14,15 +14,18 @@ from __future__ import annotations
 import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from p2pilot.cli.app import fail, state
 from p2pilot.config.starter import DEFAULT_GREETING, StarterAccount, StarterConfig
-from p2pilot.exchange.keycheck import KeyCheck
+
+if TYPE_CHECKING:  # the key check's client (pybit) is imported only when `init` runs
+    from rich.console import Console
+
+    from p2pilot.exchange.keycheck import KeyCheck
 
 BYBIT = "https://api.bybit.com"
 

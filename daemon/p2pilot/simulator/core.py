@@ -58,3 +58,4 @@ class Simulator:
         self.exchange = Exchange(accounts)
         self.faults.remove()
         self.log.clear()
+        self.limits = UidLimits(enforce=self.limits.enforce)  # no calls from before count

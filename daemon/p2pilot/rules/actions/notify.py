@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import apprise
-
 from p2pilot.rules.actions.base import ActionEnv, ActionRun
 from p2pilot.rules.model import NotifyAction
 from p2pilot.store.ledger import ActionState
@@ -33,6 +31,8 @@ def redact_url(url: str) -> str:
 
 def send_notification(urls: Sequence[str], *, title: str, body: str) -> NotifyResult:
     """Send one notification to every URL; ok when all of them took it."""
+    import apprise  # here, not at the top: every CLI process would pay for it
+
     notifier = apprise.Apprise()
     for url in urls:
         if not notifier.add(url):
