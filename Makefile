@@ -34,16 +34,16 @@ demo: $(STAMP)
 	echo "Ctrl-C stops all three"; \
 	$(BIN)/p2pilot --config config/demo.toml run
 
-## The whole test suite (SQLite and PostgreSQL), in two phases. First most tests, spread
-## over TEST_WORKERS processes (end-to-end tests mostly wait on ticks, so more workers
-## than cores pays). Then the `serial` ones, kept off that load: the fault campaigns
-## (one restarts PostgreSQL) and the tests that assert pacing; two workers, every
-## PostgreSQL test of them on the same one (tests/conftest.py). Both phases always run.
+## The whole test suite (SQLite and PostgreSQL), in two phases. First every test not
+## marked `serial`, spread over TEST_WORKERS processes (end-to-end tests mostly wait on
+## ticks, so more workers than cores pays). Then the `serial` ones, one at a time: the
+## fault campaigns (one restarts PostgreSQL; both assert recovery within two ticks) and
+## the tests that assert pacing. Both phases always run; a failure in either fails it.
 TEST_WORKERS ?= 6
 test: $(STAMP) test-packages
 	@status=0; \
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not serial" || status=$$?; \
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m serial || { [ $$status -ne 0 ] || status=$$?; }; \
+	$(BIN)/python -m pytest -q -p no:xdist -m serial || { [ $$status -ne 0 ] || status=$$?; }; \
 	exit $$status
 
 ## System packages the tests run for real: Dovecot (the receipt-mailbox tests start their

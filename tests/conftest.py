@@ -116,14 +116,6 @@ def store(db_url: str, request: pytest.FixtureRequest) -> Iterator[Store]:
     subject.dispose()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The serial phase runs on two workers: its PostgreSQL tests one after another on
-    one of them, since the fault campaign restarts the server under them."""
-    for item in items:
-        if item.get_closest_marker("serial") and item.get_closest_marker("postgres"):
-            item.add_marker(pytest.mark.xdist_group("postgresql"))
-
-
 @pytest.fixture(autouse=True)
 def _no_host_ban_leaks() -> Iterator[None]:
     """An HTTP 403 pauses the whole process (as it should): not the next test too."""

@@ -148,6 +148,7 @@ def receipt(amount: str, payer: str, reference: str) -> bytes:
     return bytes(message)
 
 
+@pytest.mark.timeout(300)  # a daemon, a simulator, Dovecot and CLI processes, under load
 def test_the_bank_sms_releases_once_and_the_mailed_receipt_is_not_a_second_release(
     bank_simulator: tuple[SimProcess, int], dovecot: Dovecot, db_url: str, tmp_path: Path
 ) -> None:

@@ -70,7 +70,8 @@ class Desk:
         self.store = Store(db_url)  # reads only: to wait without a CLI process per poll
         self.canaries: set[str] = set()
         self.canary_amount = 100
-        wait_for(self._hook_up, timeout=30, interval=0.2)
+        # Generous: a daemon starting on a machine busy with the parallel phase.
+        wait_for(self._hook_up, timeout=90, interval=0.2)
 
     def _hook_up(self) -> bool:
         try:

@@ -51,6 +51,9 @@ def busiest_second(entries: list[dict[str, Any]]) -> int:
     return max((sum(1 for t in times[i:] if t < at + 1.0) for i, at in enumerate(times)), default=0)
 
 
+# Serial: the simulator counts calls per wall-clock second as they arrive; on a machine
+# shared with the parallel phase, calls paced apart can arrive bunched.
+@pytest.mark.serial
 def test_a_busy_desk_stays_inside_the_budget(sim: SimulatorServer, db_url: str) -> None:
     for n in range(25):  # each: a detail read and a reply, on top of lists and chats
         control(sim, "orders", side="sell", amount=f"{100 + n}.00", price="81.00")

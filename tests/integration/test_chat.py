@@ -9,26 +9,25 @@ import pytest
 from sqlalchemy import func, select
 
 from p2pilot.chat.channel import ChatChannel, ChatTarget
-from p2pilot.config import Config, parse_config
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.records import ChatApi
 from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store.models import AccountRow, ChatMessageRow, OrderEventRow
 
-from .simdesk import FAST, control, request_log, running_simulator
-
-KEY, SECRET = "chat-key", "chat-secret-77"
-ORDER_LIST = "/v5/p2p/order/message/listpage"
-ORDER_SEND = "/v5/p2p/order/message/send"
-SESSION_LIST = "/v5/p2p/chat/message/listpage_v1"
-SESSION_SEND = "/v5/p2p/chat/message/send_v1"
-ANSWER_PAID = {
-    "name": "answer-paid",
-    "on": "chat.message",
-    "if": {"text_matches": "(?i)\\bpaid\\b"},
-    "reply": "Thanks {order.counterparty}, checking the payment now.",
-}
+from .chatdesk import (
+    ANSWER_PAID,
+    KEY,
+    ORDER_LIST,
+    ORDER_SEND,
+    SECRET,
+    SESSION_LIST,
+    SESSION_SEND,
+    calls,
+    chat_desk,
+    last_seq,
+)
+from .simdesk import control, request_log, running_simulator
 
 
 @pytest.fixture
@@ -37,40 +36,8 @@ def sim() -> Iterator[SimulatorServer]:
         yield server
 
 
-def desk_config(db_url: str, sim: SimulatorServer, *, chat_api: str = "auto") -> Config:
-    return parse_config(
-        {
-            "database": {"url": db_url},
-            "logging": {"format": "json"},
-            "accounts": [
-                {
-                    "name": "desk",
-                    "api_key": KEY,
-                    "api_secret": SECRET,
-                    "base_url": sim.url,
-                    **FAST,
-                    "timeout": "2s",
-                }
-            ],
-            "chat": {"api": chat_api},
-            "rules": [ANSWER_PAID],
-        }
-    )
-
-
-def started(config: Config) -> Daemon:
-    daemon = Daemon(config)
-    daemon.start()
-    return daemon
-
-
-def calls(sim: SimulatorServer, path: str, since: int = 0) -> list[dict[str, Any]]:
-    return [e for e in request_log(sim) if e["path"] == path and e["seq"] > since]
-
-
-def last_seq(sim: SimulatorServer) -> int:
-    log = request_log(sim)
-    return int(log[-1]["seq"]) if log else 0
+def started(db_url: str, sim: SimulatorServer, *, chat_api: str = "auto") -> Daemon:
+    return chat_desk(db_url, sim, [ANSWER_PAID], api=chat_api)
 
 
 def stored_chat(daemon: Daemon) -> list[tuple[str | None, str, str]]:
@@ -99,7 +66,7 @@ def test_messages_are_stored_once_and_only_the_buyers_become_events(
     order_id = control(sim, "orders", side="sell", amount="500.00", price="81.00")["id"]
     for n in range(33):  # more than one page of 30
         control(sim, f"orders/{order_id}/messages", text=f"note {n}")
-    daemon = started(desk_config(db_url, sim))
+    daemon = started(db_url, sim)
     assert daemon.run_once() == 0
     control(sim, f"orders/{order_id}/pay")  # a system notice joins the chat
     control(sim, f"orders/{order_id}/messages", text="I have paid")
@@ -107,7 +74,7 @@ def test_messages_are_stored_once_and_only_the_buyers_become_events(
         assert daemon.run_once() == 0
     daemon.close()
 
-    restarted = started(desk_config(db_url, sim))
+    restarted = started(db_url, sim)
     control(sim, f"orders/{order_id}/messages", text="hello?")  # read with what came before
     assert restarted.run_once() == 0
     restarted.close()
@@ -133,7 +100,7 @@ def test_messages_are_stored_once_and_only_the_buyers_become_events(
 
 def test_an_idle_desk_makes_no_chat_calls(sim: SimulatorServer, db_url: str) -> None:
     quiet = control(sim, "orders", side="sell", amount="500.00", price="81.00")["id"]
-    daemon = started(desk_config(db_url, sim))
+    daemon = started(db_url, sim)
     for _ in range(5):
         assert daemon.run_once() == 0
     # Nothing unread on an open order: no look at its chat, but for the one probe
@@ -154,7 +121,7 @@ def test_closed_order_chat_switches_to_sessions_for_good(sim: SimulatorServer, d
     first = control(
         sim, "orders", side="sell", amount="500.00", price="81.00", counterparty="oleg_s"
     )["id"]
-    daemon = started(desk_config(db_url, sim))
+    daemon = started(db_url, sim)
     assert daemon.run_once() == 0
     control(sim, "chat/order_api", open=False)  # Bybit shuts per-order chat: 912200387
     second = control(
@@ -174,7 +141,7 @@ def test_closed_order_chat_switches_to_sessions_for_good(sim: SimulatorServer, d
     assert sent["body"]["orderId"] == second and "oleg_s" in sent["body"]["message"]
 
     mark = last_seq(sim)
-    restarted = started(desk_config(db_url, sim))
+    restarted = started(db_url, sim)
     control(sim, f"orders/{first}/messages", text="and the first?")
     for _ in range(2):
         assert restarted.run_once() == 0
@@ -194,7 +161,7 @@ def test_forced_order_api_does_not_switch(sim: SimulatorServer, db_url: str) -> 
     order_id = control(sim, "orders", side="sell", amount="500.00", price="81.00")["id"]
     control(sim, "chat/order_api", open=False)
     control(sim, f"orders/{order_id}/messages", text="paid")
-    daemon = started(desk_config(db_url, sim, chat_api="order"))
+    daemon = started(db_url, sim, chat_api="order")
     daemon.run_once()
     daemon.close()
     assert calls(sim, SESSION_LIST) == [] and chat_events(daemon) == []

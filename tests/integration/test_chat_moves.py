@@ -10,39 +10,37 @@ answering through all of it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import structlog
 from sqlalchemy import select
 
 from p2pilot.chat.channel import ChatChannel, ChatTarget
-from p2pilot.config import Config, parse_config
 from p2pilot.exchange.client import ExchangeClient
 from p2pilot.exchange.errors import Rejected, RouteNotFound
 from p2pilot.records import ChatApi
-from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store.models import AccountRow, ChatMessageRow
 
-from .simdesk import FAST, control, order_truth, request_log, running_simulator
+from .chatdesk import (
+    ANSWER_PAID,
+    KEY,
+    ORDER_LIST,
+    ORDER_SEND,
+    SECRET,
+    SESSION_LIST,
+    SESSION_SEND,
+    SESSIONS,
+    calls,
+    last_seq,
+)
+from .chatdesk import chat_desk as desk
+from .simdesk import control, order_truth, running_simulator
 
-KEY, SECRET = "moves-key", "moves-secret-31"
-ORDER_LIST = "/v5/p2p/order/message/listpage"
-ORDER_SEND = "/v5/p2p/order/message/send"
-SESSIONS = "/v5/p2p/chat/session/list_v1"
-SESSION_LIST = "/v5/p2p/chat/message/listpage_v1"
-SESSION_SEND = "/v5/p2p/chat/message/send_v1"
 GREET = {
     "name": "greet",
     "on": "order.created",
     "reply": "Hi {order.counterparty}, please pay {order.amount} {order.currency}.",
-}
-ANSWER_PAID = {
-    "name": "answer-paid",
-    "on": "chat.message",
-    "if": {"text_matches": "(?i)\\bpaid\\b"},
-    "reply": "Thanks {order.counterparty}, checking the payment now.",
 }
 # Every shape of Bybit's move the reference fears, at once.
 MOVED = {
@@ -55,41 +53,6 @@ MOVED = {
 def sim() -> Iterator[SimulatorServer]:
     with running_simulator({KEY: SECRET}) as server:
         yield server
-
-
-def desk(
-    db_url: str, sim: SimulatorServer, rules: list[dict[str, Any]], api: str = "auto"
-) -> Daemon:
-    config: Config = parse_config(
-        {
-            "database": {"url": db_url},
-            "logging": {"format": "json"},
-            "accounts": [
-                {
-                    "name": "desk",
-                    "api_key": KEY,
-                    "api_secret": SECRET,
-                    "base_url": sim.url,
-                    **FAST,
-                    "timeout": "2s",
-                }
-            ],
-            "chat": {"api": api},
-            "rules": rules,
-        }
-    )
-    daemon = Daemon(config)
-    daemon.start()
-    return daemon
-
-
-def calls(sim: SimulatorServer, path: str, since: int = 0) -> list[dict[str, Any]]:
-    return [e for e in request_log(sim) if e["path"] == path and e["seq"] > since]
-
-
-def last_seq(sim: SimulatorServer) -> int:
-    log = request_log(sim)
-    return int(log[-1]["seq"]) if log else 0
 
 
 def sent_texts(sim: SimulatorServer) -> list[tuple[str, str]]:

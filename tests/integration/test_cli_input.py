@@ -109,6 +109,10 @@ def assert_one_line_usage_error(result: Output) -> None:
     assert "Traceback" not in result.err
 
 
+# An ad's required options but the price; each case below adds a bad number.
+AD = ("--side", "sell", "--quantity", "1", "--min", "1", "--max", "2", "--payment", "1")
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -124,40 +128,8 @@ def assert_one_line_usage_error(result: Output) -> None:
         ("payments", "list", "--limit", "-5"),
         ("ads", "update", "1", "--price", "1e999999999"),
         ("ads", "update", "1", "--quantity", "NaN"),
-        (
-            "ads",
-            "create",
-            "--side",
-            "sell",
-            "--price",
-            "sNaN",
-            "--quantity",
-            "1",
-            "--min",
-            "1",
-            "--max",
-            "2",
-            "--payment",
-            "1",
-        ),
-        (
-            "ads",
-            "create",
-            "--side",
-            "sell",
-            "--price",
-            "80",
-            "--quantity",
-            "1",
-            "--min",
-            "1",
-            "--max",
-            "2",
-            "--payment",
-            "1",
-            "--period",
-            "99999999999999999999",
-        ),
+        ("ads", "create", *AD, "--price", "sNaN"),
+        ("ads", "create", *AD, "--price", "80", "--period", "99999999999999999999"),
         ("simulate", "--port", "99999999"),
         ("simulate", "--speed", "nan"),
         ("simulate", "--speed", "inf"),

@@ -329,6 +329,9 @@ def _created(seed: int) -> list[tuple[str, str]]:
         server.stop()
 
 
+# Serial: the scenario's moves run on a 20x clock; starved of CPU, its thread
+# interleaves them differently, which is pacing, not the seed.
+@pytest.mark.serial
 def test_scenario_is_repeatable_for_a_seed() -> None:
     assert _created(7) == _created(7)
     assert _created(7) != _created(8)

@@ -63,8 +63,9 @@ ALL_TABLES = {
 }
 
 
-def summary(order_id: str = "1900000000000000001", **changes: Any) -> OrderSummary:
-    fields: dict[str, Any] = {
+def common(order_id: str) -> dict[str, Any]:
+    """The fields an order's list row and its detail both have, as one order."""
+    return {
         "id": order_id,
         "side": Side.SELL,
         "status": OrderStatus.AWAITING_PAYMENT,
@@ -82,6 +83,12 @@ def summary(order_id: str = "1900000000000000001", **changes: Any) -> OrderSumma
         "created_at": T0,
         "transfer_seconds_left": 900,
         "unread_count": 0,
+    }
+
+
+def summary(order_id: str = "1900000000000000001", **changes: Any) -> OrderSummary:
+    fields: dict[str, Any] = {
+        **common(order_id),
         "self_unread_count": 0,
         "raw": {"id": order_id, "amount": "8145.00"},
     }
@@ -91,34 +98,18 @@ def summary(order_id: str = "1900000000000000001", **changes: Any) -> OrderSumma
 
 def detail(order_id: str = "1900000000000000001", **changes: Any) -> OrderDetail:
     fields: dict[str, Any] = {
-        "id": order_id,
-        "side": Side.SELL,
-        "status": OrderStatus.AWAITING_PAYMENT,
-        "token": "USDT",
-        "currency": "RUB",
-        "amount": Decimal("8145.00"),
-        "price": Decimal("81.45"),
-        "quantity": Decimal("100.0000"),
-        "fee": None,
-        "counterparty_nickname": "buyer42",
-        "counterparty_user_id": "777",
+        **common(order_id),
         "counterparty_mask_id": "mask-777",
-        "user_id": "111",
         "maker_user_id": "111",
         "item_id": "1800000000000000009",
-        "seller_real_name": "",
-        "buyer_real_name": "",
         "payment_type": 377,
         "payment_terms": [],
         "confirmed_payment": None,
-        "created_at": T0,
         "updated_at": T0,
         "paid_at": None,
-        "transfer_seconds_left": 900,
         "can_appeal": False,
         "appeal_user_id": "",
         "cancel_reason": "",
-        "unread_count": 0,
         "raw": {"id": order_id, "amount": "8145.00", "detail": True},
     }
     fields.update(changes)
