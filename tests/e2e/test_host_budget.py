@@ -56,6 +56,9 @@ def most_in_any_five_seconds(times: list[float]) -> int:
     return max(sum(1 for u in times if t <= u < t + 5.0) for t in times)
 
 
+# Serial: counted per five seconds of arrival at the simulator; calls paced apart can
+# arrive bunched on a machine shared with the parallel phase.
+@pytest.mark.serial
 def test_many_accounts_stay_under_the_host_limit_and_all_poll(
     big_simulator: str, db_url: str, tmp_path: Path
 ) -> None:
