@@ -76,7 +76,7 @@ def running_stack(sim: SimProcess, tmp_path: Path, db_url: str, extra: str = "")
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            wait_for(lambda: _answers(url, console), timeout=40)
+            wait_for(lambda: _answers(url, console), timeout=90)  # under load: generous
             yield Stack(sim=sim, url=url, config=config, db_url=db_url)
         finally:
             _stop(console)

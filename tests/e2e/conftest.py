@@ -109,7 +109,7 @@ def running_simulator(
             return False
 
     try:
-        wait_for(up, timeout=15)
+        wait_for(up, timeout=60)  # generous: a machine busy with the parallel phase
         sim.control("POST", "reset")  # start from a known state
         yield sim
     finally:
