@@ -24,7 +24,7 @@ from p2pilot.evidence.reminders import DEFAULT_REMIND_AFTER, remind_unconfirmed
 from p2pilot.exchange.errors import MalformedResponse, TransientError
 from p2pilot.exchange.port import Exchange
 from p2pilot.logging import get_logger
-from p2pilot.records import OrderDetail, OrderSummary, Page
+from p2pilot.records import OrderDetail, OrderStatus, OrderSummary, Page
 from p2pilot.store import accounts, poll_state
 from p2pilot.store import orders as stored_orders
 from p2pilot.store.engine import Store
@@ -261,6 +261,11 @@ class OrdersJob:
     def _write(self, tick: _Tick, sweep_started: datetime | None) -> list[str]:
         """Store the tick's records, its sweep's start and the reminders, in one transaction."""
         written: list[str] = []
+        paid = any(k.status == OrderStatus.PAID for k in tick.open_known.values())
+        if not tick.records and sweep_started is None and not paid:
+            # Nothing changed and no paid order to remind of: no write transaction,
+            # which on SQLite would queue behind every other account's.
+            return written
         with self.store.transaction() as session:
             for record in tick.records:
                 written.extend(
