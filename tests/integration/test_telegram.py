@@ -8,6 +8,8 @@ operator-command layer. The simulator's request log witnesses each release.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,6 +17,8 @@ from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
 from p2pilot.clocks import utc_now
+from p2pilot.evidence.intake import record_evidence
+from p2pilot.operator import Operator, OperatorCommands
 from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store import telegram as stored
@@ -23,9 +27,9 @@ from p2pilot.telegram import TelegramBot, build_bot
 
 from ..e2e.conftest import wait_for
 from .botapi import BotApi, bot_api
-from .simdesk import control, in_process, running_simulator
+from .simdesk import control, in_process, running_simulator, took_effect
 from .test_approvals import RELEASE, released
-from .test_rules import KEY, SECRET, make_config, run_daemon
+from .test_rules import KEY, SECRET, SEND, confirm, make_config, run_daemon
 
 TOKEN = "123456:TEST-bot-token-not-a-real-one"
 CHAT = 5001
@@ -82,6 +86,12 @@ def tap(api: BotApi, user: tuple[int, str | None], data: str, chat: int = CHAT) 
     return str(wait_for(lambda: api.answer_to(query)))
 
 
+def bot_failures(daemon: Daemon) -> int:
+    with daemon.store.transaction(read_only=True) as session:
+        state = stored.read_state(session)
+    return state.failures if state is not None else 0
+
+
 def alerted_up_to(daemon: Daemon) -> int:
     with daemon.store.transaction(read_only=True) as session:
         state = stored.read_state(session)
@@ -112,6 +122,8 @@ def test_an_approval_tapped_in_telegram_releases_once(
         [alert] = wait_for(lambda: api.buttons_sent(f"a:{order_id}"))
         assert int(alert["chat_id"]) == CHAT and order_id in alert["text"]
         assert "Release waiting for approval" in alert["text"]
+        assert "Evidence: 5000.00 RUB" in alert["text"]  # what the operator confirmed
+        assert "ok status_paid" in alert["text"]  # the guards' results
 
         with capture_logs() as logs:
             assert tap(api, ALICE, f"a:{order_id}", chat=STRANGER) == (
@@ -137,7 +149,7 @@ def test_an_approval_tapped_in_telegram_releases_once(
         daemon.close()
 
 
-def test_hold_and_pause_from_telegram_stop_the_release(
+def test_a_hold_from_telegram_stops_the_release(
     sim: SimulatorServer, api: BotApi, db_url: str
 ) -> None:
     daemon = desk(db_url, sim, api)
@@ -155,19 +167,118 @@ def test_hold_and_pause_from_telegram_stop_the_release(
         assert tap(api, ALICE, f"c:{order_id}") == "chat below"
         wait_for(lambda: any("sent it, please release" in t for t in api.texts_to(CHAT)))
         assert tap(api, ALICE, f"h:{order_id}") == "held"
-        assert tap(api, BOB, f"a:{order_id}").startswith("refused:")
-        api.write(CHAT, ALICE[0], ALICE[1], "/pause desk")
-        wait_for(lambda: "paused" in api.texts_to(CHAT))
+        refused = tap(api, BOB, f"a:{order_id}")
+        assert refused.startswith("refused: held by tg:@alice: held from Telegram")
         for _ in range(2):
             assert daemon.run_once() == 0
         assert released(sim) == []
+        wait_for(lambda: any(e["text"].startswith("Held by tg:@alice") for e in api.edits))
         api.write(CHAT, ALICE[0], ALICE[1], f"/order {order_id}")
         wait_for(lambda: any(t.startswith(f"Order {order_id}") for t in api.texts_to(CHAT)))
         api.write(STRANGER, BOB[0], BOB[1], "/resume desk")
         wait_for(lambda: "refused: this chat may not act" in api.texts_to(STRANGER))
-        assert ("tg:@alice", "telegram", "pause", "ok") in audit_rows(daemon)
         assert ("tg:@alice", "telegram", "hold", "ok") in audit_rows(daemon)
+        assert ("tg:88", "telegram", "approve", "refused") in audit_rows(daemon)
         assert not [r for r in audit_rows(daemon) if r[2] == "resume"]
+    finally:
+        bot.stop()
+        daemon.close()
+
+
+def command(api: BotApi, text: str) -> str:
+    """Write a command in the allowed chat; the bot's reply."""
+    before = len(replies(api))
+    api.write(CHAT, ALICE[0], ALICE[1], text)
+    return wait_for(lambda: replies(api)[before:])[0]  # type: ignore[no-any-return]
+
+
+def replies(api: BotApi) -> list[str]:
+    """What the bot wrote to the chat without buttons: not the alerts, which may interleave."""
+    with api.changed:
+        sent = [m for m in api.sent if int(m["chat_id"]) == CHAT and not m.get("reply_markup")]
+    return [str(m["text"]) for m in sent]
+
+
+def test_pause_from_telegram_stops_releases_until_resumed(
+    sim: SimulatorServer, api: BotApi, db_url: str
+) -> None:
+    daemon = desk(db_url, sim, api)
+    bot = start_bot(daemon, sim)
+    try:
+        order_id = paid_order(daemon, sim)
+        assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
+        assert daemon.run_once() == 0
+        assert command(api, "/pause desk") == "paused"
+        assert tap(api, BOB, f"a:{order_id}").startswith("refused: account desk paused by")
+        for _ in range(2):
+            assert daemon.run_once() == 0
+        assert released(sim) == []
+        assert "desk: paused" in command(api, "/status")
+        assert command(api, "/resume desk") == "resumed"
+        assert tap(api, BOB, f"a:{order_id}") == "approved, waiting for the daemon"
+        for _ in range(3):
+            assert daemon.run_once() == 0
+        assert released(sim) == [order_id]
+        assert command(api, f"/say {order_id} thank you!") == "sent"
+        assert [e["body"]["message"] for e in took_effect(sim, SEND)] == ["thank you!"]
+        assert ("tg:@alice", "telegram", "pause", "ok") in audit_rows(daemon)
+        assert ("tg:@alice", "telegram", "say", "ok") in audit_rows(daemon)
+    finally:
+        bot.stop()
+        daemon.close()
+
+
+def test_two_person_counts_a_console_user_and_a_telegram_user(
+    sim: SimulatorServer, api: BotApi, db_url: str
+) -> None:
+    daemon = desk(db_url, sim, api, two_person_above={"RUB": "200000"})
+    bot = start_bot(daemon, sim)
+    commands = OperatorCommands(daemon.store, daemon.config)
+    try:
+        order_id = paid_order(daemon, sim, "250000.00")
+        confirm(daemon, order_id, "250000.00")
+        assert daemon.run_once() == 0
+        assert commands.approve(Operator("bob", "console"), order_id).ok
+        assert daemon.run_once() == 0
+        assert released(sim) == []  # one operator is not enough above 200000 RUB
+        assert tap(api, ALICE, f"a:{order_id}") == "approved, waiting for the daemon"
+        for _ in range(3):
+            assert daemon.run_once() == 0
+        assert released(sim) == [order_id]
+    finally:
+        bot.stop()
+        daemon.close()
+
+
+def test_an_unmatched_payment_is_attached_from_its_alert(
+    sim: SimulatorServer, api: BotApi, db_url: str
+) -> None:
+    daemon = desk(db_url, sim, api)
+    bot = start_bot(daemon, sim)
+    try:
+        first, second = paid_order(daemon, sim), paid_order(daemon, sim)
+        now = datetime.now(UTC)
+        result = record_evidence(
+            daemon.store,
+            amount=Decimal("5000.00"),
+            currency="RUB",
+            payer_name="",
+            reference="bank-twice",
+            received_at=now,
+            source="operator",
+            now=now,
+            account="desk",
+        )
+        assert result.order_id is None and result.payment_id is not None  # which one?
+        assert daemon.run_once() == 0
+        data = f"t:{result.payment_id}:{first}"
+        [alert] = wait_for(lambda: api.buttons_sent(data))
+        assert f"t:{result.payment_id}:{second}" in str(alert["reply_markup"])
+        assert tap(api, ALICE, data) == f"evidence {result.payment_id} attached"
+        assert tap(api, ALICE, data).startswith("refused:")  # it pays one order only
+        assert daemon.run_once() == 0
+        wait_for(lambda: api.buttons_sent(f"a:{first}"))
+        assert api.buttons_sent(f"a:{second}") == []
     finally:
         bot.stop()
         daemon.close()
@@ -192,13 +303,26 @@ def test_an_outage_and_a_429_lose_no_alert_and_double_none(
         assert state is not None and state.last_error is not None
         assert "429" in state.last_error
 
+        # The alert's message was deleted in the chat: the appeal goes out as a new one.
+        api.fail("editMessageText", 400)
+        control(sim, f"orders/{order_id}/appeal")
+        assert daemon.run_once() == 0
+        wait_for(lambda: any(t.startswith("Appeal opened") for t in api.texts_to(CHAT)))
+
         # A restart (a new bot over the same database) resends nothing.
         bot.stop()
         bot = start_bot(daemon, sim)
+        # And an outage of the whole Bot API while the next alert is due: seen, then sent.
+        with api.changed:
+            api.down = True
         second = paid_order(daemon, sim, "6000.00")
-        assert tap(api, ALICE, f"p:{second}").startswith("payment recorded")
+        confirm(daemon, second, "6000.00")
         assert daemon.run_once() == 0
-        wait_for(lambda: api.buttons_sent(f"a:{second}"))
+        wait_for(lambda: bot_failures(daemon) > 0)
+        with api.changed:
+            api.down = False
+        wait_for(lambda: api.buttons_sent(f"a:{second}"), timeout=30)
+        wait_for(lambda: bot_failures(daemon) == 0)
         assert len(api.buttons_sent(f"a:{order_id}")) == 1
         assert len(api.buttons_sent(f"a:{second}")) == 1
     finally:

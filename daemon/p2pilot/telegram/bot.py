@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import threading
 import warnings
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from collections.abc import Callable
+from datetime import UTC, datetime
 
+from sqlalchemy.orm import Session
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
@@ -32,15 +33,13 @@ from p2pilot.logging import get_logger
 from p2pilot.store import telegram as stored
 from p2pilot.store.engine import Store
 from p2pilot.store.events import EventRecord
+from p2pilot.telegram.calls import BACKOFF_MAX, Calls
 from p2pilot.telegram.handlers import Handlers, TelegramUser
 from p2pilot.telegram.render import Alert, Button, render
 
 log = get_logger(__name__)
-T = TypeVar("T")
 
-BACKOFF_FIRST = 0.5
-BACKOFF_MAX = 30.0
-HEALTH_EVERY = timedelta(seconds=30)  # how often a healthy bot writes that it is
+RELEASE_PENDING = "order.release_pending"
 MAX_ANSWER = 200
 # Events that edit an order's message in place even when not alerted: the order is
 # over or held, so its buttons go (a chat message or a status step leaves them).
@@ -60,14 +59,6 @@ def keyboard(rows: list[list[Button]]) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
     )
-
-
-def _retry_after(exc: RetryAfter) -> float:
-    """The wait Telegram asked for, in seconds (int or timedelta, by PTB's version)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)  # the int form: still fine
-        value = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 class TelegramBot:
@@ -94,8 +85,7 @@ class TelegramBot:
         self.clock = clock
         self.poll_timeout = poll_timeout
         self.idle = idle
-        self.failures = 0
-        self._health_written: datetime | None = None
+        self._calls: Calls | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -132,6 +122,7 @@ class TelegramBot:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
+        self._calls = Calls(self.store, self.clock, self.token, self._stopping)
         self._started.set()
         bot = Bot(
             self.token,
@@ -152,66 +143,10 @@ class TelegramBot:
             await bot.shutdown()
         log.info("telegram.stopped")
 
-    # -- calls and their retries -------------------------------------------------------
-
-    async def _call(self, method: str, make: Callable[[], Awaitable[T]]) -> T:
-        """One Bot API call, retried on network errors, 5xx and 429 until it answers.
-
-        A refusal (400, 403) is Telegram's final word and is raised.
-        """
-        delay = BACKOFF_FIRST
-        while True:
-            try:
-                result = await make()
-            except RetryAfter as exc:
-                wait = _retry_after(exc)
-                metrics.TELEGRAM_CALLS.labels(method, "retry_after").inc()
-                await self._failed(method, f"429: retry after {wait:g}s")
-            except (BadRequest, Forbidden) as exc:
-                metrics.TELEGRAM_CALLS.labels(method, "refused").inc()
-                raise exc
-            except (NetworkError, TelegramError) as exc:
-                wait, delay = delay, min(delay * 2, BACKOFF_MAX)
-                metrics.TELEGRAM_CALLS.labels(method, "error").inc()
-                await self._failed(method, self._scrub(f"{type(exc).__name__}: {exc}"))
-            else:
-                metrics.TELEGRAM_CALLS.labels(method, "ok").inc()
-                await self._succeeded()
-                return result
-            await self._pause(wait)
-
-    async def _pause(self, seconds: float) -> None:
-        assert self._stopping is not None
-        try:
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except TimeoutError:
-            return
-        raise asyncio.CancelledError  # stopping: give up the call, it is retried next run
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self.token, "***")
-
-    async def _failed(self, method: str, error: str) -> None:
-        self.failures += 1
-        metrics.TELEGRAM_UP.set(0)
-        log.warning("telegram.call_failed", method=method, error=error, failures=self.failures)
-        await asyncio.to_thread(self._write, lambda s, at: stored.failed(s, error=error, at=at))
-
-    async def _succeeded(self) -> None:
-        now = self.clock()
-        metrics.TELEGRAM_UP.set(1)
-        recent = self._health_written is not None and now - self._health_written < HEALTH_EVERY
-        if self.failures == 0 and recent:
-            return
-        if self.failures:
-            log.info("telegram.recovered", after_failures=self.failures)
-        self.failures = 0
-        self._health_written = now
-        await asyncio.to_thread(self._write, lambda s, at: stored.succeeded(s, at=at))
-
-    def _write(self, change: Callable[..., object]) -> None:
-        with self.store.transaction() as session:
-            change(session, self.clock())
+    @property
+    def calls(self) -> Calls:
+        assert self._calls is not None, "the bot's loop is running"
+        return self._calls
 
     # -- alerts ------------------------------------------------------------------------
 
@@ -227,7 +162,7 @@ class TelegramBot:
                 busy = False
             if not busy:
                 try:
-                    await self._pause(self.idle)
+                    await self.calls.pause(self.idle)
                 except asyncio.CancelledError:
                     return
 
@@ -236,7 +171,15 @@ class TelegramBot:
             cursor = stored.state(session, at=self.clock()).event_id
             events = stored.events_after(session, cursor)
             metrics.TELEGRAM_BACKLOG.set(stored.backlog(session, cursor))
-        return events
+        return [self._with_detail(event) for event in events]
+
+    def _with_detail(self, event: EventRecord) -> EventRecord:
+        """A waiting release's alert shows its guards and evidence, read as it is sent."""
+        order_id = event.payload.get("order_id")
+        if event.type != RELEASE_PENDING or event.type not in self.alerts or not order_id:
+            return event
+        payload = event.payload | self.handlers.release_detail(str(order_id))
+        return dataclasses.replace(event, payload=payload)
 
     async def _alert_pass(self, bot: Bot) -> bool:
         """Alert every event past the cursor, in order; True if there were any."""
@@ -251,7 +194,7 @@ class TelegramBot:
                 # Not alerted itself, but the order's message shows where it ended up.
                 await self._deliver(bot, event, render(event), edit_only=True)
             await asyncio.to_thread(
-                self._write, lambda s, at, e=event.id: stored.advance_events(s, e, at=at)
+                self.calls.write, lambda s, at, e=event.id: stored.advance_events(s, e, at=at)
             )
         return bool(events)
 
@@ -263,7 +206,9 @@ class TelegramBot:
             if message_id is None and edit_only:
                 continue
             try:
-                how = await self._send_or_edit(bot, chat, message_id, alert, event.id)
+                how = await self._send_or_edit(
+                    bot, chat, message_id, alert, event.id, edit_only=edit_only
+                )
             except (BadRequest, Forbidden) as exc:
                 # Telegram's final word for this chat (blocked, no such chat): the
                 # other chats still get it, and the operator sees why in the log.
@@ -280,35 +225,61 @@ class TelegramBot:
             return stored.message_of(session, subject, chat)
 
     async def _send_or_edit(
-        self, bot: Bot, chat: int, message_id: int | None, alert: Alert, event_id: int
+        self,
+        bot: Bot,
+        chat: int,
+        message_id: int | None,
+        alert: Alert,
+        event_id: int,
+        *,
+        edit_only: bool,
     ) -> str:
+        """Edit the subject's message in place, or send it; remember which message it is."""
         markup = keyboard(alert.buttons)
-        if message_id is not None:
-            try:
-                await self._call(
-                    "editMessageText",
-                    lambda: bot.edit_message_text(
-                        alert.text, chat_id=chat, message_id=message_id, reply_markup=markup
-                    ),
-                )
-                how = "edited"
-            except BadRequest as exc:
-                if "not modified" not in str(exc).lower():
-                    raise  # the message is gone: said in the log, not sent twice
-                how = "unchanged"
-        else:
-            sent = await self._call(
+        how = await self._edit(bot, chat, message_id, alert, markup, edit_only=edit_only)
+        if how is None:
+            sent = await self.calls.call(
                 "sendMessage", lambda: bot.send_message(chat, alert.text, reply_markup=markup)
             )
-            message_id = sent.message_id
-            how = "sent"
+            message_id, how = sent.message_id, "sent"
+        assert message_id is not None
         mid = message_id
 
-        def remember(session: object, at: datetime) -> None:
-            stored.remember_message(session, alert.subject, chat, mid, event_id=event_id, at=at)  # type: ignore[arg-type]
+        def remember(session: Session, at: datetime) -> None:
+            stored.remember_message(session, alert.subject, chat, mid, event_id=event_id, at=at)
 
-        await asyncio.to_thread(self._write, remember)
+        await asyncio.to_thread(self.calls.write, remember)
         return how
+
+    async def _edit(
+        self,
+        bot: Bot,
+        chat: int,
+        message_id: int | None,
+        alert: Alert,
+        markup: InlineKeyboardMarkup | None,
+        *,
+        edit_only: bool,
+    ) -> str | None:
+        """ "edited" or "unchanged"; None when there is no message to edit (send one)."""
+        if message_id is None:
+            return None
+        try:
+            await self.calls.call(
+                "editMessageText",
+                lambda: bot.edit_message_text(
+                    alert.text, chat_id=chat, message_id=message_id, reply_markup=markup
+                ),
+            )
+        except BadRequest as exc:
+            if "not modified" in str(exc).lower():
+                return "unchanged"
+            if edit_only:
+                raise  # only an update of an order's end: said in the log
+            # Deleted in the chat, or too old to edit: the alert goes out as a new message.
+            log.info("telegram.edit_failed", chat_id=chat, error=str(exc))
+            return None
+        return "edited"
 
     # -- updates -----------------------------------------------------------------------
 
@@ -322,7 +293,7 @@ class TelegramBot:
             except Exception:
                 log.exception("telegram.updates_failed")  # e.g. the database: try again
                 try:
-                    await self._pause(BACKOFF_MAX / 10)
+                    await self.calls.pause(BACKOFF_MAX / 10)
                 except asyncio.CancelledError:
                     return
 
@@ -332,7 +303,7 @@ class TelegramBot:
 
     async def _update_pass(self, bot: Bot, offset: int) -> int:
         """One long poll; each update handled, then the stored offset moved past it."""
-        updates = await self._call(
+        updates = await self.calls.call(
             "getUpdates",
             lambda: bot.get_updates(
                 offset=offset or None,
@@ -347,7 +318,7 @@ class TelegramBot:
                 log.error("telegram.update_failed", update_id=update.update_id, error=str(exc))
             offset = update.update_id + 1
             await asyncio.to_thread(
-                self._write, lambda s, at, o=offset: stored.advance_updates(s, o, at=at)
+                self.calls.write, lambda s, at, o=offset: stored.advance_updates(s, o, at=at)
             )
         return offset
 
@@ -357,13 +328,13 @@ class TelegramBot:
             chat_id = query.message.chat.id if query.message is not None else 0
             user = TelegramUser(query.from_user.id, query.from_user.username)
             answer = await asyncio.to_thread(self.handlers.tap, chat_id, user, query.data or "")
-            await self._call(
+            await self.calls.call(
                 "answerCallbackQuery",
                 lambda: bot.answer_callback_query(query.id, text=answer.text[:MAX_ANSWER]),
             )
             if answer.message is not None and chat_id:
                 text = answer.message
-                await self._call("sendMessage", lambda: bot.send_message(chat_id, text))
+                await self.calls.call("sendMessage", lambda: bot.send_message(chat_id, text))
             return
         message = update.message
         if message is None or not message.text or message.from_user is None:
@@ -371,4 +342,4 @@ class TelegramBot:
         user = TelegramUser(message.from_user.id, message.from_user.username)
         reply = await asyncio.to_thread(self.handlers.command, message.chat.id, user, message.text)
         if reply is not None:
-            await self._call("sendMessage", lambda: bot.send_message(message.chat.id, reply))
+            await self.calls.call("sendMessage", lambda: bot.send_message(message.chat.id, reply))

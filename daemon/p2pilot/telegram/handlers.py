@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from p2pilot.config import Config
 from p2pilot.health import jobs_health
@@ -132,6 +133,17 @@ class Handlers:
                 return "usage: /say ORDER_ID TEXT"
             return self.commands.say(who, order_id, body).message
         return HELP
+
+    def release_detail(self, order_id: str) -> dict[str, Any]:
+        """What the release alert shows beyond the event: the guards' results, the evidence."""
+        with self.store.transaction(read_only=True) as session:
+            view = get_order(session, order_id)
+        if view is None:
+            return {}
+        fields = view.to_json()
+        releases = [a for a in fields.get("actions") or [] if a.get("kind") == "release"]
+        detail = releases[-1].get("detail") or {} if releases else {}
+        return {"guards": detail.get("guards") or [], "evidence": fields.get("evidence")}
 
     def status_text(self) -> str:
         """Per account and job: ok or stale, and which accounts are paused."""

@@ -57,6 +57,13 @@ def _release_pending(event: EventRecord) -> Alert:
     payload = event.payload
     order_id = str(payload.get("order_id"))
     lines = ["Release waiting for approval", _order_line(payload)]
+    evidence = payload.get("evidence")
+    if isinstance(evidence, dict):
+        lines.append(
+            f"Evidence: {evidence.get('amount')} {evidence.get('currency')} from "
+            f"{evidence.get('payer_name') or 'unknown'} ({evidence.get('source')}, "
+            f"ref {evidence.get('reference') or '-'})"
+        )
     lines += _guards(payload)
     buttons = [
         [("Approve", f"a:{order_id}"), ("Hold", f"h:{order_id}")],
