@@ -8,7 +8,7 @@ operator-command layer. The simulator's request log witnesses each release.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,9 +18,11 @@ from structlog.testing import capture_logs
 
 from p2pilot.clocks import utc_now
 from p2pilot.evidence.intake import record_evidence
+from p2pilot.evidence.reminders import remind_unconfirmed
 from p2pilot.operator import Operator, OperatorCommands
 from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
+from p2pilot.store import accounts as stored_accounts
 from p2pilot.store import telegram as stored
 from p2pilot.store.models import AuditRow, OrderEventRow
 from p2pilot.telegram import TelegramBot, build_bot
@@ -144,6 +146,33 @@ def test_an_approval_tapped_in_telegram_releases_once(
         assert ("tg:@alice", "telegram", "approve", "ok") in audit_rows(daemon)
         assert ("tg:88", "telegram", "approve", "ok") in audit_rows(daemon)
         assert ("tg:@alice", "telegram", "confirm-payment", "ok") in audit_rows(daemon)
+    finally:
+        bot.stop()
+        daemon.close()
+
+
+def test_a_payment_reminder_is_confirmed_and_edited_in_place(
+    sim: SimulatorServer, api: BotApi, db_url: str
+) -> None:
+    daemon = desk(db_url, sim, api)
+    bot = start_bot(daemon, sim)
+    try:
+        order_id = paid_order(daemon, sim)
+        later = datetime.now(UTC) + timedelta(minutes=10)  # the buyer paid long ago
+        with daemon.store.transaction() as session:
+            account_id = stored_accounts.account_ids(session)["desk"]
+            assert remind_unconfirmed(
+                session, account_id, now=later, remind_after=timedelta(minutes=5)
+            )
+        [reminder] = wait_for(lambda: api.buttons_sent(f"p:{order_id}"))
+        assert reminder["text"].startswith("Buyer says paid, no payment seen yet")
+        assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
+        assert daemon.run_once() == 0
+        # The same message now asks for the approval: edited, not a second message.
+        [edit] = wait_for(lambda: [e for e in api.edits if f"a:{order_id}" in str(e)])
+        assert int(edit["message_id"]) == reminder["message_id"]
+        assert edit["text"].startswith("Release waiting for approval")
+        assert api.buttons_sent(f"a:{order_id}") == []
     finally:
         bot.stop()
         daemon.close()
