@@ -24,6 +24,7 @@ from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store import accounts as stored_accounts
 from p2pilot.store import telegram as stored
+from p2pilot.store.events import append_event
 from p2pilot.store.models import AuditRow, OrderEventRow
 from p2pilot.telegram import TelegramBot, build_bot
 
@@ -354,6 +355,34 @@ def test_an_outage_and_a_429_lose_no_alert_and_double_none(
         wait_for(lambda: bot_failures(daemon) == 0)
         assert len(api.buttons_sent(f"a:{order_id}")) == 1
         assert len(api.buttons_sent(f"a:{second}")) == 1
+    finally:
+        bot.stop()
+        daemon.close()
+
+
+def test_an_alert_that_cannot_be_shown_holds_no_later_one_back(
+    sim: SimulatorServer, api: BotApi, db_url: str
+) -> None:
+    daemon = desk(db_url, sim, api)
+    bot = start_bot(daemon, sim)
+    try:
+        account_id = daemon.accounts[0].id
+        with daemon.store.transaction() as session:  # a payload this version cannot show
+            poison = append_event(
+                session,
+                account_id=account_id,
+                order_pk=None,
+                type="payment.unmatched",
+                payload={"account": "desk", "payment": {"id": 1}, "orders": 5},
+            )
+        with capture_logs() as logs:
+            order_id = paid_order(daemon, sim)
+            confirm(daemon, order_id, "5000.00")
+            assert daemon.run_once() == 0
+            wait_for(lambda: api.buttons_sent(f"a:{order_id}"), timeout=20)
+        assert alerted_up_to(daemon) > poison
+        skipped = [e for e in logs if e["event"] == "telegram.alert_unrenderable"]
+        assert [e["event_id"] for e in skipped] == [poison]
     finally:
         bot.stop()
         daemon.close()

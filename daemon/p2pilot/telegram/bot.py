@@ -52,6 +52,20 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _rendered(event: EventRecord) -> Alert | None:
+    """The event's alert; None (logged) when its payload cannot be shown.
+
+    A payload this version cannot render must not hold every later alert back:
+    it is logged and passed over, and the cursor moves on.
+    """
+    try:
+        return render(event)
+    except Exception:
+        log.exception("telegram.alert_unrenderable", event_id=event.id, type=event.type)
+        metrics.TELEGRAM_ALERTS.labels(event.type, "unrenderable").inc()
+        return None
+
+
 def keyboard(rows: list[list[Button]]) -> InlineKeyboardMarkup | None:
     """The inline keyboard of these button rows (None: no buttons)."""
     if not rows:
@@ -188,11 +202,13 @@ class TelegramBot:
         for event in events:
             if self._stopping.is_set():
                 break
-            if event.type in self.alerts:
-                await self._deliver(bot, event, render(event), edit_only=False)
-            elif event.type in FOLLOWED and event.order_pk is not None:
-                # Not alerted itself, but the order's message shows where it ended up.
-                await self._deliver(bot, event, render(event), edit_only=True)
+            alerted = event.type in self.alerts
+            # Not alerted itself, a followed event edits the order's message to show
+            # where it ended up.
+            if alerted or (event.type in FOLLOWED and event.order_pk is not None):
+                alert = _rendered(event)
+                if alert is not None:
+                    await self._deliver(bot, event, alert, edit_only=not alerted)
             await asyncio.to_thread(
                 self.calls.write, lambda s, at, e=event.id: stored.advance_events(s, e, at=at)
             )
