@@ -15,6 +15,7 @@ simulator's per-IP limit raised: a real fleet runs on three addresses), the spre
 of accounts over the daemons and each daemon's CPU.
 
     .venv/bin/python bench/scale.py [--accounts 10 40 100] [--idle 30] [--busy 60] [--fleet]
+        [--orders-idle 3s]
 
 Prints figures; asserts nothing.
 """
@@ -83,8 +84,9 @@ class Simulator:
         self.process.wait(10)
 
 
-def config_text(url: str, accounts: range, db_url: str) -> str:
+def config_text(url: str, accounts: range, db_url: str, orders_idle: str | None = None) -> str:
     """N accounts on the simulator, orders polled every second, a greeting."""
+    idle = f'orders_idle = "{orders_idle}"' if orders_idle else ""
     text = f"""
 [database]
 url = "{db_url}"
@@ -96,6 +98,7 @@ level = "warning"
 enabled = false
 [polling]
 orders = "1s"
+{idle}
 sweep = "30s"
 [[rules]]
 name = "greet"
@@ -161,9 +164,10 @@ def orders_arrive(sim: Simulator, accounts: int, seconds: float) -> dict[str, fl
     return created
 
 
-def one_desk(accounts: int, idle: float, busy: float) -> None:
+def one_desk(accounts: int, idle: float, busy: float, orders_idle: str | None = None) -> None:
     sim = Simulator(accounts + 1)  # the last one for the floor
-    daemon = Daemon(config_text(sim.url, range(1, accounts + 1), "sqlite:///{workdir}/s.db"), "s")
+    text = config_text(sim.url, range(1, accounts + 1), "sqlite:///{workdir}/s.db", orders_idle)
+    daemon = Daemon(text, "s")
     try:
         wait_until_all_poll(sim, accounts)
         time.sleep(5)  # the first sweeps and ads reads
@@ -269,10 +273,11 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle desk")
     parser.add_argument("--busy", type=float, default=60.0, help="seconds of orders arriving")
     parser.add_argument("--fleet", action="store_true", help="also 3 daemons x 150 accounts")
+    parser.add_argument("--orders-idle", help='polling.orders_idle, e.g. "3s" (default: none)')
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     for accounts in args.accounts:
-        one_desk(accounts, args.idle, args.busy)
+        one_desk(accounts, args.idle, args.busy, args.orders_idle)
     if args.fleet:
         fleet(busy=args.busy)
 

@@ -160,3 +160,18 @@ def test_no_host_window_with_none() -> None:
     for budget in desk:
         budget.before("read", ORDERS_POLL)
     assert clock.t == 1000.0
+
+
+def test_the_calls_a_buyer_waits_on_find_room_however_many_accounts_poll() -> None:
+    clock = FakeTime()
+    host = HostBudget(20, clock=clock)
+    desk = [RequestBudget(host=host, sleep=clock.sleep, clock=clock) for _ in range(20)]
+    for budget in desk[:16]:
+        budget.before("read", ORDERS_POLL)
+    assert clock.t == 1000.0  # four fifths of the host's window
+    # The order's detail and the greeting go at once: a fifth is kept for them.
+    desk[16].before("read", "/v5/p2p/order/info")
+    desk[16].before("write", "/v5/p2p/order/message/send")
+    assert clock.t == 1000.0
+    desk[17].before("read", ORDERS_POLL)  # the next poll waits for the window to move
+    assert clock.t == pytest.approx(1005.25)

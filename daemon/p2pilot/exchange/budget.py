@@ -11,10 +11,11 @@
 - Bybit also limits a host: 600 requests in any 5 seconds from one IP, all
   accounts together. A :class:`HostBudget`, shared by every account of the
   process, keeps the calls under a configured share of that (``[host]
-  requests_per_5s``); background reads may use at most half of it, so the
-  orders polls and the releases always have the other half. Its window is
-  first come, first served: every account's call gets its turn in order, and
-  none starves however many accounts share the host.
+  requests_per_5s``). Background reads may use at most half of it, and the
+  order-list polls at most four fifths: the calls a buyer waits on (an order's
+  detail, a reply, a release) always find room, however many accounts poll.
+  Within each share the window is first come, first served: every account's
+  call gets its turn in order, and none starves.
 - HTTP ``403`` (an IP ban) pauses every call from this host, all accounts, for
   ten minutes. The first call to meet a pause is marked ``first_hit`` so the
   job runner raises one alert, not one per job.
@@ -52,7 +53,9 @@ WINDOW_S = 1.1  # Bybit's rolling second, plus room for jitter on the way
 HOST_WINDOW_S = 5.25  # Bybit's per-IP five seconds, plus the same room
 HOST_LIMIT = 600  # Bybit's requests per 5 s per IP; over it, 403 and a ten-minute ban
 DEFAULT_HOST_REQUESTS = 500  # per 5 s: what a host budget allows unless configured
-BACKGROUND_SHARE = 2  # background reads may take 1/BACKGROUND_SHARE of the host's window
+BACKGROUND_SHARE = 0.5  # of the host's window background reads may take
+POLL_SHARE = 0.8  # of the host's window the order-list polls may take
+POLLS = frozenset({paths.PENDING_ORDERS, paths.ORDERS})
 
 
 class RollingWindow:
@@ -128,8 +131,8 @@ class HostBudget:
     """Bybit's per-IP limit, shared by every account of one process.
 
     ``requests_per_5s`` calls in any rolling five seconds (None: no window, the
-    ban alone), of which background reads may take half; and the IP ban after a
-    403, during which no call leaves.
+    ban alone), of which background reads may take half and the order-list polls
+    four fifths; and the IP ban after a 403, during which no call leaves.
     """
 
     def __init__(
@@ -137,18 +140,26 @@ class HostBudget:
     ) -> None:
         self.requests_per_5s = requests_per_5s
         self.ban = HostPause()
-        self.window: RollingWindow | None = None
-        self.background: RollingWindow | None = None
+        self._shares: dict[str, list[RollingWindow]] = {}
         if requests_per_5s is not None:
-            self.window = RollingWindow(requests_per_5s, clock, HOST_WINDOW_S)
-            share = max(1, requests_per_5s // BACKGROUND_SHARE)
-            self.background = RollingWindow(share, clock, HOST_WINDOW_S)
+            window = RollingWindow(requests_per_5s, clock, HOST_WINDOW_S)
 
-    def windows(self, background: bool) -> list[RollingWindow]:
-        """The host windows a call queues in, in order: a background one queues twice."""
-        if self.window is None or self.background is None:
+            def share(part: float) -> RollingWindow:
+                return RollingWindow(max(1, int(requests_per_5s * part)), clock, HOST_WINDOW_S)
+
+            self._shares = {
+                "background": [share(BACKGROUND_SHARE), window],
+                "poll": [share(POLL_SHARE), window],
+                "other": [window],
+            }
+
+    def windows(self, endpoint: str) -> list[RollingWindow]:
+        """The host windows a call queues in, in order: its share's, then the whole."""
+        if not self._shares:
             return []
-        return [self.background, self.window] if background else [self.window]
+        if endpoint in BACKGROUND_READS:
+            return self._shares["background"]
+        return self._shares["poll" if endpoint in POLLS else "other"]
 
 
 # What a client built without one shares: the ban, and Bybit's limit with headroom.
@@ -204,7 +215,7 @@ class RequestBudget:
         # Background reads queue for a background slot before the main one.
         queue = [self.background] if background else []
         queue.append(self.writes if kind == "write" else self.reads)
-        queue.extend(self.host.windows(background))
+        queue.extend(self.host.windows(endpoint))
         taken: list[tuple[RollingWindow, float]] = []
         for window in queue:
             slot, wait = window.take()
