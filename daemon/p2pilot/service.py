@@ -143,11 +143,13 @@ class Daemon:
         """Schedule every job and block until ``stop`` is set; returns the exit code."""
         from p2pilot.runtime.servers import Servers  # the mail and web stacks, for `run` only
 
+        # The bot first: a bot's very first start puts its cursor at the newest
+        # event, and the events the jobs write from then on must all alert.
+        telegram = self._telegram()
         schedule = self._schedule = self._scheduled()
         schedule.start()
         servers = Servers(self.config, self.store, self.clock, on_evidence=self._drain)
         servers.start()
-        telegram = self._telegram()
         desk = self.desk
         log.info(
             "daemon.started",
