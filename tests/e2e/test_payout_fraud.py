@@ -70,8 +70,12 @@ class Desk:
         self.store = Store(db_url)  # reads only: to wait without a CLI process per poll
         self.canaries: set[str] = set()
         self.canary_amount = 100
-        # Generous: a daemon starting on a machine busy with the parallel phase.
-        wait_for(self._hook_up, timeout=90, interval=0.2)
+        try:
+            # Generous: a daemon starting on a machine busy with the parallel phase.
+            wait_for(self._hook_up, timeout=90, interval=0.2)
+        except BaseException:
+            self.stop()  # the fixture never gets it back: do not leave the daemon running
+            raise
 
     def _hook_up(self) -> bool:
         try:
