@@ -19,7 +19,7 @@ complete_words() {{
   _p2pilot_completion {P2PILOT}; echo "${{COMPREPLY[@]}}"
 }}
 complete_words p2pilot ord
-complete_words p2pilot orders s
+complete_words p2pilot orders sh
 complete_words p2pilot payments list --unm
 """
     done = subprocess.run(
