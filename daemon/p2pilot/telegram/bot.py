@@ -255,7 +255,9 @@ class TelegramBot:
         how = await self._edit(bot, chat, message_id, alert, markup, edit_only=edit_only)
         if how is None:
             sent = await self.calls.call(
-                "sendMessage", lambda: bot.send_message(chat, alert.text, reply_markup=markup)
+                "sendMessage",
+                lambda: bot.send_message(chat, alert.text, reply_markup=markup),
+                chat=chat,
             )
             message_id, how = sent.message_id, "sent"
         assert message_id is not None
@@ -286,6 +288,7 @@ class TelegramBot:
                 lambda: bot.edit_message_text(
                     alert.text, chat_id=chat, message_id=message_id, reply_markup=markup
                 ),
+                chat=chat,
             )
         except BadRequest as exc:
             if "not modified" in str(exc).lower():
@@ -350,7 +353,9 @@ class TelegramBot:
             )
             if answer.message is not None and chat_id:
                 text = answer.message
-                await self.calls.call("sendMessage", lambda: bot.send_message(chat_id, text))
+                await self.calls.call(
+                    "sendMessage", lambda: bot.send_message(chat_id, text), chat=chat_id
+                )
             return
         message = update.message
         if message is None or not message.text or message.from_user is None:
@@ -358,4 +363,5 @@ class TelegramBot:
         user = TelegramUser(message.from_user.id, message.from_user.username)
         reply = await asyncio.to_thread(self.handlers.command, message.chat.id, user, message.text)
         if reply is not None:
-            await self.calls.call("sendMessage", lambda: bot.send_message(message.chat.id, reply))
+            chat = message.chat.id
+            await self.calls.call("sendMessage", lambda: bot.send_message(chat, reply), chat=chat)

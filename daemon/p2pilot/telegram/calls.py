@@ -1,5 +1,7 @@
-"""The bot's Bot API calls: retried through network errors, 5xx and 429s, with its health.
+"""The bot's Bot API calls: paced, retried through network errors, 5xx and 429s, with its health.
 
+Messages are paced ahead of Telegram's limits rather than only after a 429: at
+most one a second into one chat, and thirty a second in all (the Bot API FAQ).
 A call that fails for the network, a server error or a 429 is tried again
 after a backoff (a 429 after its ``retry_after``) until it answers or the bot
 stops; Telegram's refusals (400, 403) are final and raised. Each failure and
@@ -9,6 +11,7 @@ the recovery are written to the database (``status``) and the metrics.
 from __future__ import annotations
 
 import asyncio
+import time
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -18,6 +21,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.warnings import PTBDeprecationWarning
 
 from p2pilot import metrics
+from p2pilot.exchange.budget import RollingWindow
 from p2pilot.logging import get_logger
 from p2pilot.store import telegram as stored
 from p2pilot.store.engine import Store
@@ -28,6 +32,26 @@ T = TypeVar("T")
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 HEALTH_EVERY = timedelta(seconds=30)  # how often a healthy bot writes that it is
+PER_CHAT_S = 1.0  # Telegram: about one message a second into one chat
+PER_SECOND = 30  # Telegram: about thirty messages a second in all
+
+
+class Pacer:
+    """When the next message may go: a second apart per chat, thirty a second in all."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._overall = RollingWindow(PER_SECOND, clock)
+        self._next: dict[int, float] = {}
+
+    def delay(self, chat: int) -> float:
+        """Reserve the next message into ``chat``: the seconds to wait before sending it."""
+        now = self.clock()
+        at = max(now, self._next.get(chat, now))
+        slot, _wait = self._overall.take()
+        at = max(at, slot)
+        self._next[chat] = at + PER_CHAT_S
+        return at - now
 
 
 def retry_after(exc: RetryAfter) -> float:
@@ -53,16 +77,24 @@ class Calls:
         self.token = token
         self.stopping = stopping
         self.failures = 0
+        self.pacer = Pacer()
         self._health_written: datetime | None = None
 
-    async def call(self, method: str, make: Callable[[], Awaitable[T]]) -> T:
+    async def call(
+        self, method: str, make: Callable[[], Awaitable[T]], *, chat: int | None = None
+    ) -> T:
         """One Bot API call, retried on network errors, 5xx and 429 until it answers.
 
-        A refusal (400, 403) is Telegram's final word and is raised; stopping the
+        A message (``chat`` given) waits its turn first (see :class:`Pacer`). A
+        refusal (400, 403) is Telegram's final word and is raised; stopping the
         bot raises ``CancelledError``.
         """
         delay = BACKOFF_FIRST
         while True:
+            if chat is not None:
+                wait = self.pacer.delay(chat)
+                if wait > 0:
+                    await self.pause(wait)
             try:
                 result = await make()
             except RetryAfter as exc:
