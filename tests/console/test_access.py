@@ -127,11 +127,18 @@ def test_a_post_without_the_csrf_token_is_refused(client: TestClient) -> None:
 
 
 def test_logout_with_the_token_ends_the_session(client: TestClient) -> None:
+    copied = client.cookies.get(COOKIE)  # another tab, a proxy's log, a stolen laptop
+    assert copied
     token = page_csrf(client)
     response = client.post("/logout", data={"csrf": token})
     assert response.status_code == 303
     client.cookies.clear()  # what the browser does with the expired cookie
     assert client.get("/").status_code == 303
+    client.cookies.set(COOKIE, copied)  # the copy is refused too, not only forgotten
+    assert client.get("/").status_code == 303
+    assert client.get("/api/v1/orders").status_code == 401
+    assert log_in(client).status_code == 303  # a new login is a new session
+    assert client.get("/").status_code == 200
 
 
 def test_changing_a_password_logs_the_user_out(

@@ -59,6 +59,7 @@ ALL_TABLES = {
     "account_pauses",
     "release_approvals",
     "console_tokens",
+    "console_logouts",
     "alembic_version",
 }
 
@@ -145,7 +146,7 @@ def test_upgrade_from_empty_reaches_head(db_url: str) -> None:
         assert current_revision(subject.engine) is None
         assert not is_current(subject.engine)
         upgrade(db_url)
-        assert current_revision(subject.engine) == head_revision() == "0011"
+        assert current_revision(subject.engine) == head_revision() == "0012"
         assert is_current(subject.engine)
         assert set(inspect(subject.engine).get_table_names()) == ALL_TABLES
         upgrade(subject)  # idempotent at head

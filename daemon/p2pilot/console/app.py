@@ -41,7 +41,7 @@ def create_app(
     ``commands`` is the operator layer the forms and the API call (by default one
     over the same store and config).
     """
-    sessions = Sessions(config.console)
+    sessions = Sessions(config.console, store)
     console = Console(
         config=config,
         store=store,

@@ -1,10 +1,12 @@
 """Who is asking: argon2 passwords, the signed session cookie, CSRF tokens, login throttling.
 
 The session is a cookie signed with ``[console] session_secret`` (itsdangerous):
-the operator's name, a CSRF token, and a fingerprint of the password hash it was
-issued under, so that changing a password in the config logs that user out
-everywhere. It is HttpOnly and SameSite=Strict, and Secure when the request came
-over https (or always/never, as configured).
+the operator's name, a session id, a CSRF token, and a fingerprint of the
+password hash it was issued under, so that changing a password in the config
+logs that user out everywhere. Logging out records the session id in the store,
+so a copy of the cookie is refused from then on. It is HttpOnly and
+SameSite=Strict, and Secure when the request came over https (or always/never,
+as configured).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -25,6 +28,8 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from p2pilot.config.console import ConsoleConfig, ConsoleUser
+from p2pilot.store import console_logouts
+from p2pilot.store.engine import Store
 
 COOKIE = "p2pilot_console"
 CSRF_FIELD = "csrf"
@@ -63,9 +68,10 @@ class Operator:
 
 
 class Sessions:
-    """Issue and read the session cookie."""
+    """Issue, read and end the session cookie."""
 
-    def __init__(self, config: ConsoleConfig) -> None:
+    def __init__(self, config: ConsoleConfig, store: Store) -> None:
+        self.store = store
         secret = config.session_secret.get_secret_value() if config.session_secret else ""
         # Without users nobody can log in; a random key keeps the signer well defined.
         self._serializer = URLSafeTimedSerializer(
@@ -89,12 +95,24 @@ class Sessions:
         user = self._users.get(str(data.get("user")))
         if user is None or not hmac.compare_digest(str(data.get("pw")), _fingerprint(user)):
             return None
+        sid = data.get("sid")
+        if not isinstance(sid, str) or self._ended(sid):
+            return None
         return Operator(name=user.name, csrf=str(data.get("csrf")), via="session")
+
+    def _ended(self, sid: str) -> bool:
+        with self.store.transaction(read_only=True) as session:
+            return console_logouts.ended(session, sid)
 
     def issue(self, response: Response, connection: HTTPConnection, user: ConsoleUser) -> None:
         """Log ``user`` in on ``response``: a fresh cookie with a fresh CSRF token."""
         value = self._serializer.dumps(
-            {"user": user.name, "pw": _fingerprint(user), "csrf": secrets.token_urlsafe(24)}
+            {
+                "user": user.name,
+                "pw": _fingerprint(user),
+                "sid": secrets.token_urlsafe(18),
+                "csrf": secrets.token_urlsafe(24),
+            }
         )
         response.set_cookie(
             COOKIE,
@@ -107,7 +125,21 @@ class Sessions:
         )
 
     def clear(self, response: Response, connection: HTTPConnection) -> None:
-        """Log out: the browser drops the cookie."""
+        """Log out: the session is refused from now on, and the browser drops the cookie."""
+        cookie = connection.cookies.get(COOKIE)
+        try:
+            data = self._serializer.loads(cookie or "", max_age=self._lifetime)
+        except BadSignature:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("sid"), str):
+            now = datetime.now(UTC)
+            with self.store.transaction() as session:
+                console_logouts.end(
+                    session,
+                    data["sid"],
+                    expires_at=now + timedelta(seconds=self._lifetime),
+                    now=now,
+                )
         response.delete_cookie(
             COOKIE, path="/", httponly=True, samesite="strict", secure=self.secure(connection)
         )

@@ -446,6 +446,15 @@ class ConsoleTokenRow(Base):
     last_used_at: Mapped[datetime | None]
 
 
+class ConsoleLogoutRow(Base):
+    """A console session ended by its operator: its cookie is refused until it would expire."""
+
+    __tablename__ = "console_logouts"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime]
+
+
 class TelegramBotRow(Base):
     """Where the Telegram bot is in the outbox and in Telegram's updates, and its health."""
 
