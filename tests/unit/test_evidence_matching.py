@@ -14,6 +14,7 @@ from p2pilot.evidence.matching import (
     MAX_NAME_WORDS,
     Evidence,
     EvidenceCandidate,
+    MatchPolicy,
     amount_matches,
     best_match,
     name_similarity,
@@ -204,3 +205,20 @@ def test_reasons_say_why_nothing_matched() -> None:
     assert best_match(early, [candidate("1", "2.00", "OLEG S")]).order_id is None
     other_account = evidence("2.00", "Oleg S", account="other")
     assert best_match(other_account, [candidate("1", "2.00", "OLEG S")]).order_id is None
+
+
+@given(
+    expected=st.decimals(min_value=1, max_value=10**7, places=2),
+    received=st.decimals(min_value=1, max_value=10**7, places=2),
+    tolerance=st.decimals(min_value=0, max_value=1000, places=2),
+    percent=st.decimals(min_value=0, max_value=150, places=2),
+)
+def test_the_query_range_holds_every_amount_that_fits(
+    expected: Decimal, received: Decimal, tolerance: Decimal, percent: Decimal
+) -> None:
+    # The duplicate check narrows its query with this range, then decides with
+    # amount_fits: a fitting amount outside the range would be a missed duplicate.
+    policy = MatchPolicy(tolerance=tolerance, tolerance_percent=percent)
+    low, high = policy.expected_range(received)
+    if policy.amount_fits(expected, received):
+        assert low <= expected and (high is None or expected <= high)

@@ -71,6 +71,7 @@ def possible_duplicate(
         currency=payment.currency,
         since=payment.received_at - DUPLICATE_WINDOW,
         until=payment.received_at + DUPLICATE_WINDOW,
+        amounts=policy.expected_range(payment.amount),
     )
     for bound in nearby:
         if bound.payment.id == payment.id:

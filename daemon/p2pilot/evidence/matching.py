@@ -179,6 +179,17 @@ class MatchPolicy:
     tolerance: Decimal = Decimal(0)
     tolerance_percent: Decimal = Decimal(0)
 
+    def expected_range(self, received: Decimal) -> tuple[Decimal, Decimal | None]:
+        """Bounds on every ``expected`` that ``received`` may fit (None: no upper bound).
+
+        A superset, for narrowing a query; ``amount_fits`` still decides each one.
+        """
+        share = self.tolerance_percent / Decimal(100)
+        low = min(received - self.tolerance, received / (1 + share))
+        if share >= 1:
+            return low, None
+        return low, max(received + self.tolerance, received / (1 - share))
+
     def amount_fits(self, expected: Decimal, received: Decimal) -> bool:
         """``received`` pays an order of ``expected`` within the tolerances."""
         return amount_matches(
