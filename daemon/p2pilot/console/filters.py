@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from jinja2 import Environment
@@ -32,7 +32,7 @@ def when(value: Any) -> str:
     moment = times.parse(value) if isinstance(value, str) else value
     if not isinstance(moment, datetime):
         return ""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return times.absolute(moment)
 
 
 def money(amount: Any, currency: Any = "") -> str:
