@@ -305,3 +305,50 @@ def test_a_sent_release_that_never_reached_the_exchange_is_called_once_more(
     assert len(took_effect(sim, FINISH)) == 1
     assert events(logs) == ["action.reconciling", "release.done"]
     assert sim_status(sim, order.id) == OrderStatus.COMPLETED
+
+
+def test_a_sent_row_whose_claim_another_action_carried_out_stands_down(
+    store: Store, sim: SimulatorServer
+) -> None:
+    """The fault campaign's case: a definite refusal freed the claim, the daemon died
+    before the row left ``sent``, and after the restart the order's other release
+    (its ``payment.received``) claimed the order again and released it. The first row
+    took no part in that release and must not be recorded as the one that did."""
+    desk, order, first = claimed_release(store, sim)
+    with store.transaction() as session:
+        assert releases.settle_release(session, order.pk, "failed", action_id=first.id, at=NOW)
+    with store.transaction() as session:
+        second = ledger.claim(
+            session,
+            key="ev8/r/0:release",
+            account_id=desk.id,
+            event_id=None,
+            order_pk=order.pk,
+            rule="r",
+            kind="release",
+            at=NOW,
+        )
+        assert second is not None
+        assert releases.claim_release(
+            session,
+            account_id=desk.id,
+            order_pk=order.pk,
+            action_id=second.id,
+            amount=order.amount,
+            currency=order.currency,
+            counterparty_user_id=order.counterparty_user_id or None,
+            at=NOW,
+        )
+    desk.client.release(order.id)
+    with store.transaction() as session:
+        assert releases.settle_release(session, order.pk, "succeeded", action_id=second.id, at=NOW)
+        # A late word from the first row cannot touch the claim it no longer holds.
+        assert not releases.settle_release(session, order.pk, "failed", action_id=first.id, at=NOW)
+    logs = reconcile_release(store, desk, order, first)
+    after = stored(store, first)
+    assert after.state == ActionState.SKIPPED
+    assert after.detail == {"decision": "duplicate"}
+    assert events(logs) == ["action.reconciling", "release.stood_down"]
+    assert len(took_effect(sim, FINISH)) == 1
+    with store.transaction(read_only=True) as session:
+        assert releases.claim_of(session, order.pk) == releases.ReleaseClaim(second.id, "succeeded")

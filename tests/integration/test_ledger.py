@@ -59,7 +59,7 @@ def test_a_key_is_claimed_once(store: Store) -> None:
 
 def test_an_order_is_released_at_most_once_and_counts_against_limits(store: Store) -> None:
     account_id, order_pk = order(store)
-    results = []
+    results, action_ids = [], []
     for action in range(2):
         with store.transaction() as session:
             action_row = ledger.claim(
@@ -73,6 +73,7 @@ def test_an_order_is_released_at_most_once_and_counts_against_limits(store: Stor
                 at=NOW,
             )
             assert action_row is not None
+            action_ids.append(action_row.id)
             results.append(
                 releases.claim_release(
                     session,
@@ -91,7 +92,7 @@ def test_an_order_is_released_at_most_once_and_counts_against_limits(store: Stor
             session, account_id=account_id, currency="RUB", since=NOW - timedelta(hours=1)
         )
         assert total == Decimal("8145.00")
-        releases.settle_release(session, order_pk, "failed", at=NOW)
+        releases.settle_release(session, order_pk, "failed", action_id=action_ids[0], at=NOW)
         after = releases.released_total(
             session, account_id=account_id, currency="RUB", since=NOW - timedelta(hours=1)
         )

@@ -131,7 +131,7 @@ def test_refusals_say_why_and_are_audited_without_an_effect(
             counterparty_user_id=None,
             at=NOW,
         )
-        releases.settle_release(session, order_pk, "succeeded", at=NOW)
+        releases.settle_release(session, order_pk, "succeeded", action_id=action_id, at=NOW)
     cases = {
         "7002": "refused: not awaiting approval (no release decided yet)",
         "7003": "refused: order cancelled",

@@ -8,6 +8,7 @@ unless the exchange definitely refused the earlier call, which may be retried.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -66,16 +67,43 @@ def claim_release(
     return result.scalar_one_or_none() is not None
 
 
-def settle_release(session: Session, order_pk: int, state: str, *, at: datetime) -> None:
-    row = session.scalars(select(ReleaseRow).where(ReleaseRow.order_id == order_pk)).one()
-    row.state = state
-    row.updated_at = at
+@dataclass(frozen=True, slots=True)
+class ReleaseClaim:
+    """Who holds an order's one release, and how it stands."""
+
+    action_id: int
+    state: str
+
+
+def settle_release(
+    session: Session, order_pk: int, state: str, *, action_id: int, at: datetime
+) -> bool:
+    """Settle the claim ``action_id`` holds; False when it holds none (another took it).
+
+    Only the claimant settles: after a definite refusal another action may have
+    claimed the order again, and a late word from the first must not touch it.
+    """
+    result = session.execute(
+        update(ReleaseRow)
+        .where(ReleaseRow.order_id == order_pk, ReleaseRow.action_id == action_id)
+        .values(state=state, updated_at=at)
+        .returning(ReleaseRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+def claim_of(session: Session, order_pk: int) -> ReleaseClaim | None:
+    """The order's release claim, if any action ever made one."""
+    row = session.execute(
+        select(ReleaseRow.action_id, ReleaseRow.state).where(ReleaseRow.order_id == order_pk)
+    ).one_or_none()
+    return None if row is None else ReleaseClaim(row.action_id, row.state)
 
 
 def release_state(session: Session, order_pk: int) -> str | None:
-    return session.scalars(
-        select(ReleaseRow.state).where(ReleaseRow.order_id == order_pk)
-    ).one_or_none()
+    claim = claim_of(session, order_pk)
+    return None if claim is None else claim.state
 
 
 def released_total(

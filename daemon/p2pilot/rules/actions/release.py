@@ -30,7 +30,7 @@ import dataclasses
 from datetime import datetime
 
 from p2pilot.crashpoints import crash_point
-from p2pilot.exchange.errors import ExchangeError, TransientError
+from p2pilot.exchange.errors import ExchangeError
 from p2pilot.metrics import TRIGGER_TO_RELEASE, count_action
 from p2pilot.records import OrderDetail, OrderStatus, Side
 from p2pilot.rules import release_claim
@@ -90,10 +90,12 @@ class ReleaseHandler:
             self.steps.settle(record, ActionState.FAILED, error="order no longer stored")
             return
         with self.env.store.transaction(read_only=True) as session:
-            claimed = releases.release_state(session, order.pk)
+            claim = releases.claim_of(session, order.pk)
             paused = approvals.pause_of(session, run.account.id)
-        if record.state in (ActionState.PENDING, ActionState.AWAITING) or claimed is None:
-            # Never reached the exchange: decide afresh, all guards again.
+        mine = claim is not None and claim.action_id == record.id
+        if record.state in (ActionState.PENDING, ActionState.AWAITING) or not mine:
+            # Never reached the exchange under a claim of its own: decide afresh, all
+            # guards again (a claim another action holds makes this one stand down).
             self.execute(run)
             return
         try:
@@ -121,7 +123,9 @@ class ReleaseHandler:
             self._call(run, order, fresh)
             return
         with self.env.store.transaction() as session:
-            releases.settle_release(session, order.pk, "failed", at=self.env.clock())
+            releases.settle_release(
+                session, order.pk, "failed", action_id=record.id, at=self.env.clock()
+            )
             ledger.transition(
                 session,
                 record.id,
@@ -308,11 +312,17 @@ class ReleaseHandler:
         try:
             run.account.client.release(order.id)
         except ExchangeError as exc:
-            unknown = isinstance(exc, TransientError) and exc.outcome_unknown
-            if not unknown:
-                with self.env.store.transaction() as session:
-                    releases.settle_release(session, order.pk, "failed", at=self.env.clock())
-            self.steps.outcome(run.record, exc, run.log)
+            # A definite refusal frees the claim in the row's own transaction: a crash
+            # between the two would leave a ``sent`` row beside a claim another
+            # action may take and carry out.
+            self.steps.outcome(
+                run.record,
+                exc,
+                run.log,
+                refused=lambda session: releases.settle_release(
+                    session, order.pk, "failed", action_id=run.record.id, at=self.env.clock()
+                ),
+            )
             return
         crash_point("release.after_call")
         # The exchange said the release went through: that is the completion, and
@@ -332,7 +342,9 @@ class ReleaseHandler:
         """The release took effect: claim, ledger row and the completed order, at once."""
         now = self.env.clock
         with self.env.store.transaction() as session:
-            releases.settle_release(session, order.pk, "succeeded", at=now())
+            releases.settle_release(
+                session, order.pk, "succeeded", action_id=run.record.id, at=now()
+            )
             ledger.transition(session, run.record.id, ActionState.SUCCEEDED, at=now())
             stored_orders.apply_order(session, run.account.id, completed, now=now())
         count_action(run.record.kind, ActionState.SUCCEEDED)

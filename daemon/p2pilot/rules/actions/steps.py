@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
 from structlog.stdlib import BoundLogger
 
 from p2pilot.exchange.errors import ExchangeError, RateLimited, TransientError
@@ -62,8 +63,20 @@ class LedgerSteps:
         self.settle(record, ActionState.DRY_RUN, detail=detail)
         log.info("action.dry_run", **{k: v for k, v in detail.items() if k != "guards"})
 
-    def outcome(self, record: ActionRecord, exc: ExchangeError, log: BoundLogger) -> None:
-        """Settle a failed exchange write: unknown, to be retried, or failed for good."""
+    def outcome(
+        self,
+        record: ActionRecord,
+        exc: ExchangeError,
+        log: BoundLogger,
+        *,
+        refused: Callable[[Session], object] | None = None,
+    ) -> None:
+        """Settle a failed exchange write: unknown, to be retried, or failed for good.
+
+        ``refused`` runs in the same transaction when the exchange definitely did
+        nothing, so what the handler keeps beside the row (a release claim) can
+        never be seen settled while the row still says ``sent``.
+        """
         if isinstance(exc, TransientError) and exc.outcome_unknown:
             self.settle(record, ActionState.UNKNOWN, error=str(exc))
             log.warning("action.outcome_unknown", error=str(exc))
@@ -77,6 +90,8 @@ class LedgerSteps:
                 ActionState.PENDING if retryable and attempts < MAX_ATTEMPTS else ActionState.FAILED
             )
             ledger.transition(session, record.id, state, at=self.clock(), error=str(exc))
+            if refused is not None:
+                refused(session)
         if state == ActionState.PENDING:
             log.warning("action.will_retry", error=str(exc), attempts=attempts)
         else:
