@@ -8,6 +8,7 @@ operator-command layer. The simulator's request log witnesses each release.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -77,6 +78,26 @@ def start_bot(daemon: Daemon, sim: SimulatorServer) -> TelegramBot:
     return bot
 
 
+@contextmanager
+def telegram_desk(
+    db_url: str, sim: SimulatorServer, api: BotApi, **safety: Any
+) -> Iterator[Daemon]:
+    """The desk with its bot polling, as ``run`` starts them; both stopped at the end."""
+    daemon = desk(db_url, sim, api, **safety)
+    bot = start_bot(daemon, sim)
+    try:
+        yield daemon
+    finally:
+        bot.stop()
+        daemon.close()
+
+
+@pytest.fixture
+def daemon(sim: SimulatorServer, api: BotApi, db_url: str) -> Iterator[Daemon]:
+    with telegram_desk(db_url, sim, api) as running:
+        yield running
+
+
 def paid_order(daemon: Daemon, sim: SimulatorServer, amount: str = "5000.00") -> str:
     order_id = str(control(sim, "orders", side="sell", amount=amount, price="81.00")["id"])
     control(sim, f"orders/{order_id}/pay")
@@ -113,106 +134,84 @@ def audit_rows(daemon: Daemon) -> list[tuple[str, str, str, str]]:
 
 
 def test_an_approval_tapped_in_telegram_releases_once(
-    sim: SimulatorServer, api: BotApi, db_url: str
+    sim: SimulatorServer, api: BotApi, daemon: Daemon
 ) -> None:
-    daemon = desk(db_url, sim, api)
-    bot = start_bot(daemon, sim)
-    try:
-        order_id = paid_order(daemon, sim)
-        # Confirmed by the operator from the phone: evidence, then the release waits.
-        assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
+    order_id = paid_order(daemon, sim)
+    # Confirmed by the operator from the phone: evidence, then the release waits.
+    assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
+    assert daemon.run_once() == 0
+    [alert] = wait_for(lambda: api.buttons_sent(f"a:{order_id}"))
+    assert int(alert["chat_id"]) == CHAT and order_id in alert["text"]
+    assert "Release waiting for approval" in alert["text"]
+    assert "Evidence: 5000.00 RUB" in alert["text"]  # what the operator confirmed
+    assert "ok status_paid" in alert["text"]  # the guards' results
+
+    with capture_logs() as logs:
+        assert tap(api, ALICE, f"a:{order_id}", chat=STRANGER) == "refused: this chat may not act"
+    refused = [e for e in logs if e["event"] == "telegram.refused"]
+    assert [(e["chat_id"], e["user_id"]) for e in refused] == [(STRANGER, ALICE[0])]
+
+    assert tap(api, ALICE, f"a:{order_id}") == "approved, waiting for the daemon"
+    for _ in range(3):
         assert daemon.run_once() == 0
-        [alert] = wait_for(lambda: api.buttons_sent(f"a:{order_id}"))
-        assert int(alert["chat_id"]) == CHAT and order_id in alert["text"]
-        assert "Release waiting for approval" in alert["text"]
-        assert "Evidence: 5000.00 RUB" in alert["text"]  # what the operator confirmed
-        assert "ok status_paid" in alert["text"]  # the guards' results
-
-        with capture_logs() as logs:
-            assert tap(api, ALICE, f"a:{order_id}", chat=STRANGER) == (
-                "refused: this chat may not act"
-            )
-        refused = [e for e in logs if e["event"] == "telegram.refused"]
-        assert [(e["chat_id"], e["user_id"]) for e in refused] == [(STRANGER, ALICE[0])]
-
-        assert tap(api, ALICE, f"a:{order_id}") == "approved, waiting for the daemon"
-        for _ in range(3):
-            assert daemon.run_once() == 0
-        assert released(sim) == [order_id]
-        assert tap(api, BOB, f"a:{order_id}") == "already released"
-        assert released(sim) == [order_id]
-        # One message for the order, edited in place when it completed.
-        wait_for(lambda: any("Completed" in e["text"] for e in api.edits))
-        assert len(api.buttons_sent(f"a:{order_id}")) == 1
-        assert ("tg:@alice", "telegram", "approve", "ok") in audit_rows(daemon)
-        assert ("tg:88", "telegram", "approve", "ok") in audit_rows(daemon)
-        assert ("tg:@alice", "telegram", "confirm-payment", "ok") in audit_rows(daemon)
-    finally:
-        bot.stop()
-        daemon.close()
+    assert released(sim) == [order_id]
+    assert tap(api, BOB, f"a:{order_id}") == "already released"
+    assert released(sim) == [order_id]
+    # One message for the order, edited in place when it completed.
+    wait_for(lambda: any("Completed" in e["text"] for e in api.edits))
+    assert len(api.buttons_sent(f"a:{order_id}")) == 1
+    assert ("tg:@alice", "telegram", "approve", "ok") in audit_rows(daemon)
+    assert ("tg:88", "telegram", "approve", "ok") in audit_rows(daemon)
+    assert ("tg:@alice", "telegram", "confirm-payment", "ok") in audit_rows(daemon)
 
 
 def test_a_payment_reminder_is_confirmed_and_edited_in_place(
-    sim: SimulatorServer, api: BotApi, db_url: str
+    sim: SimulatorServer, api: BotApi, daemon: Daemon
 ) -> None:
-    daemon = desk(db_url, sim, api)
-    bot = start_bot(daemon, sim)
-    try:
-        order_id = paid_order(daemon, sim)
-        later = datetime.now(UTC) + timedelta(minutes=10)  # the buyer paid long ago
-        with daemon.store.transaction() as session:
-            account_id = stored_accounts.account_ids(session)["desk"]
-            assert remind_unconfirmed(
-                session, account_id, now=later, remind_after=timedelta(minutes=5)
-            )
-        [reminder] = wait_for(lambda: api.buttons_sent(f"p:{order_id}"))
-        assert reminder["text"].startswith("Buyer says paid, no payment seen yet")
-        assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
-        assert daemon.run_once() == 0
-        # The same message now asks for the approval: edited, not a second message.
-        [edit] = wait_for(lambda: [e for e in api.edits if f"a:{order_id}" in str(e)])
-        assert int(edit["message_id"]) == reminder["message_id"]
-        assert edit["text"].startswith("Release waiting for approval")
-        assert api.buttons_sent(f"a:{order_id}") == []
-    finally:
-        bot.stop()
-        daemon.close()
+    order_id = paid_order(daemon, sim)
+    later = datetime.now(UTC) + timedelta(minutes=10)  # the buyer paid long ago
+    with daemon.store.transaction() as session:
+        account_id = stored_accounts.account_ids(session)["desk"]
+        assert remind_unconfirmed(session, account_id, now=later, remind_after=timedelta(minutes=5))
+    [reminder] = wait_for(lambda: api.buttons_sent(f"p:{order_id}"))
+    assert reminder["text"].startswith("Buyer says paid, no payment seen yet")
+    assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
+    assert daemon.run_once() == 0
+    # The same message now asks for the approval: edited, not a second message.
+    [edit] = wait_for(lambda: [e for e in api.edits if f"a:{order_id}" in str(e)])
+    assert int(edit["message_id"]) == reminder["message_id"]
+    assert edit["text"].startswith("Release waiting for approval")
+    assert api.buttons_sent(f"a:{order_id}") == []
 
 
 def test_a_hold_from_telegram_stops_the_release(
-    sim: SimulatorServer, api: BotApi, db_url: str
+    sim: SimulatorServer, api: BotApi, daemon: Daemon
 ) -> None:
-    daemon = desk(db_url, sim, api)
-    bot = start_bot(daemon, sim)
-    try:
-        order_id = paid_order(daemon, sim)
-        assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
+    order_id = paid_order(daemon, sim)
+    assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
+    assert daemon.run_once() == 0
+    wait_for(lambda: api.buttons_sent(f"h:{order_id}"))
+    # The buyer writes: the alert keeps its buttons, and the chat shows on a tap.
+    control(sim, f"orders/{order_id}/messages", text="sent it, please release")
+    assert daemon.run_once() == 0
+    wait_for(lambda: alerted_up_to(daemon) == newest_event(daemon))
+    assert api.edits == []
+    assert tap(api, ALICE, f"c:{order_id}") == "chat below"
+    wait_for(lambda: any("sent it, please release" in t for t in api.texts_to(CHAT)))
+    assert tap(api, ALICE, f"h:{order_id}") == "held"
+    refused = tap(api, BOB, f"a:{order_id}")
+    assert refused.startswith("refused: held by tg:@alice: held from Telegram")
+    for _ in range(2):
         assert daemon.run_once() == 0
-        wait_for(lambda: api.buttons_sent(f"h:{order_id}"))
-        # The buyer writes: the alert keeps its buttons, and the chat shows on a tap.
-        control(sim, f"orders/{order_id}/messages", text="sent it, please release")
-        assert daemon.run_once() == 0
-        wait_for(lambda: alerted_up_to(daemon) == newest_event(daemon))
-        assert api.edits == []
-        assert tap(api, ALICE, f"c:{order_id}") == "chat below"
-        wait_for(lambda: any("sent it, please release" in t for t in api.texts_to(CHAT)))
-        assert tap(api, ALICE, f"h:{order_id}") == "held"
-        refused = tap(api, BOB, f"a:{order_id}")
-        assert refused.startswith("refused: held by tg:@alice: held from Telegram")
-        for _ in range(2):
-            assert daemon.run_once() == 0
-        assert released(sim) == []
-        wait_for(lambda: any(e["text"].startswith("Held by tg:@alice") for e in api.edits))
-        api.write(CHAT, ALICE[0], ALICE[1], f"/order {order_id}")
-        wait_for(lambda: any(t.startswith(f"Order {order_id}") for t in api.texts_to(CHAT)))
-        api.write(STRANGER, BOB[0], BOB[1], "/resume desk")
-        wait_for(lambda: "refused: this chat may not act" in api.texts_to(STRANGER))
-        assert ("tg:@alice", "telegram", "hold", "ok") in audit_rows(daemon)
-        assert ("tg:88", "telegram", "approve", "refused") in audit_rows(daemon)
-        assert not [r for r in audit_rows(daemon) if r[2] == "resume"]
-    finally:
-        bot.stop()
-        daemon.close()
+    assert released(sim) == []
+    wait_for(lambda: any(e["text"].startswith("Held by tg:@alice") for e in api.edits))
+    api.write(CHAT, ALICE[0], ALICE[1], f"/order {order_id}")
+    wait_for(lambda: any(t.startswith(f"Order {order_id}") for t in api.texts_to(CHAT)))
+    api.write(STRANGER, BOB[0], BOB[1], "/resume desk")
+    wait_for(lambda: "refused: this chat may not act" in api.texts_to(STRANGER))
+    assert ("tg:@alice", "telegram", "hold", "ok") in audit_rows(daemon)
+    assert ("tg:88", "telegram", "approve", "refused") in audit_rows(daemon)
+    assert not [r for r in audit_rows(daemon) if r[2] == "resume"]
 
 
 def command(api: BotApi, text: str) -> str:
@@ -230,41 +229,33 @@ def replies(api: BotApi) -> list[str]:
 
 
 def test_pause_from_telegram_stops_releases_until_resumed(
-    sim: SimulatorServer, api: BotApi, db_url: str
+    sim: SimulatorServer, api: BotApi, daemon: Daemon
 ) -> None:
-    daemon = desk(db_url, sim, api)
-    bot = start_bot(daemon, sim)
-    try:
-        order_id = paid_order(daemon, sim)
-        assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
+    order_id = paid_order(daemon, sim)
+    assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
+    assert daemon.run_once() == 0
+    assert command(api, "/pause desk") == "paused"
+    assert tap(api, BOB, f"a:{order_id}").startswith("refused: account desk paused by")
+    for _ in range(2):
         assert daemon.run_once() == 0
-        assert command(api, "/pause desk") == "paused"
-        assert tap(api, BOB, f"a:{order_id}").startswith("refused: account desk paused by")
-        for _ in range(2):
-            assert daemon.run_once() == 0
-        assert released(sim) == []
-        assert "desk: paused" in command(api, "/status")
-        assert command(api, "/resume desk") == "resumed"
-        assert tap(api, BOB, f"a:{order_id}") == "approved, waiting for the daemon"
-        for _ in range(3):
-            assert daemon.run_once() == 0
-        assert released(sim) == [order_id]
-        assert command(api, f"/say {order_id} thank you!") == "sent"
-        assert [e["body"]["message"] for e in took_effect(sim, SEND)] == ["thank you!"]
-        assert ("tg:@alice", "telegram", "pause", "ok") in audit_rows(daemon)
-        assert ("tg:@alice", "telegram", "say", "ok") in audit_rows(daemon)
-    finally:
-        bot.stop()
-        daemon.close()
+    assert released(sim) == []
+    assert "desk: paused" in command(api, "/status")
+    assert command(api, "/resume desk") == "resumed"
+    assert tap(api, BOB, f"a:{order_id}") == "approved, waiting for the daemon"
+    for _ in range(3):
+        assert daemon.run_once() == 0
+    assert released(sim) == [order_id]
+    assert command(api, f"/say {order_id} thank you!") == "sent"
+    assert [e["body"]["message"] for e in took_effect(sim, SEND)] == ["thank you!"]
+    assert ("tg:@alice", "telegram", "pause", "ok") in audit_rows(daemon)
+    assert ("tg:@alice", "telegram", "say", "ok") in audit_rows(daemon)
 
 
 def test_two_person_counts_a_console_user_and_a_telegram_user(
     sim: SimulatorServer, api: BotApi, db_url: str
 ) -> None:
-    daemon = desk(db_url, sim, api, two_person_above={"RUB": "200000"})
-    bot = start_bot(daemon, sim)
-    commands = OperatorCommands(daemon.store, daemon.config)
-    try:
+    with telegram_desk(db_url, sim, api, two_person_above={"RUB": "200000"}) as daemon:
+        commands = OperatorCommands(daemon.store, daemon.config)
         order_id = paid_order(daemon, sim, "250000.00")
         confirm(daemon, order_id, "250000.00")
         assert daemon.run_once() == 0
@@ -275,43 +266,34 @@ def test_two_person_counts_a_console_user_and_a_telegram_user(
         for _ in range(3):
             assert daemon.run_once() == 0
         assert released(sim) == [order_id]
-    finally:
-        bot.stop()
-        daemon.close()
 
 
 def test_an_unmatched_payment_is_attached_from_its_alert(
-    sim: SimulatorServer, api: BotApi, db_url: str
+    sim: SimulatorServer, api: BotApi, daemon: Daemon
 ) -> None:
-    daemon = desk(db_url, sim, api)
-    bot = start_bot(daemon, sim)
-    try:
-        first, second = paid_order(daemon, sim), paid_order(daemon, sim)
-        now = datetime.now(UTC)
-        result = record_evidence(
-            daemon.store,
-            amount=Decimal("5000.00"),
-            currency="RUB",
-            payer_name="",
-            reference="bank-twice",
-            received_at=now,
-            source="operator",
-            now=now,
-            account="desk",
-        )
-        assert result.order_id is None and result.payment_id is not None  # which one?
-        assert daemon.run_once() == 0
-        data = f"t:{result.payment_id}:{first}"
-        [alert] = wait_for(lambda: api.buttons_sent(data))
-        assert f"t:{result.payment_id}:{second}" in str(alert["reply_markup"])
-        assert tap(api, ALICE, data) == f"evidence {result.payment_id} attached"
-        assert tap(api, ALICE, data).startswith("refused:")  # it pays one order only
-        assert daemon.run_once() == 0
-        wait_for(lambda: api.buttons_sent(f"a:{first}"))
-        assert api.buttons_sent(f"a:{second}") == []
-    finally:
-        bot.stop()
-        daemon.close()
+    first, second = paid_order(daemon, sim), paid_order(daemon, sim)
+    now = datetime.now(UTC)
+    result = record_evidence(
+        daemon.store,
+        amount=Decimal("5000.00"),
+        currency="RUB",
+        payer_name="",
+        reference="bank-twice",
+        received_at=now,
+        source="operator",
+        now=now,
+        account="desk",
+    )
+    assert result.order_id is None and result.payment_id is not None  # which one?
+    assert daemon.run_once() == 0
+    data = f"t:{result.payment_id}:{first}"
+    [alert] = wait_for(lambda: api.buttons_sent(data))
+    assert f"t:{result.payment_id}:{second}" in str(alert["reply_markup"])
+    assert tap(api, ALICE, data) == f"evidence {result.payment_id} attached"
+    assert tap(api, ALICE, data).startswith("refused:")  # it pays one order only
+    assert daemon.run_once() == 0
+    wait_for(lambda: api.buttons_sent(f"a:{first}"))
+    assert api.buttons_sent(f"a:{second}") == []
 
 
 def test_an_outage_and_a_429_lose_no_alert_and_double_none(
@@ -361,28 +343,22 @@ def test_an_outage_and_a_429_lose_no_alert_and_double_none(
 
 
 def test_an_alert_that_cannot_be_shown_holds_no_later_one_back(
-    sim: SimulatorServer, api: BotApi, db_url: str
+    sim: SimulatorServer, api: BotApi, daemon: Daemon
 ) -> None:
-    daemon = desk(db_url, sim, api)
-    bot = start_bot(daemon, sim)
-    try:
-        account_id = daemon.accounts[0].id
-        with daemon.store.transaction() as session:  # a payload this version cannot show
-            poison = append_event(
-                session,
-                account_id=account_id,
-                order_pk=None,
-                type="payment.unmatched",
-                payload={"account": "desk", "payment": {"id": 1}, "orders": 5},
-            )
-        with capture_logs() as logs:
-            order_id = paid_order(daemon, sim)
-            confirm(daemon, order_id, "5000.00")
-            assert daemon.run_once() == 0
-            wait_for(lambda: api.buttons_sent(f"a:{order_id}"), timeout=20)
-        assert alerted_up_to(daemon) > poison
-        skipped = [e for e in logs if e["event"] == "telegram.alert_unrenderable"]
-        assert [e["event_id"] for e in skipped] == [poison]
-    finally:
-        bot.stop()
-        daemon.close()
+    account_id = daemon.accounts[0].id
+    with daemon.store.transaction() as session:  # a payload this version cannot show
+        poison = append_event(
+            session,
+            account_id=account_id,
+            order_pk=None,
+            type="payment.unmatched",
+            payload={"account": "desk", "payment": {"id": 1}, "orders": 5},
+        )
+    with capture_logs() as logs:
+        order_id = paid_order(daemon, sim)
+        confirm(daemon, order_id, "5000.00")
+        assert daemon.run_once() == 0
+        wait_for(lambda: api.buttons_sent(f"a:{order_id}"), timeout=20)
+    assert alerted_up_to(daemon) > poison
+    skipped = [e for e in logs if e["event"] == "telegram.alert_unrenderable"]
+    assert [e["event_id"] for e in skipped] == [poison]
