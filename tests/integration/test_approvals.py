@@ -39,18 +39,16 @@ def sim() -> Iterator[SimulatorServer]:
         yield server
 
 
+# Releases wait for an operator's approval; the limits leave room for large orders.
+APPROVE = {
+    "release_mode": "approve",
+    "release_max_amount": {"RUB": "500000"},
+    "release_daily_limit": {"RUB": "1000000"},
+}
+
+
 def approve_desk(db_url: str, sim: SimulatorServer, **safety: Any) -> Daemon:
-    config = make_config(
-        db_url,
-        sim,
-        rules=[RELEASE],
-        safety={
-            "release_mode": "approve",
-            "release_max_amount": {"RUB": "500000"},
-            "release_daily_limit": {"RUB": "1000000"},
-            **safety,
-        },
-    )
+    config = make_config(db_url, sim, rules=[RELEASE], safety={**APPROVE, **safety})
     return run_daemon(config, sim)
 
 

@@ -32,7 +32,7 @@ from p2pilot.telegram import TelegramBot, build_bot
 from ..e2e.conftest import wait_for
 from .botapi import BotApi, bot_api
 from .simdesk import control, in_process, running_simulator, took_effect
-from .test_approvals import RELEASE, released
+from .test_approvals import APPROVE, RELEASE, released
 from .test_rules import KEY, SECRET, SEND, confirm, make_config, run_daemon
 
 TOKEN = "123456:TEST-bot-token-not-a-real-one"
@@ -59,12 +59,7 @@ def desk(db_url: str, sim: SimulatorServer, api: BotApi, **safety: Any) -> Daemo
         db_url,
         sim,
         rules=[RELEASE],
-        safety={
-            "release_mode": "approve",
-            "release_max_amount": {"RUB": "500000"},
-            "release_daily_limit": {"RUB": "1000000"},
-            **safety,
-        },
+        safety={**APPROVE, **safety},
         telegram={"bot_token": TOKEN, "chats": [CHAT], "api_url": api.url},
     )
     return run_daemon(config, sim)
@@ -105,6 +100,14 @@ def paid_order(daemon: Daemon, sim: SimulatorServer, amount: str = "5000.00") ->
     return order_id
 
 
+def confirmed_from_phone(daemon: Daemon, sim: SimulatorServer, api: BotApi) -> str:
+    """A paid order whose payment the operator confirmed from the phone; its release waits."""
+    order_id = paid_order(daemon, sim)
+    assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
+    assert daemon.run_once() == 0
+    return order_id
+
+
 def tap(api: BotApi, user: tuple[int, str | None], data: str, chat: int = CHAT) -> str:
     query = api.press(chat, user[0], user[1], data)
     return str(wait_for(lambda: api.answer_to(query)))
@@ -136,10 +139,8 @@ def audit_rows(daemon: Daemon) -> list[tuple[str, str, str, str]]:
 def test_an_approval_tapped_in_telegram_releases_once(
     sim: SimulatorServer, api: BotApi, daemon: Daemon
 ) -> None:
-    order_id = paid_order(daemon, sim)
     # Confirmed by the operator from the phone: evidence, then the release waits.
-    assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
-    assert daemon.run_once() == 0
+    order_id = confirmed_from_phone(daemon, sim, api)
     [alert] = wait_for(lambda: api.buttons_sent(f"a:{order_id}"))
     assert int(alert["chat_id"]) == CHAT and order_id in alert["text"]
     assert "Release waiting for approval" in alert["text"]
@@ -187,9 +188,7 @@ def test_a_payment_reminder_is_confirmed_and_edited_in_place(
 def test_a_hold_from_telegram_stops_the_release(
     sim: SimulatorServer, api: BotApi, daemon: Daemon
 ) -> None:
-    order_id = paid_order(daemon, sim)
-    assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
-    assert daemon.run_once() == 0
+    order_id = confirmed_from_phone(daemon, sim, api)
     wait_for(lambda: api.buttons_sent(f"h:{order_id}"))
     # The buyer writes: the alert keeps its buttons, and the chat shows on a tap.
     control(sim, f"orders/{order_id}/messages", text="sent it, please release")
@@ -231,9 +230,7 @@ def replies(api: BotApi) -> list[str]:
 def test_pause_from_telegram_stops_releases_until_resumed(
     sim: SimulatorServer, api: BotApi, daemon: Daemon
 ) -> None:
-    order_id = paid_order(daemon, sim)
-    assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
-    assert daemon.run_once() == 0
+    order_id = confirmed_from_phone(daemon, sim, api)
     assert command(api, "/pause desk") == "paused"
     assert tap(api, BOB, f"a:{order_id}").startswith("refused: account desk paused by")
     for _ in range(2):
@@ -304,9 +301,7 @@ def test_an_outage_and_a_429_lose_no_alert_and_double_none(
     try:
         api.fail("sendMessage", 500, times=2)
         api.fail("sendMessage", 429, retry_after=1)
-        order_id = paid_order(daemon, sim)
-        assert tap(api, ALICE, f"p:{order_id}").startswith("payment recorded")
-        assert daemon.run_once() == 0
+        order_id = confirmed_from_phone(daemon, sim, api)
         wait_for(lambda: api.buttons_sent(f"a:{order_id}"), timeout=20)
         tries = [c for c in api.calls if c[0] == "sendMessage" and order_id in str(c[1])]
         assert len(tries) == 4  # two 500s and a 429, then the one that went out
