@@ -86,6 +86,26 @@ def awaiting(store: Store, exchange_id: str, amount: str = "5000.00") -> tuple[i
     return order_pk, action.id
 
 
+def unbound_payment(
+    store: Store, reference: str, *, payer: str = "", account: str | None = None
+) -> stored_payments.PaymentRecord:
+    """5000.00 RUB of evidence no order has taken (reported for ``account``, if named)."""
+    with store.transaction() as session:
+        payment = stored_payments.add_payment(
+            session,
+            amount=Decimal("5000.00"),
+            currency="RUB",
+            payer_name=payer,
+            reference=reference,
+            received_at=NOW,
+            source="http",
+            account_id=ensure_account(session, account) if account is not None else None,
+            at=NOW,
+        )
+    assert payment is not None
+    return payment
+
+
 def audit_rows(store: Store) -> list[audit.AuditRecord]:
     with store.transaction(read_only=True) as session:
         return list(reversed(audit.recent(session)))
@@ -245,19 +265,7 @@ def test_evidence_and_blacklist_commands_are_audited(
     assert not too_much.ok and "does not fit order 7050" in too_much.message
     confirmed = commands.confirm_payment(ALICE, "7050", payer="Oleg Smirnov")
     assert confirmed.ok and confirmed.details["matched"] is True
-    with store.transaction() as session:
-        payment = stored_payments.add_payment(
-            session,
-            amount=Decimal("5000.00"),
-            currency="RUB",
-            payer_name="Oleg Smirnov",
-            reference="bank-1",
-            received_at=NOW,
-            source="http",
-            account_id=None,
-            at=NOW,
-        )
-        assert payment is not None
+    payment = unbound_payment(store, "bank-1", payer="Oleg Smirnov")
     taken = commands.attach(BOB, payment.id, "7050")
     assert not taken.ok and "already has payment evidence" in taken.message
     added = commands.blacklist_add(BOB, "nickname", "scammer", reason="chargeback")
@@ -286,3 +294,28 @@ def test_an_operator_names_who_and_where() -> None:
         Operator("alice", "email")
     with pytest.raises(ValueError, match="1 to 100 characters"):
         Operator(" ", "cli")
+
+
+def test_ignoring_unmatched_evidence_changes_nothing_and_is_audited(
+    store: Store, commands: OperatorCommands
+) -> None:
+    stored_order(store, "7060", "5000.00")
+    with store.transaction() as session:
+        ensure_account(session, "other")
+    payment = unbound_payment(store, "bank-unmatched", account="desk")
+    ignored = commands.ignore(BOB, payment.id)
+    assert ignored.ok and ignored.message == f"ignored evidence {payment.id} (nothing changed)"
+    assert ignored.account == "desk" and ignored.details == {"payment_id": payment.id}
+    assert not commands.ignore(BOB, payment.id, account="other").ok
+    assert commands.attach(ALICE, payment.id, "7060").ok  # ignored evidence stays attachable
+    bound = commands.ignore(BOB, payment.id)
+    assert bound.message == f"refused: evidence {payment.id} already paid order 7060"
+    assert commands.ignore(BOB, 999).message == "refused: no payment evidence 999"
+    rows = audit_rows(store)
+    assert [(r.command, r.outcome, r.operator, r.account) for r in rows] == [
+        ("ignore", "ok", "bob", "desk"),
+        ("ignore", "refused", "bob", "other"),
+        ("attach", "ok", "alice", None),
+        ("ignore", "refused", "bob", None),
+        ("ignore", "refused", "bob", None),
+    ]

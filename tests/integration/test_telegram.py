@@ -286,8 +286,17 @@ def test_an_unmatched_payment_is_attached_from_its_alert(
     data = f"t:{result.payment_id}:{first}"
     [alert] = wait_for(lambda: api.buttons_sent(data))
     assert f"t:{result.payment_id}:{second}" in str(alert["reply_markup"])
+    ignore = f"i:{result.payment_id}"
+    assert ignore in str(alert["reply_markup"])
+    assert tap(api, BOB, ignore) == f"ignored evidence {result.payment_id} (nothing changed)"
     assert tap(api, ALICE, data) == f"evidence {result.payment_id} attached"
     assert tap(api, ALICE, data).startswith("refused:")  # it pays one order only
+    assert tap(api, BOB, ignore).startswith(f"refused: evidence {result.payment_id} already")
+    ignored = [row for row in audit_rows(daemon) if row[2] == "ignore"]
+    assert ignored == [
+        ("tg:88", "telegram", "ignore", "ok"),
+        ("tg:88", "telegram", "ignore", "refused"),
+    ]
     assert daemon.run_once() == 0
     wait_for(lambda: api.buttons_sent(f"a:{first}"))
     assert api.buttons_sent(f"a:{second}") == []

@@ -181,14 +181,7 @@ def attach_evidence_in(
     policy: MatchPolicy = DEFAULT_POLICY,
 ) -> IntakeResult:
     """:func:`attach_evidence` inside the caller's transaction; roll back when it raises."""
-    payment = stored_payments.get(session, payment_id)
-    if payment is None:
-        raise EvidenceError(f"no payment evidence {payment_id}")
-    if payment.order_pk is not None:
-        paid = session.get(OrderRow, payment.order_pk)
-        raise EvidenceError(
-            f"evidence {payment_id} already paid order {paid.exchange_id if paid else '?'}"
-        )
+    payment = unbound_evidence(session, payment_id)
     target = _target_order(session, order_id, _account_id(session, account))
     if payment.account_id is not None and payment.account_id != target.account_id:
         raise EvidenceError(f"evidence {payment_id} was reported for another account")
@@ -197,6 +190,28 @@ def attach_evidence_in(
     if not binding.bind(session, payment, target, source=payment.source, at=now):
         raise EvidenceError(f"order {order_id} already has payment evidence")
     return IntakeResult(False, payment.id, target.exchange_id, "attached by the operator")
+
+
+def unbound_evidence(
+    session: Session, payment_id: int, *, account: str | None = None
+) -> PaymentRecord:
+    """Evidence no order has taken yet: what an operator may attach or dismiss.
+
+    Raises :class:`EvidenceError` when it is unknown, already paid an order, or
+    was reported for another account than ``account`` (when named).
+    """
+    payment = stored_payments.get(session, payment_id)
+    if payment is None:
+        raise EvidenceError(f"no payment evidence {payment_id}")
+    if payment.order_pk is not None:
+        paid = session.get(OrderRow, payment.order_pk)
+        raise EvidenceError(
+            f"evidence {payment_id} already paid order {paid.exchange_id if paid else '?'}"
+        )
+    account_id = _account_id(session, account)
+    if None not in (account_id, payment.account_id) and payment.account_id != account_id:
+        raise EvidenceError(f"evidence {payment_id} was reported for another account")
+    return payment
 
 
 def _confirm(

@@ -10,6 +10,7 @@ Public API (stable; see each method's docstring for its contract)::
     commands.hold(who, "1234", "buyer disputes")     -> Outcome
     commands.confirm_payment(who, "1234", amount=None, reference=None, payer=None)
     commands.attach(who, payment_id, "1234")
+    commands.ignore(who, payment_id)                 # dismiss an unmatched payment
     commands.say(who, "1234", "text")
     commands.pause(who, "main", reason=None) / commands.resume(who, "main")
     commands.blacklist_add(who, "nickname", "bob", reason=None)

@@ -18,7 +18,12 @@ from sqlalchemy.orm import Session
 
 from p2pilot.chat.channel import ChatChannel, ChatTarget
 from p2pilot.config import Config
-from p2pilot.evidence.intake import EvidenceError, attach_evidence_in, record_evidence_in
+from p2pilot.evidence.intake import (
+    EvidenceError,
+    attach_evidence_in,
+    record_evidence_in,
+    unbound_evidence,
+)
 from p2pilot.exchange.errors import ExchangeError
 from p2pilot.exchange.port import Exchange
 from p2pilot.operator import releases
@@ -270,6 +275,33 @@ class OperatorCommands:
             "attach",
             account=account,
             order_id=order_id,
+            act=act,
+            refusals=(EvidenceError,),
+        )
+
+    def ignore(self, operator: Operator, payment_id: int, *, account: str | None = None) -> Outcome:
+        """Dismiss the alert of evidence that matches no order: seen, left as it is.
+
+        Changes nothing: the evidence stays unbound (and held, if it was), so it
+        can still be attached later; the audit row records who dismissed it and
+        when. Refused when the evidence is unknown, already paid an order, or was
+        reported for another account than ``account``. ``details``: payment_id.
+        """
+
+        def act(session: Session) -> Done:
+            payment = unbound_evidence(session, payment_id, account=account)
+            owner = payment.account_id
+            name = stored_accounts.account_name(session, owner) if owner is not None else None
+            message = f"ignored evidence {payment_id} (nothing changed)"
+            return Done(message, {"payment_id": payment_id}, name)
+
+        return audited(
+            self.store,
+            self.clock,
+            operator,
+            "ignore",
+            account=account,
+            order_id=None,
             act=act,
             refusals=(EvidenceError,),
         )

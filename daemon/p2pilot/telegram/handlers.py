@@ -84,9 +84,6 @@ class Handlers:
         who = user.operator()
         if verb == "c":
             return Answer("chat below", self.chat_text(args[0]))
-        if verb == "i":
-            log.info("telegram.ignored", payment_id=args[0], operator=who.name)
-            return Answer("ignored (nothing changed)")
         outcome = self._tapped(verb, args, who)
         log.info("telegram.tap", verb=verb, operator=who.name, outcome=outcome.message)
         return Answer(outcome.message)
@@ -98,10 +95,13 @@ class Handlers:
             return self.commands.hold(who, args[0], HOLD_REASON)
         if verb == "p":
             return self.commands.confirm_payment(who, args[0])
+        command = "ignore" if verb == "i" else "attach"
         try:
             payment_id = int(args[0])
         except ValueError:
-            return Outcome(False, "attach", "refused: not a payment id")
+            return Outcome(False, command, "refused: not a payment id")
+        if verb == "i":
+            return self.commands.ignore(who, payment_id)
         return self.commands.attach(who, payment_id, args[1])
 
     def command(self, chat_id: int, user: TelegramUser, text: str) -> str | None:
