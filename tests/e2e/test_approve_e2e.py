@@ -123,11 +123,16 @@ def test_a_paid_order_with_evidence_waits_and_approve_releases_it_once(desk: Des
     [waiting] = [a for a in shown["actions"] if a["state"] == "awaiting"]
     assert waiting["detail"]["decision"] == "awaiting approval"
     assert shown["operators"] == {"approvals": [], "hold": None, "paused": None}
+    [queued] = json.loads(desk.plain("orders", "pending", "--json").stdout)
+    assert (queued["id"], queued["standing"]) == (order_id, {"approvals": [], "hold": None})
+    listed = desk.plain("orders", "pending")
+    assert order_id in listed.stdout and "nobody yet" in listed.stdout, listed.stderr
 
     approved = desk.run("orders", "approve", order_id, "--wait", "30")
     assert approved.returncode == 0, approved.stderr
     assert approved.stdout == f"{order_id}: released\n"
     assert desk.released() == [order_id]
+    assert json.loads(desk.plain("orders", "pending", "--json").stdout) == []
     again = desk.run("orders", "approve", order_id, operator="bob")
     assert (again.returncode, again.stdout) == (0, f"{order_id}: already released\n")
     assert desk.released() == [order_id]

@@ -319,3 +319,19 @@ def test_ignoring_unmatched_evidence_changes_nothing_and_is_audited(
         ("ignore", "refused", "bob", None),
         ("ignore", "refused", "bob", None),
     ]
+
+
+def test_the_approval_queue_lists_each_waiting_release_once_oldest_first(
+    store: Store, commands: OperatorCommands
+) -> None:
+    awaiting(store, "7070")
+    awaiting(store, "7071")
+    stored_order(store, "7072")  # paid, but no release waits for it
+    assert commands.hold(ALICE, "7071", "buyer disputes").ok
+    queue = commands.approval_queue()
+    assert [(q["id"], q["account"], q["why"]) for q in queue] == [
+        ("7070", "desk", "operator_approval: waiting"),
+        ("7071", "desk", "operator_approval: waiting"),
+    ]
+    assert queue[0]["standing"] == {"approvals": [], "hold": None}
+    assert queue[1]["standing"]["hold"]["reason"] == "buyer disputes"

@@ -259,10 +259,16 @@ def test_two_person_counts_a_console_user_and_a_telegram_user(
         assert commands.approve(Operator("bob", "console"), order_id).ok
         assert daemon.run_once() == 0
         assert released(sim) == []  # one operator is not enough above 200000 RUB
+        # /pending lists the console's queue: the order, why it waits, who approved it.
+        [queued] = commands.approval_queue()
+        pending = command(api, "/pending")
+        assert pending.startswith(f"{order_id} (desk) 250000.00 RUB from ")
+        assert pending.endswith(f": {queued['why']}; approved by bob")
         assert tap(api, ALICE, f"a:{order_id}") == "approved, waiting for the daemon"
         for _ in range(3):
             assert daemon.run_once() == 0
         assert released(sim) == [order_id]
+        assert command(api, "/pending") == "no release waits for an operator"
 
 
 def test_an_unmatched_payment_is_attached_from_its_alert(

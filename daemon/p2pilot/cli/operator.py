@@ -1,4 +1,4 @@
-"""Operator commands on the command line: approve, hold, say, pause, resume, audit.
+"""Operator commands on the command line: approve, hold, say, pause, resume, audit, pending.
 
 Each command calls :mod:`p2pilot.operator` (the layer the console and Telegram
 call too) as ``Operator(--operator or the login user, "cli")``, prints the
@@ -32,7 +32,8 @@ POLL_SECONDS = 0.25
 
 
 def register(app: typer.Typer, orders_app: typer.Typer) -> None:
-    """Attach ``orders approve|hold|say``, ``accounts pause|resume`` and ``audit``."""
+    """Attach ``orders approve|hold|say|pending``, ``accounts pause|resume`` and ``audit``."""
+    orders_app.command("pending")(pending)
     orders_app.command("approve")(approve)
     orders_app.command("hold")(hold)
     orders_app.command("say")(say)
@@ -69,6 +70,19 @@ def report(outcome: Outcome, as_json: bool, extra: dict[str, Any] | None = None)
         typer.echo(printable(line))
     if not outcome.ok:
         raise typer.Exit(1)
+
+
+def pending(as_json: JsonFlag = False) -> None:
+    """Releases waiting for an operator, oldest first: the console's approvals queue."""
+    with open_store() as (config, store):
+        queue = commands_for(config, store).approval_queue()
+    if as_json:
+        print_json(queue)
+        return
+    from p2pilot.render.approvals import approval_list
+    from p2pilot.render.console import make_console
+
+    approval_list(make_console(), queue, datetime.now(UTC))
 
 
 def approve(

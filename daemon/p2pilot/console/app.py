@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from p2pilot.clocks import utc_now
 from p2pilot.config import Config
 from p2pilot.console import actions, api, login, pages
 from p2pilot.console.auth import LoginThrottle, Sessions
@@ -38,18 +39,18 @@ def create_app(
     ``tokens`` checks API bearer tokens (by default against the store's, for the
     users the config still lists).
 
-    ``commands`` is the operator layer the forms and the API call (by default one
-    over the same store and config).
+    ``commands`` is the operator layer the forms, the API and the approvals page
+    call (by default one over the same store, config and clock).
     """
     sessions = Sessions(config.console, store)
+    now = clock or utc_now
     console = Console(
         config=config,
         store=store,
         sessions=sessions,
-        commands=commands or OperatorCommands(store, config),
+        commands=commands or OperatorCommands(store, config, clock=now),
+        clock=now,
     )
-    if clock is not None:
-        console.clock = clock
     if throttle is not None:
         console.throttle = throttle
     routes: list[BaseRoute] = [

@@ -104,9 +104,7 @@ def market(request: Request) -> Response:
 
 def approval_queue(request: Request) -> Response:
     """Releases waiting for an operator, with approve and hold."""
-    console = console_of(request)
-    with console.reading() as session:
-        queue = views.approval_queue(session, console.clock())
+    queue = console_of(request).commands.approval_queue()
     return render(request, "approvals", {"queue": queue})
 
 

@@ -120,28 +120,6 @@ def _awaiting_approval(session: Session, order_pks: list[int]) -> set[int]:
     )
 
 
-def approval_queue(session: Session, now: datetime) -> list[dict[str, Any]]:
-    """Releases waiting for an operator, oldest first, with the approvals and hold so far."""
-    statement = (
-        select(ActionRow, OrderRow, AccountRow.name)
-        .join(OrderRow, OrderRow.id == ActionRow.order_id)
-        .join(AccountRow, AccountRow.id == OrderRow.account_id)
-        .where(ActionRow.state == str(ActionState.AWAITING), ActionRow.kind == "release")
-        .order_by(ActionRow.created_at, ActionRow.id)
-    )
-    queue: dict[int, dict[str, Any]] = {}
-    for action, row, account in session.execute(statement):
-        if row.id in queue:
-            continue  # one row per order waits; never list an order twice
-        document = order_views.OrderView.from_row(row, account).to_json()
-        document["age_seconds"] = round((now - row.created_at).total_seconds(), 1)
-        document["waiting_since"] = action.created_at.isoformat()
-        document["why"] = action.error or ""
-        document["standing"] = approvals.standing(session, row.id).to_json()
-        queue[row.id] = document
-    return list(queue.values())
-
-
 def audit_rows(session: Session, *, limit: int) -> list[dict[str, Any]]:
     """``audit --json``: operator commands, newest first."""
     return [record.to_json() for record in audit.recent(session, limit=limit)]

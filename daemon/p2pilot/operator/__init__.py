@@ -16,6 +16,7 @@ Public API (stable; see each method's docstring for its contract)::
     commands.blacklist_add(who, "nickname", "bob", reason=None)
     commands.blacklist_remove(who, entry_id)
     commands.release_status("1234")                  -> ReleaseStatus (read only)
+    commands.approval_queue()                        -> [dict] (read only: the queue)
 
 Every command taking an order also takes ``account=`` (when ids could clash).
 """

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -26,7 +27,7 @@ from p2pilot.evidence.intake import (
 )
 from p2pilot.exchange.errors import ExchangeError
 from p2pilot.exchange.port import Exchange
-from p2pilot.operator import releases
+from p2pilot.operator import queue, releases
 from p2pilot.operator.base import Done, Operator, Outcome, Refused, audited, find_order
 from p2pilot.operator.releases import ReleaseStatus
 from p2pilot.rules.blacklist import BlacklistError, add_entry_in, remove_entry_in
@@ -139,6 +140,15 @@ class OperatorCommands:
         """Where the order's release stands (read only, not audited): for waiting on it."""
         with self.store.transaction(read_only=True) as session:
             return releases.release_status(session, order_id, account)
+
+    def approval_queue(self) -> list[dict[str, Any]]:
+        """Releases waiting for an operator, oldest first (read only, not audited).
+
+        The one queue the console, Telegram's ``/pending`` and ``orders pending``
+        list: see :func:`p2pilot.operator.queue.approval_queue` for each entry.
+        """
+        with self.store.transaction(read_only=True) as session:
+            return queue.approval_queue(session, self.clock())
 
     # -- accounts ----------------------------------------------------------------------
 

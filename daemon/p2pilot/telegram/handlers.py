@@ -19,14 +19,13 @@ from p2pilot.operator import Operator, OperatorCommands, Outcome
 from p2pilot.store import accounts as stored_accounts
 from p2pilot.store import approvals, poll_state
 from p2pilot.store.engine import Store
-from p2pilot.store.order_views import get_order, list_orders
+from p2pilot.store.order_views import get_order
 from p2pilot.telegram.render import MAX_TEXT, parse_callback
 
 log = get_logger(__name__)
 
 REFUSED_CHAT = "refused: this chat may not act"
 HOLD_REASON = "held from Telegram"
-PAID = 20
 MAX_PENDING = 20
 MAX_CHAT_LINES = 20
 
@@ -161,19 +160,13 @@ class Handlers:
         return "\n".join(lines)
 
     def pending_text(self) -> str:
-        """Paid sell orders and where each one's release stands."""
-        with self.store.transaction(read_only=True) as session:
-            paid = [o for o in list_orders(session, status=PAID, limit=MAX_PENDING)]
-        if not paid:
-            return "nothing pending"
-        lines = []
-        for order in paid:
-            fields = order.to_json()
-            status = self.commands.release_status(fields["id"], account=fields["account"])
-            lines.append(
-                f"{fields['id']} ({fields['account']}) {fields['amount']} "
-                f"{fields['currency']}: {status.state}, {status.message}"
-            )
+        """The approvals queue (the console's and ``orders pending``'s), oldest first."""
+        queue = self.commands.approval_queue()
+        if not queue:
+            return "no release waits for an operator"
+        lines = [pending_line(entry) for entry in queue[:MAX_PENDING]]
+        if len(queue) > MAX_PENDING:
+            lines.append(f"... and {len(queue) - MAX_PENDING} more")
         return "\n".join(lines)[:MAX_TEXT]
 
     def order_text(self, order_id: str) -> str:
@@ -202,6 +195,20 @@ class Handlers:
             return f"order {order_id}: no chat messages"
         lines = [f"{m.get('sender') or m.get('from') or '?'}: {m.get('text') or ''}" for m in chat]
         return f"Chat of order {order_id}\n" + "\n".join(lines[-MAX_CHAT_LINES:])[:MAX_TEXT]
+
+
+def pending_line(entry: dict[str, Any]) -> str:
+    """One queued release: the order, what it waits for, who approved or held it."""
+    standing = entry.get("standing") or {}
+    approvers = [a.get("operator") for a in standing.get("approvals") or []]
+    hold = standing.get("hold")
+    word = f"held by {hold.get('operator')}: {hold.get('reason')}" if hold else ""
+    if not word:
+        word = f"approved by {', '.join(approvers)}" if approvers else "nobody approved yet"
+    return (
+        f"{entry['id']} ({entry['account']}) {entry['amount']} {entry['currency']}"
+        f" from {entry.get('counterparty') or 'unknown'}: {entry.get('why') or 'waiting'}; {word}"
+    )
 
 
 HELP = (
