@@ -2,7 +2,9 @@
 
 All randomness comes from one ``random.Random(seed)``, so a seed replays the same
 desk. ``speed`` divides every delay. The driver is a loop of timed steps on one
-thread that waits on an Event, so ``stop()`` ends it at once.
+thread that waits on an Event, so ``stop()`` ends it at once. A step is due a delay
+after the step that scheduled it was due, not after it ran: a thread starved of CPU
+runs late, but the steps keep their order and the seed its desk.
 """
 
 from __future__ import annotations
@@ -69,9 +71,11 @@ class Scenario:
         self._thread: threading.Thread | None = None
         self._queue: list[tuple[float, int, Callable[[], object]]] = []
         self._seq = itertools.count()
+        self._now = 0.0  # when the running step was due (monotonic): the scenario's clock
         self.created: list[str] = []  # order ids in creation order (tests read it)
 
     def start(self) -> None:
+        self._now = time.monotonic()
         self._at(self.profile.first_order, self._new_order)
         self._at(self.profile.price_every, self._move_prices)
         self._thread = threading.Thread(target=self._loop, name="simulator-scenario", daemon=True)
@@ -83,7 +87,7 @@ class Scenario:
             self._thread.join(5)
 
     def _at(self, delay: float, step: Callable[[], object]) -> None:
-        due = time.monotonic() + delay / self.speed
+        due = self._now + delay / self.speed
         heapq.heappush(self._queue, (due, next(self._seq), step))
 
     def _between(self, span: tuple[float, float]) -> float:
@@ -100,6 +104,7 @@ class Scenario:
                 self._stop.wait(min(wait, 0.5))
                 continue
             heapq.heappop(self._queue)
+            self._now = due
             # ExchangeRefusal: the order moved on meanwhile (released, cancelled).
             with contextlib.suppress(ExchangeRefusal):
                 step()
