@@ -7,9 +7,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from types import ModuleType
 
 import pytest
+from pybit import _http_manager
 
+from p2pilot.exchange.budget import RequestBudget
 from p2pilot.exchange.client import CallInfo, ExchangeClient
 from p2pilot.exchange.errors import (
     AdvertiserRequired,
@@ -81,16 +84,47 @@ def test_rate_limit_reset_at_follows_header(sim: SimulatorServer, client: Exchan
     assert caught.value.ip_ban is False
 
 
-@pytest.mark.serial  # asserts a wall-clock bound: not on a machine shared with the parallel phase
+class Sleeps(ModuleType):
+    """``time`` as pybit sees it, its sleeps recorded instead of slept."""
+
+    def __init__(self) -> None:
+        super().__init__("time")
+        self.slept: list[float] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(time, name)
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+@pytest.fixture
+def pybit_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every sleep pybit would take (its rate-limit and retry waits): none should happen."""
+    spy = Sleeps()
+    monkeypatch.setattr(_http_manager, "time", spy)
+    return spy.slept
+
+
 def test_rate_limit_with_past_reset_neither_crashes_nor_sleeps(
-    sim: SimulatorServer, client: ExchangeClient
+    sim: SimulatorServer, pybit_sleeps: list[float]
 ) -> None:
+    # Whether it slept is asked of the sleeps themselves (pybit's and the budget's),
+    # not of a stopwatch: the answer must not depend on how busy the machine is.
+    budget_sleeps: list[float] = []
+    client = ExchangeClient(
+        account="main",
+        api_key=KEY,
+        api_secret=SECRET,
+        base_url=sim.url,
+        budget=RequestBudget(sleep=budget_sleeps.append),
+    )
     fault(sim, "rate_limit_past", count=1)
-    started = time.monotonic()
     with pytest.raises(RateLimited) as caught:
         client.pending_orders()
-    assert time.monotonic() - started < 1.0
     assert caught.value.reset_at <= datetime.now(UTC)
+    assert pybit_sleeps == [] and budget_sleeps == []
+    assert len(control(sim, "GET", "requests")) == 1  # no retry either
 
 
 def test_http_403_is_an_ip_ban(sim: SimulatorServer, client: ExchangeClient) -> None:
@@ -134,16 +168,17 @@ def test_http_500_on_a_write_leaves_outcome_unknown(
     assert caught.value.outcome_unknown is True
 
 
-@pytest.mark.serial  # asserts a wall-clock bound: not on a machine shared with the parallel phase
-def test_slow_response_times_out(sim: SimulatorServer) -> None:
+def test_slow_response_times_out(sim: SimulatorServer, pybit_sleeps: list[float]) -> None:
     impatient = ExchangeClient(
         account="main", api_key=KEY, api_secret=SECRET, base_url=sim.url, timeout=0.5
     )
-    fault(sim, "slow", count=1, delay_ms=2000)
-    started = time.monotonic()
+    # The answer comes, correct, after 5 s: a client that waited for it would return
+    # it. Raising instead proves it gave up at its timeout, however busy the machine
+    # (the 4.5 s between them is room for a starved thread, not a bound asserted).
+    fault(sim, "slow", count=1, delay_ms=5000)
     with pytest.raises(TransientError):
         impatient.account_info()
-    assert time.monotonic() - started < 1.9
+    assert pybit_sleeps == []  # nor retried after a pause
 
 
 def test_lost_response_on_release(sim: SimulatorServer, client: ExchangeClient) -> None:
