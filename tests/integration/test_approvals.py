@@ -14,6 +14,8 @@ import pytest
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
+from p2pilot.config import AccountConfig
+from p2pilot.exchange.port import Exchange
 from p2pilot.operator import Operator, OperatorCommands
 from p2pilot.rules.actions import release as release_module
 from p2pilot.service import Daemon
@@ -219,19 +221,28 @@ def test_say_sends_to_the_orders_chat_through_the_exchange(
     sim: SimulatorServer, db_url: str
 ) -> None:
     daemon = approve_desk(db_url, sim)
-    commands = OperatorCommands(daemon.store, daemon.config, client_factory=in_process(sim))
+    built: list[str] = []
+
+    def counted(account: AccountConfig) -> Exchange:
+        built.append(account.name)
+        return in_process(sim)(account)
+
+    commands = OperatorCommands(daemon.store, daemon.config, client_factory=counted)
     try:
         order_id = str(control(sim, "orders", side="sell", amount="700.00", price="81.00")["id"])
         assert daemon.run_once() == 0
         sent = commands.say(ALICE, order_id, "Got it, releasing in a minute")
         assert (sent.ok, sent.message, sent.account) == (True, "sent", "desk")
+        assert commands.say(BOB, order_id, "Thanks!").ok
         bodies = [s["body"] for s in served(sim, SEND)]
         assert [(b["orderId"], b["message"]) for b in bodies] == [
-            (order_id, "Got it, releasing in a minute")
+            (order_id, "Got it, releasing in a minute"),
+            (order_id, "Thanks!"),
         ]
         empty = commands.say(ALICE, order_id, "   ")
         assert not empty.ok and empty.message == "refused: a message is 1 to 2000 characters"
         assert not commands.say(ALICE, "404", "hello").ok
-        assert len(served(sim, SEND)) == 1
+        assert len(served(sim, SEND)) == 2
+        assert built == ["desk"]  # one client for the account, built with the commands
     finally:
         daemon.close()

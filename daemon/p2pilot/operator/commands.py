@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from p2pilot.chat.channel import ChatChannel, ChatTarget
+from p2pilot.chat.channel import ChatTarget
 from p2pilot.config import Config
 from p2pilot.evidence.intake import (
     EvidenceError,
@@ -29,6 +29,7 @@ from p2pilot.exchange.errors import ExchangeError
 from p2pilot.exchange.port import Exchange
 from p2pilot.operator import queue, releases
 from p2pilot.operator.base import Done, Operator, Outcome, Refused, audited, find_order
+from p2pilot.operator.chats import AccountChats
 from p2pilot.operator.releases import ReleaseStatus
 from p2pilot.rules.blacklist import BlacklistError, add_entry_in, remove_entry_in
 from p2pilot.runtime.accounts import make_client
@@ -51,8 +52,8 @@ class OperatorCommands:
     :param config: the loaded config: release limits and approval thresholds,
         evidence matching policy, accounts' credentials (for ``say``)
     :param clock: the time written to the audit and the approvals (UTC)
-    :param client_factory: builds an account's exchange client for ``say``
-        (default :func:`p2pilot.runtime.accounts.make_client`)
+    :param client_factory: builds an account's exchange client for ``say``, once
+        per configured account, here (default :func:`p2pilot.runtime.accounts.make_client`)
     """
 
     def __init__(
@@ -66,7 +67,7 @@ class OperatorCommands:
         self.store = store
         self.config = config
         self.clock = clock
-        self.client_factory = client_factory
+        self.chats = AccountChats(config, client_factory)
         self.limits = release_limits(config)
 
     # -- releases ----------------------------------------------------------------------
@@ -380,15 +381,7 @@ class OperatorCommands:
             if not body or len(body) > MAX_SAY_CHARS:
                 raise Refused(f"a message is 1 to {MAX_SAY_CHARS} characters")
             order, name = find_order(session, order_id, account)
-            try:
-                settings = self.config.account(name)
-            except KeyError:
-                raise Refused(f"account {name} is not in the config") from None
-            client = self.client_factory(settings)
-            switched = stored_accounts.chat_api(session, order.account_id) == "session"
-            channel = ChatChannel(
-                client, account=name, mode=self.config.chat.api, switched=switched
-            )
+            channel = self.chats.channel(session, name, order.account_id)
             target = ChatTarget(
                 order.exchange_id,
                 order.counterparty_mask_id or "",
