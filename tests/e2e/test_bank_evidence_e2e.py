@@ -93,7 +93,7 @@ def desk_config(tmp_path: Path, db_url: str, sim: SimProcess, listen: int, imap:
 [safety]
 release_max_amount = {{ RUB = "10000" }}
 release_daily_limit = {{ RUB = "100000" }}
-auto_release = true
+release_mode = "auto"
 
 [evidence]
 listen = "127.0.0.1:{listen}"

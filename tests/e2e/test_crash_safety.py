@@ -14,7 +14,7 @@ RULES = """
 [safety]
 release_max_amount = { RUB = "10000" }
 release_daily_limit = { RUB = "100000" }
-auto_release = true
+release_mode = "auto"
 
 [[rules]]
 name = "greet"

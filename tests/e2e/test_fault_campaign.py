@@ -53,7 +53,7 @@ FAULT_WINDOW = 1.2  # seconds each fault stays on while orders flow
 
 RULES = """
 [safety]
-auto_release = true
+release_mode = "auto"
 release_max_amount = { RUB = "1000000" }
 release_daily_limit = { RUB = "100000000" }
 

@@ -39,7 +39,7 @@ secret = "{secret}"
 [safety]
 release_max_amount = {{ RUB = "50000" }}
 release_daily_limit = {{ RUB = "500000" }}
-auto_release = true
+release_mode = "auto"
 {safety}
 
 [[rules]]

@@ -66,7 +66,7 @@ sweep = "30s"
 [metrics]
 enabled = false
 [safety]
-auto_release = true
+release_mode = "auto"
 release_max_amount = {{ RUB = "10000" }}
 release_daily_limit = {{ RUB = "100000" }}
 {accounts}

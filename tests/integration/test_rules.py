@@ -65,7 +65,7 @@ def make_config(
         "safety": {
             "release_max_amount": {"RUB": "10000"},
             "release_daily_limit": {"RUB": "12000"},
-            "auto_release": True,
+            "release_mode": "auto",
         },
         "rules": rules,
     }

@@ -836,3 +836,21 @@ def test_alert_fields_are_known_to_templates() -> None:
         {"accounts": [{"name": "main", "api_key": KEY, "api_secret": SECRET}], "rules": [rule]}
     )
     assert config.rules[0].notify is not None
+
+
+# Only the tests about the legacy key's loading and warning may configure it; every
+# other test's desk is written as an operator writes one today.
+LEGACY_KEY_TESTS = {"tests/unit/test_config.py", "tests/e2e/test_release_mode_config.py"}
+# A TOML line (``auto_release = true``) or a dict's key; not ReleaseLimits(auto_release=...).
+LEGACY_KEY = re.compile(r"""^\s*auto_release\s*=\s*(true|false)\b|["']auto_release["']\s*:""")
+
+
+def test_only_the_legacy_keys_own_tests_configure_auto_release() -> None:
+    found = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in sorted((REPO / "tests").rglob("*.py"))
+        if str(path.relative_to(REPO)) not in LEGACY_KEY_TESTS
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if LEGACY_KEY.search(line)
+    ]
+    assert found == [], 'write release_mode = "auto" (or "shadow") instead of auto_release'
