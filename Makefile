@@ -36,9 +36,9 @@ demo: $(STAMP)
 
 ## The whole test suite (SQLite and PostgreSQL), in two phases. First every test not
 ## marked `serial`, spread over TEST_WORKERS processes (end-to-end tests mostly wait on
-## ticks, so more workers than cores pays; more than four starved the CPU). Then the `serial` ones, one at a time: the
-## fault campaigns (one restarts PostgreSQL; both assert recovery within two ticks) and
-## the tests that assert pacing. Both phases always run; a failure in either fails it.
+## ticks, so more workers than cores pays; more than four starved the CPU). Then the `serial` ones, one at a time:
+## the tests that count calls per second as the exchange does, on arrival, which a busy
+## machine can bunch. Both phases always run; a failure in either fails it.
 TEST_WORKERS ?= 4
 test: $(STAMP) test-packages
 	@status=0; \
