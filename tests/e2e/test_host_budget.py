@@ -78,7 +78,9 @@ def test_many_accounts_stay_under_the_host_limit_and_all_poll(
                 served = requests.get(f"{big_simulator}/_sim/requests", timeout=5).json()
                 polls = Counter(e["api_key"] for e in served if e["path"] == ORDERS_POLL)
                 everyone = len(polls) == ACCOUNTS and min(polls.values()) >= 2
-                return served if everyone and len(served) >= 2 * HOST_BUDGET else None
+                # More calls than the limit allows in five seconds: unpaced, the desk
+                # (130 a 5 s) would have broken it long before.
+                return served if everyone and len(served) > IP_LIMIT else None
 
             served = wait_for(polled_by_every_account, timeout=90, interval=0.5)
         finally:

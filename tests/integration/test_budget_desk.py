@@ -20,6 +20,7 @@ from p2pilot.store.models import OrderEventRow
 from .simdesk import control, request_log, running_simulator
 
 KEY, SECRET = "budget-key", "budget-secret-4"
+ORDERS = 17
 
 
 @pytest.fixture
@@ -55,10 +56,12 @@ def busiest_second(entries: list[dict[str, Any]]) -> int:
 # shared with the parallel phase, calls paced apart can arrive bunched.
 @pytest.mark.serial
 def test_a_busy_desk_stays_inside_the_budget(sim: SimulatorServer, db_url: str) -> None:
-    for n in range(25):  # each: a detail read and a reply, on top of lists and chats
+    # Each: a detail read and a reply, on top of lists and chats. 17 replies are more
+    # than four seconds' writes, and their details more than two ticks' reads.
+    for n in range(ORDERS):
         control(sim, "orders", side="sell", amount=f"{100 + n}.00", price="81.00")
     daemon = desk(db_url, sim)
-    for _ in range(5):  # a tick reads at most eight new orders' details: 25 take four
+    for _ in range(4):  # a tick reads at most eight new orders' details: 17 take three
         assert daemon.run_once() == 0
     daemon.close()
 
@@ -66,7 +69,7 @@ def test_a_busy_desk_stays_inside_the_budget(sim: SimulatorServer, db_url: str) 
     assert not [e for e in log if e["ret_code"] == 10006]  # Bybit never had to say no
     reads = [e for e in log if e["path"] not in WRITES]
     writes = [e for e in log if e["path"] in WRITES]
-    assert len(writes) == 25 and len(reads) > 25
+    assert len(writes) == ORDERS and len(reads) > ORDERS
     assert busiest_second(reads) <= 8
     assert busiest_second(writes) <= 4
 
