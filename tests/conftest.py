@@ -9,7 +9,9 @@ Without a reachable server the PostgreSQL cases are skipped, or fail when
 
 ``store`` needs the schema at head. On SQLite, running every migration is most of a
 storage test's setup, so the suite migrates once per run into a template file and
-copies it: what Alembic made, not a second definition of the schema.
+copies it: what Alembic made, not a second definition of the schema. On PostgreSQL
+each test process keeps the schemas Alembic migrated and hands them out again
+emptied (``tests/pgschemas.py``); tests without ``store`` get an empty schema.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sqlalchemy.engine import Engine
 
 from p2pilot.store.engine import Store, redact_url
 from p2pilot.store.migrate import upgrade
+from tests.pgschemas import MigratedSchemas
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -76,6 +79,22 @@ def postgres_url(postgres_admin: Engine) -> Iterator[str]:
     drop()
 
 
+@pytest.fixture(scope="session")
+def migrated_schemas(postgres_admin: Engine) -> Iterator[MigratedSchemas]:
+    """This test process's migrated PostgreSQL schemas, reused test after test."""
+    schemas = MigratedSchemas(postgres_admin, postgres_base_url())
+    yield schemas
+    schemas.close()
+
+
+@pytest.fixture
+def migrated_postgres_url(migrated_schemas: MigratedSchemas) -> Iterator[str]:
+    """A URL whose connections see a schema at head with every table empty."""
+    url, give_back = migrated_schemas.take()
+    yield url
+    give_back()
+
+
 @pytest.fixture(
     params=[
         pytest.param("sqlite", id="sqlite"),
@@ -83,10 +102,15 @@ def postgres_url(postgres_admin: Engine) -> Iterator[str]:
     ]
 )
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database (no tables) on each backend; the URL is plain SQLAlchemy."""
+    """An empty database on each backend; the URL is plain SQLAlchemy.
+
+    No tables, unless the test also asks for ``store``: then on PostgreSQL the
+    schema is already migrated (the store's own, at head and empty).
+    """
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'p2pilot.db'}"
-    url: str = request.getfixturevalue("postgres_url")
+    wanted = "migrated_postgres_url" if "store" in request.fixturenames else "postgres_url"
+    url: str = request.getfixturevalue(wanted)
     return url
 
 
@@ -109,9 +133,8 @@ def store(db_url: str, request: pytest.FixtureRequest) -> Iterator[Store]:
         subject = Store(db_url)
     else:
         # Measured: replaying a pg_dump of a migrated schema costs what Alembic does
-        # (the DDL is the cost, ~0.2 s), so PostgreSQL schemas are migrated directly.
+        # (the DDL is the cost, ~0.2 s); ``db_url`` is a reused migrated schema.
         subject = Store(db_url)
-        upgrade(subject)
     yield subject
     subject.dispose()
 
