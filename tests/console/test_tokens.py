@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import select
@@ -15,37 +14,17 @@ from p2pilot.console.app import create_app
 from p2pilot.store import audit
 from p2pilot.store.engine import Store
 from p2pilot.store.models import ConsoleTokenRow
+from tests import forkcli
 from tests.console.conftest import console_toml, seed_order
 
 
 def cli_of(config_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "p2pilot", "--config", str(config_path), "console", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return forkcli.p2pilot("--config", str(config_path), "console", *args)
 
 
 def make_token(config_path: Path, user: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "p2pilot",
-            "--config",
-            str(config_path),
-            "console",
-            "token",
-            "create",
-            "--user",
-            user,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    return forkcli.p2pilot(
+        "--config", str(config_path), "console", "token", "create", "--user", user
     )
 
 
@@ -120,38 +99,18 @@ def test_a_token_for_an_unknown_user_is_refused(tmp_path: Path, store: Store) ->
 def test_hash_password_reads_stdin_and_prints_an_argon2_hash() -> None:
     from p2pilot.console.auth import HASHER
 
-    made = subprocess.run(
-        [sys.executable, "-m", "p2pilot", "console", "hash-password"],
-        input="a-long-password\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    made = forkcli.p2pilot("console", "hash-password", input="a-long-password\n")
     assert made.returncode == 0, made.stderr
     digest = made.stdout.strip()
     assert digest.startswith("$argon2id$") and "a-long-password" not in digest
     assert HASHER.verify(digest, "a-long-password")
-    short = subprocess.run(
-        [sys.executable, "-m", "p2pilot", "console", "hash-password"],
-        input="short\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    short = forkcli.p2pilot("console", "hash-password", input="short\n")
     assert short.returncode == 1
 
 
 def test_console_without_users_exits_78(tmp_path: Path, store: Store) -> None:
     path = tmp_path / "console.toml"
     path.write_text(console_toml(store.engine.url.render_as_string(hide_password=False), users=()))
-    served = subprocess.run(
-        [sys.executable, "-m", "p2pilot", "--config", str(path), "console"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    served = forkcli.p2pilot("--config", str(path), "console")
     assert served.returncode == 78
     assert "console.users" in served.stderr

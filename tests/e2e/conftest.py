@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from tests import forkcli
 
 # Distinctive values so a leak is unmistakable in any output.
 API_KEY = "e2e-key-7d1f0c"
@@ -29,15 +30,9 @@ def free_port() -> int:
 def cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``p2pilot ARGS`` as a process and capture its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "p2pilot", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+    """Run ``p2pilot ARGS`` as a process and capture its output (a fork of a process
+    that imported p2pilot once: see ``tests/forkcli.py``)."""
+    return forkcli.p2pilot(*args, env=env, timeout=timeout)
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):  # type: ignore[no-untyped-def]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
+
+from tests import forkcli
 
 from .conftest import SECRET_ENV, SimProcess, cli, write_config
 
@@ -19,15 +19,7 @@ reply = "Hi {order.counterparty}"
 
 
 def logs(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "p2pilot", "logs", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ),
-        check=False,
-    )
+    return forkcli.p2pilot("logs", *args, input=stdin)
 
 
 def test_logs_filters_a_recorded_log(simulator: SimProcess, tmp_path: Path) -> None:

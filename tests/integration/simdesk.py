@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +15,7 @@ from p2pilot.exchange.client import ExchangeClient
 from p2pilot.runtime.accounts import ClientFactory, make_client
 from p2pilot.simulator.inprocess import InProcessTransport
 from p2pilot.simulator.server import SimulatorServer
+from tests import forkcli
 
 # An account budget for tests against a local simulator with its limits off.
 FAST = {"reads_per_second": 1000, "writes_per_second": 1000}
@@ -125,11 +124,4 @@ def in_process(sim: SimulatorServer) -> ClientFactory:
 
 def cli_status(config: Path) -> subprocess.CompletedProcess[str]:
     """``p2pilot status --json`` on ``config``, as a process."""
-    return subprocess.run(
-        [sys.executable, "-m", "p2pilot", "--config", str(config), "status", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ),
-        check=False,
-    )
+    return forkcli.p2pilot("--config", str(config), "status", "--json")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +17,7 @@ from p2pilot.service import Daemon
 from p2pilot.simulator.payloads import PREFERENCE_KEYS
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store.models import AdEditRow, OrderEventRow
+from tests import forkcli
 
 from .simdesk import FAST, control, request_log, running_simulator, write_desk_config
 
@@ -45,14 +44,7 @@ def write_config(tmp_path: Path, db_url: str, sim: SimulatorServer) -> Path:
 
 
 def ads_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "p2pilot", "--config", str(config), "ads", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ),
-        check=False,
-    )
+    return forkcli.p2pilot("--config", str(config), "ads", *args)
 
 
 def writes(sim: SimulatorServer, path: str) -> list[dict[str, Any]]:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +15,7 @@ from p2pilot.config import Config, parse_config
 from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store.models import OrderEventRow, RateRow
+from tests import forkcli
 
 from .simdesk import FAST, control, running_simulator, write_desk_config
 
@@ -121,36 +119,12 @@ def test_rates_command_shows_latest_and_history(
         tmp_path / "p2pilot.toml", db_url=db_url, sim=sim, key=KEY, secret=SECRET, extra=rates_table
     )
 
-    shown = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "p2pilot",
-            "--config",
-            str(config),
-            "rates",
-            "--json",
-            "--history",
-            "1h",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ),
-        check=False,
-    )
+    shown = forkcli.p2pilot("--config", str(config), "rates", "--json", "--history", "1h")
     assert shown.returncode == 0, shown.stderr
     (market,) = json.loads(shown.stdout)
     assert market["token"] == "USDT" and market["side"] == "sell"
     assert market["best"] == "81.60" and market["reference"] == "81.70"
     assert len(market["history"]) == 3
-    text = subprocess.run(
-        [sys.executable, "-m", "p2pilot", "--config", str(config), "rates"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ),
-        check=False,
-    ).stdout
+    text = forkcli.p2pilot("--config", str(config), "rates").stdout
     (row,) = [line for line in text.splitlines() if line.startswith("USDT/RUB")]
     assert row.split()[:6] == ["USDT/RUB", "sell", "81.60", "RUB", "81.70", "RUB"]

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +14,7 @@ from p2pilot.config import load_config
 from p2pilot.service import Daemon
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store.models import PollStateRow
+from tests import forkcli
 
 from .simdesk import cli_status as status
 from .simdesk import control, running_simulator, write_desk_config
@@ -86,14 +84,7 @@ def test_status_says_when_the_polling_does_not_fit_the_host(tmp_path: Path) -> N
         f'[database]\nurl = "sqlite:///{tmp_path / "p2pilot.db"}"\n\n'
         f'[polling]\norders = "1s"\n\n{accounts}'
     )
-    human = subprocess.run(
-        [sys.executable, "-m", "p2pilot", "--config", str(config), "status"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "COLUMNS": "200"},
-        check=False,
-    )
+    human = forkcli.p2pilot("--config", str(config), "status", env={"COLUMNS": "200"})
     assert "host budget short: 100 accounts polling every 1s" in human.stdout
     document = json.loads(status(config).stdout)["host"]
     assert document["fits"] is False and document["accounts"] == 100

@@ -1,0 +1,181 @@
+"""``p2pilot ARGS`` as a process, without paying the interpreter's imports each time.
+
+Starting ``python -m p2pilot`` costs about half a second of CPU before the command
+runs (SQLAlchemy, pydantic, typer, structlog...), and the end-to-end tests run
+hundreds of commands. This module keeps, per test process, one server that has
+imported p2pilot once; each command is a ``fork()`` of it that then becomes what
+``python -m p2pilot ARGS`` would be after its imports: its own environment, working
+directory, argv, stdin, stdout and stderr from and to files of the caller,
+and a normal interpreter exit (atexit, flushing, non-daemon threads joined). Exit
+codes, signals (a crash point's SIGKILL) and output are the process's own.
+
+What it does not run is the entry module itself; the daemons the tests start with
+``subprocess.Popen`` still go through ``python -m p2pilot``.
+
+Run as ``python tests/forkcli.py``: the server, speaking over the socket it is given.
+"""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+_MESSAGE = 1 << 20  # a request: argv and environment, far under a mebibyte
+_server: tuple[subprocess.Popen[bytes], socket.socket] | None = None
+
+
+def run(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    timeout: float,
+    cwd: str | None = None,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``p2pilot ARGS`` as a forked process: like ``subprocess.run(..., capture_output=True,
+    text=True)`` of ``python -m p2pilot ARGS``, and ``TimeoutExpired`` after ``timeout``.
+
+    ``input``: the process's stdin (else it reads nothing).
+    """
+    _, channel = _started()
+    request = {"args": list(args), "env": dict(env), "cwd": cwd or os.getcwd()}
+    with (
+        tempfile.TemporaryFile() as stdin,
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+    ):
+        stdin.write((input or "").encode())
+        stdin.seek(0)
+        files = [stdin.fileno(), out.fileno(), err.fileno()]
+        socket.send_fds(channel, [json.dumps(request).encode()], files)
+        pid = int(_answer(channel, None)["pid"])
+        try:
+            code = int(_answer(channel, timeout)["returncode"])
+        except TimeoutError:
+            os.kill(pid, 9)
+            _answer(channel, None)
+            raise subprocess.TimeoutExpired(["p2pilot", *args], timeout) from None
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode("utf-8", errors="replace")
+        stderr = err.read().decode("utf-8", errors="replace")
+    return subprocess.CompletedProcess(["p2pilot", *args], code, stdout, stderr)
+
+
+def p2pilot(
+    *args: str, env: Mapping[str, str] | None = None, input: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``p2pilot ARGS`` with this process's environment plus ``env``."""
+    return run(args, env={**os.environ, **(env or {})}, timeout=timeout, input=input)
+
+
+def _answer(channel: socket.socket, timeout: float | None) -> dict[str, Any]:
+    channel.settimeout(timeout)
+    data = channel.recv(_MESSAGE)
+    if not data:
+        raise RuntimeError("the p2pilot fork server exited")
+    answer: dict[str, Any] = json.loads(data)
+    return answer
+
+
+def _started() -> tuple[subprocess.Popen[bytes], socket.socket]:
+    global _server
+    if _server is None or _server[0].poll() is not None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        process = subprocess.Popen(
+            [sys.executable, __file__, str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
+        theirs.close()
+        _server = (process, ours)
+        atexit.register(_stop, process, ours)
+    return _server
+
+
+def _stop(process: subprocess.Popen[bytes], channel: socket.socket) -> None:
+    channel.close()  # the server reads the end of its socket and exits
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+# -- the server ------------------------------------------------------------------------
+
+
+def _preload() -> None:
+    """Import what ``python -m p2pilot`` and its commands import (not the migrations:
+    Alembic loads those from their files on each run, as it would in the process)."""
+    import importlib
+    import pkgutil
+    import threading
+
+    import p2pilot
+
+    for module in pkgutil.walk_packages(p2pilot.__path__, "p2pilot."):
+        if "__main__" not in module.name and not module.name.startswith("p2pilot.migrations"):
+            importlib.import_module(module.name)
+    # A thread would not survive the fork: the children must start from one.
+    assert threading.active_count() == 1, threading.enumerate()
+
+
+def _serve(channel: socket.socket) -> dict[str, Any] | None:
+    """Fork a child per request; the request, in the child; None when the client left."""
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(channel, _MESSAGE, 3)
+        except ConnectionResetError:
+            return None
+        if not data:
+            return None
+        request: dict[str, Any] = json.loads(data)
+        pid = os.fork()
+        if pid == 0:
+            channel.close()
+            _become(request, fds)
+            return request
+        for fd in fds:
+            os.close(fd)
+        channel.send(json.dumps({"pid": pid}).encode())
+        _, status = os.waitpid(pid, 0)
+        channel.send(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}).encode())
+
+
+def _become(request: dict[str, Any], fds: list[int]) -> None:
+    """Turn this fork into ``python -m p2pilot ARGS`` as the caller would have started it."""
+    import time
+
+    import p2pilot
+
+    for target, fd in zip((0, 1, 2), fds, strict=True):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    time.tzset()
+    os.chdir(request["cwd"])
+    sys.argv = [os.path.join(os.path.dirname(p2pilot.__file__), "__main__.py"), *request["args"]]
+    sys.path.insert(0, request["cwd"])  # what ``-m`` puts first
+
+
+if __name__ == "__main__":
+    sys.path.pop(0)  # this file's folder (tests/) is no part of ``python -m p2pilot``
+    _channel = socket.socket(fileno=int(sys.argv[1]))
+    _preload()
+    # Out of the collector's sight: a child's first collection would otherwise walk
+    # (and so copy, page by page) every object imported here, 0.4 s of CPU.
+    gc.freeze()
+    if _serve(_channel) is not None:
+        from p2pilot.cli.main import main
+
+        main()
