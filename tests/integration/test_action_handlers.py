@@ -20,7 +20,7 @@ from structlog.testing import capture_logs
 
 from p2pilot.chat.channel import ChatChannel
 from p2pilot.exchange.client import ExchangeClient
-from p2pilot.records import OrderStatus
+from p2pilot.records import OrderDetail, OrderStatus
 from p2pilot.rules.account import AccountBinding
 from p2pilot.rules.actions.registry import HANDLERS
 from p2pilot.rules.context import EventContext, OrderFacts
@@ -352,3 +352,44 @@ def test_a_sent_row_whose_claim_another_action_carried_out_stands_down(
     assert len(took_effect(sim, FINISH)) == 1
     with store.transaction(read_only=True) as session:
         assert releases.claim_of(session, order.pk) == releases.ReleaseClaim(second.id, "succeeded")
+
+
+class LandsLate(ExchangeClient):
+    """The crashed daemon's call reaches the exchange late: after the order is read again.
+
+    A timed-out or interrupted ``release`` may be carried out by the exchange a moment
+    later; here it lands between reconcile's read of the order (still paid) and its
+    second call, which the exchange then refuses for the order's status.
+    """
+
+    landed = False
+
+    def order_detail(self, order_id: str) -> OrderDetail:
+        detail = super().order_detail(order_id)
+        if not self.landed:
+            self.landed = True
+            super().release(order_id)
+        return detail
+
+
+def test_a_refused_second_call_does_not_undo_a_first_that_landed_late(
+    store: Store, sim: SimulatorServer
+) -> None:
+    """After a crash the first call's outcome is unknown; a refusal of the second says
+    nothing of it. Recorded as failed, the claim would be freed and the release left out
+    of the day's totals, with the crypto gone. The row stays unknown until the order's
+    status tells."""
+    desk, order, record = claimed_release(store, sim)
+    late = LandsLate(account="desk", api_key=SIM_KEY, api_secret=SIM_SECRET, base_url=sim.url)
+    desk = AccountBinding(desk.id, "desk", late, ChatChannel(late, account="desk"))
+    logs = reconcile_release(store, desk, order, record)
+    assert stored(store, record).state == ActionState.UNKNOWN
+    with store.transaction(read_only=True) as session:
+        assert releases.claim_of(session, order.pk) == releases.ReleaseClaim(record.id, "sent")
+    assert events(logs)[-1] == "action.outcome_unknown"
+    logs = reconcile_release(store, desk, order, stored(store, record))
+    assert stored(store, record).state == ActionState.SUCCEEDED
+    assert events(logs) == ["action.reconciling", "release.confirmed_by_status"]
+    assert len(took_effect(sim, FINISH)) == 1
+    with store.transaction(read_only=True) as session:
+        assert releases.claim_of(session, order.pk) == releases.ReleaseClaim(record.id, "succeeded")

@@ -21,7 +21,8 @@ The state machine, money-critical:
   fails (claim failed; the row retried or failed), or is unknown.
 - reconcile: a row never claimed decides afresh; a claimed one asks the order's
   status: completed is success, still paid with the guards that can change
-  unchanged is called again (bounded), anything else failed.
+  unchanged is called again (bounded; a refusal of that call leaves it unknown, as
+  the earlier call may still land), anything else failed.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ class ReleaseHandler:
             return
         if guards_still_hold and record.attempts < MAX_ATTEMPTS:
             self.steps.mark_sent(record)
-            self._call(run, order, fresh)
+            self._call(run, order, fresh, after_unknown=True)
             return
         with self.env.store.transaction() as session:
             releases.settle_release(
@@ -308,10 +309,19 @@ class ReleaseHandler:
         order: OrderFacts,
         fresh: OrderDetail,
         trigger: tuple[str, datetime] | None = None,
+        *,
+        after_unknown: bool = False,
     ) -> None:
         try:
             run.account.client.release(order.id)
         except ExchangeError as exc:
+            if after_unknown:
+                # An earlier call's outcome is unknown, and the exchange may carry it
+                # out after the order was read: a refusal now (the order's status) says
+                # nothing of that one. The claim stays; the next pass reads the status.
+                self.steps.settle(run.record, ActionState.UNKNOWN, error=str(exc))
+                run.log.warning("action.outcome_unknown", error=str(exc))
+                return
             # A definite refusal frees the claim in the row's own transaction: a crash
             # between the two would leave a ``sent`` row beside a claim another
             # action may take and carry out.
