@@ -8,21 +8,28 @@ fetched. On SQLite and PostgreSQL, with real threads and real transactions.
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import make_url, select, text
 
+from p2pilot.config import parse_config
+from p2pilot.operator import Operator, OperatorCommands, Outcome
 from p2pilot.rules.dispatch import EventDispatcher
 from p2pilot.rules.guards import ReleaseLimits
-from p2pilot.rules.release_claim import ClaimResult, OrderToRelease, claim
+from p2pilot.rules.release_claim import ClaimResult, OrderToRelease, claim, lock_account
 from p2pilot.rules.verdict import EvidenceSummary, GuardResult, ReleaseInputs
-from p2pilot.store import ledger
+from p2pilot.store import ledger, releases
 from p2pilot.store import payments as stored_payments
 from p2pilot.store.accounts import ensure_account
 from p2pilot.store.engine import Store
 from p2pilot.store.events import EventRecord, append_event
 from p2pilot.store.leases import take_or_renew
+from p2pilot.store.ledger import ActionState
+from p2pilot.store.models import ReleaseApprovalRow
 
 from ..orderrows import sell_order_row
 
@@ -213,3 +220,72 @@ def test_a_lease_lost_mid_batch_stops_that_accounts_events(store: Store) -> None
     )
     assert dispatcher.drain() == 1
     assert seen == [0]  # the rest of the batch waits for whoever holds the account
+
+
+@pytest.mark.postgres
+def test_a_hold_given_while_a_release_is_claimed_waits_for_it_and_is_refused(
+    migrated_postgres_url: str,
+) -> None:
+    """An operator's hold and the daemon's claim of the same order, at the same moment.
+
+    The claim read "no hold" under the account's lock while the hold, outside it, read
+    "nothing under way" and was recorded: the operator was told "held" and the order
+    released. The hold now takes the account's lock: it waits for the claim and is
+    refused as under way (on SQLite every write transaction is serialised already).
+    """
+    name = f"hold-{uuid.uuid4().hex[:8]}"
+    operator_url = make_url(migrated_postgres_url).update_query_dict({"application_name": name})
+    store = Store(migrated_postgres_url)
+    operator_store = Store(operator_url.render_as_string(hide_password=False))
+    try:
+        with store.transaction() as session:
+            account_id = ensure_account(session, "desk")
+        order_pk, action_id = paid_order(store, account_id, "76", "500.00")
+        desk = {"name": "desk", "api_key": "k", "api_secret": "s"}
+        commands = OperatorCommands(operator_store, parse_config({"accounts": [desk]}))
+        outcome: list[Outcome] = []
+        with store.transaction() as session:  # the daemon's claim, not committed yet
+            lock_account(session, account_id)
+            assert releases.claim_release(
+                session,
+                account_id=account_id,
+                order_pk=order_pk,
+                action_id=action_id,
+                amount=Decimal("500.00"),
+                currency="RUB",
+                counterparty_user_id="610076",
+                at=NOW,
+            )
+            ledger.transition(session, action_id, ActionState.SENT, at=NOW, count_attempt=True)
+            holder = threading.Thread(
+                target=lambda: outcome.append(
+                    commands.hold(Operator("alice", "cli"), "76", "buyer disputes")
+                )
+            )
+            holder.start()
+            deadline = time.monotonic() + 30
+            while not outcome and not _waits_on_a_lock(store, name):
+                assert time.monotonic() < deadline, "the hold neither finished nor waited"
+                time.sleep(0.01)
+        holder.join(timeout=30)
+        (result,) = outcome
+        assert (result.ok, result.message) == (False, "refused: the release is already under way")
+        with store.transaction(read_only=True) as session:
+            assert session.scalars(select(ReleaseApprovalRow)).all() == []
+    finally:
+        operator_store.dispose()
+        store.dispose()
+
+
+def _waits_on_a_lock(store: Store, application_name: str) -> bool:
+    with store.transaction(read_only=True) as session:
+        return (
+            session.execute(
+                text(
+                    "SELECT 1 FROM pg_stat_activity"
+                    " WHERE application_name = :name AND wait_event_type = 'Lock'"
+                ),
+                {"name": application_name},
+            ).first()
+            is not None
+        )

@@ -22,6 +22,7 @@ from p2pilot.operator.base import Done, Operator, Refused, find_order
 from p2pilot.records import OrderStatus, Side
 from p2pilot.rules.approvals import RELEASE_HELD
 from p2pilot.rules.guards import ReleaseLimits
+from p2pilot.rules.release_claim import lock_account
 from p2pilot.store import approvals, ledger, releases
 from p2pilot.store.events import append_event
 from p2pilot.store.ledger import ActionState
@@ -141,6 +142,9 @@ def hold(
     if not reason or len(reason) > MAX_REASON_CHARS:
         raise Refused(f"a hold needs a reason of 1 to {MAX_REASON_CHARS} characters")
     order, name = find_order(session, order_id, account)
+    # Under the lock the release claim takes (PostgreSQL): a claim being made now is
+    # seen as under way, or sees this hold, never neither.
+    lock_account(session, order.account_id)
     claimed = releases.release_state(session, order.id)
     if claimed == "succeeded":
         raise Refused("already released", state="released")
