@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, get_args
@@ -30,9 +30,11 @@ from p2pilot.rules.model import Action, CommandAction, Conditions, NotifyAction,
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store import ledger, releases
 from p2pilot.store import orders as stored_orders
+from p2pilot.store import payments as stored_payments
 from p2pilot.store.accounts import ensure_account
 from p2pilot.store.engine import Store
 from p2pilot.store.events import EventRecord
+from p2pilot.store.leases import take_or_renew
 from p2pilot.store.ledger import ActionRecord, ActionState
 from p2pilot.store.models import OrderRow
 
@@ -237,6 +239,26 @@ def sim() -> Iterator[SimulatorServer]:
         yield server
 
 
+def paid_release(
+    store: Store, sim: SimulatorServer, **buyer: str
+) -> tuple[AccountBinding, OrderFacts, ActionRecord]:
+    """A paid sell order (``buyer``: the simulator's counterparty fields), stored, and
+    its release row ``pending``."""
+    with store.transaction() as session:
+        account_id = ensure_account(session, "desk")
+    client = ExchangeClient(
+        account="desk", api_key=SIM_KEY, api_secret=SIM_SECRET, base_url=sim.url
+    )
+    desk = AccountBinding(account_id, "desk", client, ChatChannel(client, account="desk"))
+    order_id = control(sim, "orders", side="sell", amount="3100.00", price="81.00", **buyer)["id"]
+    control(sim, f"orders/{order_id}/pay")
+    with store.transaction() as session:
+        stored_orders.apply_order(session, account_id, client.order_detail(order_id), now=NOW)
+        row = session.scalars(select(OrderRow).where(OrderRow.exchange_id == order_id)).one()
+        order = OrderFacts.from_row(row)
+    return desk, order, claimed(store, desk, "release", order.pk)
+
+
 def claimed_release(
     store: Store, sim: SimulatorServer
 ) -> tuple[AccountBinding, OrderFacts, ActionRecord]:
@@ -244,23 +266,11 @@ def claimed_release(
 
     The state a crash between the claim and the exchange's answer leaves.
     """
-    with store.transaction() as session:
-        account_id = ensure_account(session, "desk")
-    client = ExchangeClient(
-        account="desk", api_key=SIM_KEY, api_secret=SIM_SECRET, base_url=sim.url
-    )
-    desk = AccountBinding(account_id, "desk", client, ChatChannel(client, account="desk"))
-    order_id = control(sim, "orders", side="sell", amount="3100.00", price="81.00")["id"]
-    control(sim, f"orders/{order_id}/pay")
-    with store.transaction() as session:
-        stored_orders.apply_order(session, account_id, client.order_detail(order_id), now=NOW)
-        row = session.scalars(select(OrderRow).where(OrderRow.exchange_id == order_id)).one()
-        order = OrderFacts.from_row(row)
-    record = claimed(store, desk, "release", order.pk)
+    desk, order, record = paid_release(store, sim)
     with store.transaction() as session:
         assert releases.claim_release(
             session,
-            account_id=account_id,
+            account_id=desk.id,
             order_pk=order.pk,
             action_id=record.id,
             amount=order.amount,
@@ -393,3 +403,44 @@ def test_a_refused_second_call_does_not_undo_a_first_that_landed_late(
     assert len(took_effect(sim, FINISH)) == 1
     with store.transaction(read_only=True) as session:
         assert releases.claim_of(session, order.pk) == releases.ReleaseClaim(record.id, "succeeded")
+
+
+def test_a_release_decided_while_the_lease_lapsed_is_left_for_the_holder(
+    store: Store, sim: SimulatorServer
+) -> None:
+    """The account's lease ran out while the daemon decided (a stalled renewal): the
+    claim refuses, rightly. Recorded as refused (``skipped``), the row was closed and
+    its event handled: nobody would release the paid order, and a daemon that took the
+    account meanwhile could find its own claim's row overwritten. The row is left as
+    it was, for whoever holds the account."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("leases are PostgreSQL's")
+    desk, order, record = paid_release(
+        store, sim, counterparty="oleg_s", counterparty_real_name="OLEG SMIRNOV"
+    )
+    with store.transaction() as session:
+        payment = stored_payments.add_payment(
+            session,
+            amount=order.amount,
+            currency=order.currency,
+            payer_name=order.counterparty_real_name,
+            reference=f"bank-{order.id}",
+            received_at=NOW,
+            source="http",
+            account_id=desk.id,
+            at=NOW,
+        )
+        assert payment is not None
+        assert stored_payments.match(session, payment.id, order.pk, at=NOW)
+    executor = Executor(store, LIMITS, lambda: NOW, lease_holder="this-daemon")
+    rule = rule_of(ReleaseAction())
+    with capture_logs() as logs:
+        executor.execute(record, ReleaseAction(), context(desk, order), desk, rule)
+    assert stored(store, record).state == ActionState.PENDING
+    assert events(logs) == ["release.lease_lost"]
+    assert took_effect(sim, FINISH) == []
+    with store.transaction() as session:  # renewed: the daemon holds the account again
+        assert take_or_renew(session, desk.id, "this-daemon", timedelta(seconds=30))
+    executor.reconcile(stored(store, record), rule, ReleaseAction(), context(desk, order), desk)
+    assert stored(store, record).state == ActionState.SUCCEEDED
+    assert len(took_effect(sim, FINISH)) == 1

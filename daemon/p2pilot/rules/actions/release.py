@@ -281,6 +281,12 @@ class ReleaseHandler:
         if outcome.claimed:
             return True
         failing = {g.name for g in outcome.guards if not g.ok}
+        if "lease_held" in failing:
+            # The account is not ours now (a lapsed lease): the row is its holder's to
+            # decide, and may be its holder's claim already. Settling it here would close
+            # a release nobody then makes, or overwrite the holder's ``sent``.
+            run.log.warning("release.lease_lost")
+            return False
         if failing and failing <= OPERATOR_GUARDS:
             # Paused or held while deciding: wait for the operator again, not refused.
             self._await(run, order, outcome.guards)
