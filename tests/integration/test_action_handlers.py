@@ -26,7 +26,15 @@ from p2pilot.rules.actions.registry import HANDLERS
 from p2pilot.rules.context import EventContext, OrderFacts
 from p2pilot.rules.executors import Executor
 from p2pilot.rules.guards import ReleaseLimits
-from p2pilot.rules.model import Action, CommandAction, Conditions, NotifyAction, ReleaseAction, Rule
+from p2pilot.rules.model import (
+    Action,
+    CommandAction,
+    Conditions,
+    MarkPaidAction,
+    NotifyAction,
+    ReleaseAction,
+    Rule,
+)
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store import ledger, releases
 from p2pilot.store import orders as stored_orders
@@ -244,19 +252,29 @@ def paid_release(
 ) -> tuple[AccountBinding, OrderFacts, ActionRecord]:
     """A paid sell order (``buyer``: the simulator's counterparty fields), stored, and
     its release row ``pending``."""
+    desk = sim_desk(store, sim)
+    order_id = control(sim, "orders", side="sell", amount="3100.00", price="81.00", **buyer)["id"]
+    control(sim, f"orders/{order_id}/pay")
+    order = store_order(store, desk, order_id)
+    return desk, order, claimed(store, desk, "release", order.pk)
+
+
+def sim_desk(store: Store, sim: SimulatorServer) -> AccountBinding:
+    """The account "desk", its client on the simulator."""
     with store.transaction() as session:
         account_id = ensure_account(session, "desk")
     client = ExchangeClient(
         account="desk", api_key=SIM_KEY, api_secret=SIM_SECRET, base_url=sim.url
     )
-    desk = AccountBinding(account_id, "desk", client, ChatChannel(client, account="desk"))
-    order_id = control(sim, "orders", side="sell", amount="3100.00", price="81.00", **buyer)["id"]
-    control(sim, f"orders/{order_id}/pay")
+    return AccountBinding(account_id, "desk", client, ChatChannel(client, account="desk"))
+
+
+def store_order(store: Store, desk: AccountBinding, order_id: str) -> OrderFacts:
+    """The order as the exchange has it now, stored."""
     with store.transaction() as session:
-        stored_orders.apply_order(session, account_id, client.order_detail(order_id), now=NOW)
+        stored_orders.apply_order(session, desk.id, desk.client.order_detail(order_id), now=NOW)
         row = session.scalars(select(OrderRow).where(OrderRow.exchange_id == order_id)).one()
-        order = OrderFacts.from_row(row)
-    return desk, order, claimed(store, desk, "release", order.pk)
+        return OrderFacts.from_row(row)
 
 
 def claimed_release(
@@ -444,3 +462,25 @@ def test_a_release_decided_while_the_lease_lapsed_is_left_for_the_holder(
     executor.reconcile(stored(store, record), rule, ReleaseAction(), context(desk, order), desk)
     assert stored(store, record).state == ActionState.SUCCEEDED
     assert len(took_effect(sim, FINISH)) == 1
+
+
+def test_a_mark_paid_the_seller_then_completed_is_recorded_as_done(
+    store: Store, sim: SimulatorServer
+) -> None:
+    """The crash came after ``order/pay`` went out, and the seller released before the
+    restart. The order completed because it was marked paid: not a failure."""
+    desk = sim_desk(store, sim)
+    order_id = control(sim, "orders", side="buy", amount="800.00", price="80.00")["id"]
+    term = desk.client.order_detail(order_id).payment_terms[0]
+    desk.client.mark_paid(order_id=order_id, payment_type=term.payment_type, payment_id=term.id)
+    control(sim, f"orders/{order_id}/release")
+    order = store_order(store, desk, order_id)
+    record = claimed(store, desk, "mark_paid", order.pk)
+    with store.transaction() as session:
+        ledger.transition(session, record.id, ActionState.SENT, at=NOW, count_attempt=True)
+    action = MarkPaidAction(payment_method=str(term.payment_type))
+    Executor(store, LIMITS, lambda: NOW).reconcile(
+        stored(store, record), rule_of(action), action, context(desk, order), desk
+    )
+    after = stored(store, record)
+    assert (after.state, after.error) == (ActionState.SUCCEEDED, None)

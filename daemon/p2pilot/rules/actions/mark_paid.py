@@ -1,8 +1,8 @@
 """Mark one of our buy orders paid with the seller's payment method (the buy side).
 
 pending -> sent -> succeeded, or failed / skipped before anything is sent. After
-a crash the order's status answers: paid is success, still awaiting payment is
-sent again (bounded), anything else failed.
+a crash the order's status answers: paid (or on from paid: appeal, completed) is
+success, still awaiting payment is sent again (bounded), anything else failed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from p2pilot.rules.actions.base import ActionEnv, ActionRun
 from p2pilot.rules.actions.steps import MAX_ATTEMPTS
 from p2pilot.rules.model import MarkPaidAction
 from p2pilot.store.ledger import ActionState
+
+# Statuses an order reaches only after it was marked paid.
+MARKED_PAID = frozenset({OrderStatus.PAID, OrderStatus.APPEAL, OrderStatus.COMPLETED})
 
 
 class MarkPaidHandler:
@@ -82,7 +85,9 @@ class MarkPaidHandler:
             run.log.warning("mark_paid.reconcile_failed", error=str(exc))
             return
         if fresh.status != OrderStatus.AWAITING_PAYMENT:
-            paid = fresh.status == OrderStatus.PAID
+            # Completed or under appeal, an order was marked paid first: the seller may
+            # have released (or the buyer appealed) before this restart.
+            paid = fresh.status in MARKED_PAID
             self.steps.settle(
                 record,
                 ActionState.SUCCEEDED if paid else ActionState.FAILED,
