@@ -36,6 +36,7 @@ from p2pilot.rules.model import (
     Rule,
 )
 from p2pilot.simulator.server import SimulatorServer
+from p2pilot.store import blacklist as stored_blacklist
 from p2pilot.store import ledger, releases
 from p2pilot.store import orders as stored_orders
 from p2pilot.store import payments as stored_payments
@@ -484,3 +485,24 @@ def test_a_mark_paid_the_seller_then_completed_is_recorded_as_done(
     )
     after = stored(store, record)
     assert (after.state, after.error) == (ActionState.SUCCEEDED, None)
+
+
+def test_a_buyer_blacklisted_while_the_release_was_unknown_is_not_called_again(
+    store: Store, sim: SimulatorServer
+) -> None:
+    """The crash came between the claim and the exchange's answer; before the restart
+    the operator blacklisted the buyer. The order is still paid, so the first call did
+    not take effect: a second call would be a new release, to a blacklisted buyer."""
+    desk, order, record = claimed_release(store, sim)
+    with store.transaction() as session:
+        stored_blacklist.add(
+            session, kind="uid", value=order.counterparty_user_id, reason="fraud", at=NOW
+        )
+    logs = reconcile_release(store, desk, order, record)
+    after = stored(store, record)
+    assert after.state == ActionState.FAILED
+    assert after.error is not None and "blacklist" in after.error
+    assert events(logs) == ["action.reconciling", "release.failed_after_unknown"]
+    assert took_effect(sim, FINISH) == []
+    with store.transaction(read_only=True) as session:
+        assert releases.claim_of(session, order.pk) == releases.ReleaseClaim(record.id, "failed")

@@ -25,6 +25,7 @@ from p2pilot.rules.verdict import EvidenceSummary, GuardResult, ReleaseInputs
 from p2pilot.store import approvals, ledger, releases
 from p2pilot.store import blacklist as stored_blacklist
 from p2pilot.store import payments as stored_payments
+from p2pilot.store.blacklist import BlacklistEntry
 from p2pilot.store.engine import Store
 from p2pilot.store.ledger import ActionState
 from p2pilot.store.models import AccountRow
@@ -123,15 +124,7 @@ def _recheck(
     """The guards other releases can change, read again inside the claim's transaction."""
     since = start_of_utc_day(at)
     evidence = stored_payments.for_order(session, order.pk)
-    entry = matching_entry(
-        stored_blacklist.entries(session),
-        Buyer(
-            order.counterparty_user_id,
-            order.counterparty_nickname,
-            (order.kyc_name, evidence.payer_name if evidence else ""),
-        ),
-        inputs.name_threshold,
-    )
+    entry = blacklist_entry(session, order, inputs.name_threshold)
     fresh = dataclasses.replace(
         inputs,
         released_today=releases.released_total(
@@ -166,6 +159,22 @@ def _recheck(
         dataclasses.replace(fresh, paused=word.paused, hold=word.hold, approvers=word.approvers),
     )
     return rechecked
+
+
+def blacklist_entry(
+    session: Session, order: OrderToRelease, name_threshold: float
+) -> BlacklistEntry | None:
+    """The entry naming the order's buyer: uid, nickname, KYC name or the evidence's payer."""
+    evidence = stored_payments.for_order(session, order.pk)
+    return matching_entry(
+        stored_blacklist.entries(session),
+        Buyer(
+            order.counterparty_user_id,
+            order.counterparty_nickname,
+            (order.kyc_name, evidence.payer_name if evidence else ""),
+        ),
+        name_threshold,
+    )
 
 
 def _lease_held(session: Session, account_id: int, lease_holder: str) -> GuardResult:

@@ -93,6 +93,10 @@ class ReleaseHandler:
         with self.env.store.transaction(read_only=True) as session:
             claim = releases.claim_of(session, order.pk)
             paused = approvals.pause_of(session, run.account.id)
+            # Listed since the claim: a second call would be a new release to them.
+            listed = release_claim.blacklist_entry(
+                session, _to_release(order), self.env.policy.name_threshold
+            )
         mine = claim is not None and claim.action_id == record.id
         if record.state in (ActionState.PENDING, ActionState.AWAITING) or not mine:
             # Never reached the exchange under a claim of its own: decide afresh, all
@@ -113,6 +117,7 @@ class ReleaseHandler:
             and fresh.amount == order.amount
             and fresh.appeal_user_id in ("", "0")
             and self.env.limits.auto_release
+            and listed is None
         )
         if guards_still_hold and paused is not None:
             # Claimed before the pause, outcome unknown: not sent again while paused;
@@ -123,6 +128,11 @@ class ReleaseHandler:
             self.steps.mark_sent(record)
             self._call(run, order, fresh, after_unknown=True)
             return
+        why = (
+            f"order is {int(fresh.status)} ({fresh.status.label})"
+            if listed is None
+            else f"buyer on the blacklist ({listed.describe()})"
+        )
         with self.env.store.transaction() as session:
             releases.settle_release(
                 session, order.pk, "failed", action_id=record.id, at=self.env.clock()
@@ -132,8 +142,7 @@ class ReleaseHandler:
                 record.id,
                 ActionState.FAILED,
                 at=self.env.clock(),
-                error=f"order is {int(fresh.status)} ({fresh.status.label})"
-                " after an unknown release",
+                error=f"{why} after an unknown release",
             )
         run.log.error("release.failed_after_unknown", status=int(fresh.status))
 
@@ -264,14 +273,7 @@ class ReleaseHandler:
             self.env.store,
             account_id=run.account.id,
             lease_holder=self.env.lease_holder,
-            order=OrderToRelease(
-                pk=order.pk,
-                amount=order.amount,
-                currency=order.currency,
-                counterparty_user_id=order.counterparty_user_id,
-                counterparty_nickname=order.counterparty_nickname,
-                kyc_name=order.counterparty_real_name,
-            ),
+            order=_to_release(order),
             action_id=run.record.id,
             limits=self.env.limits,
             inputs=inputs,
@@ -364,6 +366,18 @@ class ReleaseHandler:
             ledger.transition(session, run.record.id, ActionState.SUCCEEDED, at=now())
             stored_orders.apply_order(session, run.account.id, completed, now=now())
         count_action(run.record.kind, ActionState.SUCCEEDED)
+
+
+def _to_release(order: OrderFacts) -> OrderToRelease:
+    """What the claim (and the blacklist) need of the order."""
+    return OrderToRelease(
+        pk=order.pk,
+        amount=order.amount,
+        currency=order.currency,
+        counterparty_user_id=order.counterparty_user_id,
+        counterparty_nickname=order.counterparty_nickname,
+        kyc_name=order.counterparty_real_name,
+    )
 
 
 def _unasked(inputs: ReleaseInputs) -> str | None:
