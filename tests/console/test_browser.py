@@ -259,29 +259,13 @@ def test_approve_hold_attach_pause_and_say_in_the_browser(  # type: ignore[no-un
 
 
 def _unmatched_evidence(stack: Stack, amount: str, payer: str) -> int:
-    from datetime import UTC, datetime
-    from decimal import Decimal
-
-    from p2pilot.store import payments
     from p2pilot.store.engine import Store
+    from tests.evidence import stored_payment
 
     store = Store(stack.db_url)
     try:
         with store.transaction() as session:
-            now = datetime.now(UTC)
-            stored = payments.add_payment(
-                session,
-                amount=Decimal(amount),
-                currency="RUB",
-                payer_name=payer,
-                reference=f"unmatched-{payer}",
-                received_at=now,
-                source="test",
-                account_id=None,
-                at=now,
-            )
-            assert stored is not None
-            return stored.id
+            return stored_payment(session, amount, f"unmatched-{payer}", payer=payer)
     finally:
         store.dispose()
 

@@ -15,18 +15,17 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from p2pilot.evidence.intake import record_evidence
 from p2pilot.signing import signature_headers
 from p2pilot.store import orders as stored_orders
 from p2pilot.store.engine import Store
 
+from ..evidence import report_payment
 from .conftest import SECRET_ENV, SimProcess, cli, free_port, wait_for, write_config
 
 HOOK_SECRET = "hook-secret-e2e-11"
@@ -193,18 +192,9 @@ class Desk:
         canary = self.order(f"{self.canary_amount}.00", "canary_c", "CANARY C")
         self.canaries.add(canary)
         self.pay(canary)
-        now = datetime.now(UTC)
-        record_evidence(  # the operator's confirmation, without a CLI process
-            self.store,
-            amount=Decimal(f"{self.canary_amount}.00"),
-            currency="RUB",
-            payer_name="",
-            reference=f"canary-{canary}",
-            received_at=now,
-            source="operator",
-            now=now,
-            order_id=canary,
-        )
+        amount = f"{self.canary_amount}.00"
+        # The operator's confirmation, without a CLI process.
+        report_payment(self.store, amount, f"canary-{canary}", order_id=canary)
         wait_for(lambda: canary in self._all_released(), timeout=40, interval=0.1)
 
     def _all_released(self) -> set[str]:

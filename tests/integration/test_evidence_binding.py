@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
 from p2pilot.evidence import binding
-from p2pilot.evidence.intake import EvidenceError, attach_evidence, record_evidence
+from p2pilot.evidence.intake import EvidenceError, attach_evidence
 from p2pilot.evidence.matching import DEFAULT_POLICY
 from p2pilot.evidence.reminders import PAID_UNCONFIRMED, remind_unconfirmed
 from p2pilot.store import payments as stored_payments
@@ -17,6 +16,7 @@ from p2pilot.store.accounts import ensure_account
 from p2pilot.store.engine import Store
 from p2pilot.store.models import OrderEventRow, OrderRow, PaymentRow
 
+from ..evidence import report_payment
 from ..orderrows import sell_order_row
 
 NOW = datetime.now(UTC)
@@ -40,16 +40,7 @@ def order(store: Store, exchange_id: str, amount: str, kyc: str, **changes: obje
 
 
 def bank(store: Store, amount: str, payer: str, reference: str, source: str = "http") -> str | None:
-    return record_evidence(
-        store,
-        amount=Decimal(amount),
-        currency="RUB",
-        payer_name=payer,
-        reference=reference,
-        received_at=NOW,
-        source=source,
-        now=NOW,
-    ).order_id
+    return report_payment(store, amount, reference, payer=payer, source=source, at=NOW).order_id
 
 
 def events(store: Store, kind: str) -> list[dict[str, object]]:
@@ -90,17 +81,7 @@ def test_an_unmatched_event_says_why(store: Store) -> None:
 def test_a_refused_confirmation_and_attach_store_and_bind_nothing(store: Store) -> None:
     order(store, "84", "900.00", "IVAN P")
     with pytest.raises(EvidenceError, match="does not fit"):
-        record_evidence(
-            store,
-            amount=Decimal("90.00"),
-            currency="RUB",
-            payer_name="",
-            reference="manual-84",
-            received_at=NOW,
-            source="operator",
-            now=NOW,
-            order_id="84",
-        )
+        report_payment(store, "90.00", "manual-84", at=NOW, order_id="84")
     with store.transaction(read_only=True) as session:
         assert session.scalars(select(PaymentRow)).all() == []
     assert bank(store, "950.00", "Ivan Petrov", "sbp-950") is None  # no order of 950

@@ -8,20 +8,19 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from p2pilot.evidence.intake import record_evidence
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store import leases
 from p2pilot.store.engine import Store
 
 from ..e2e.conftest import wait_for
+from ..evidence import report_payment
 from .simdesk import cli_status, control, request_log, running_simulator
 
 ACCOUNTS = {f"fleet{n}": f"fleet-secret-{n}" for n in range(1, 31)}
@@ -168,18 +167,7 @@ def confirm(db_url: str, order_id: str, amount: str) -> None:
     """The operator's confirmation that the money of ``order_id`` arrived."""
     store = Store(db_url)
     try:
-        now = datetime.now(UTC)
-        record_evidence(
-            store,
-            amount=Decimal(amount),
-            currency="RUB",
-            payer_name="",
-            reference=f"bank-{order_id}",
-            received_at=now,
-            source="operator",
-            now=now,
-            order_id=order_id,
-        )
+        report_payment(store, amount, f"bank-{order_id}", order_id=order_id)
     finally:
         store.dispose()
 

@@ -24,6 +24,7 @@ from p2pilot.store.engine import Store
 from p2pilot.store.ledger import ActionState
 from p2pilot.store.models import OrderEventRow
 
+from ..evidence import stored_payment
 from ..orderrows import sell_order_row
 
 NOW = datetime.now(UTC)
@@ -88,22 +89,14 @@ def awaiting(store: Store, exchange_id: str, amount: str = "5000.00") -> tuple[i
 
 def unbound_payment(
     store: Store, reference: str, *, payer: str = "", account: str | None = None
-) -> stored_payments.PaymentRecord:
-    """5000.00 RUB of evidence no order has taken (reported for ``account``, if named)."""
+) -> int:
+    """The id of 5000.00 RUB of evidence no order has taken (reported for ``account``, if
+    named)."""
     with store.transaction() as session:
-        payment = stored_payments.add_payment(
-            session,
-            amount=Decimal("5000.00"),
-            currency="RUB",
-            payer_name=payer,
-            reference=reference,
-            received_at=NOW,
-            source="http",
-            account_id=ensure_account(session, account) if account is not None else None,
-            at=NOW,
+        account_id = ensure_account(session, account) if account is not None else None
+        return stored_payment(
+            session, "5000.00", reference, payer=payer, source="http", account_id=account_id, at=NOW
         )
-    assert payment is not None
-    return payment
 
 
 def audit_rows(store: Store) -> list[audit.AuditRecord]:
@@ -265,8 +258,8 @@ def test_evidence_and_blacklist_commands_are_audited(
     assert not too_much.ok and "does not fit order 7050" in too_much.message
     confirmed = commands.confirm_payment(ALICE, "7050", payer="Oleg Smirnov")
     assert confirmed.ok and confirmed.details["matched"] is True
-    payment = unbound_payment(store, "bank-1", payer="Oleg Smirnov")
-    taken = commands.attach(BOB, payment.id, "7050")
+    payment_id = unbound_payment(store, "bank-1", payer="Oleg Smirnov")
+    taken = commands.attach(BOB, payment_id, "7050")
     assert not taken.ok and "already has payment evidence" in taken.message
     added = commands.blacklist_add(BOB, "nickname", "scammer", reason="chargeback")
     assert added.ok and added.message.endswith("nickname 'scammer' (chargeback)")
@@ -302,14 +295,14 @@ def test_ignoring_unmatched_evidence_changes_nothing_and_is_audited(
     stored_order(store, "7060", "5000.00")
     with store.transaction() as session:
         ensure_account(session, "other")
-    payment = unbound_payment(store, "bank-unmatched", account="desk")
-    ignored = commands.ignore(BOB, payment.id)
-    assert ignored.ok and ignored.message == f"ignored evidence {payment.id} (nothing changed)"
-    assert ignored.account == "desk" and ignored.details == {"payment_id": payment.id}
-    assert not commands.ignore(BOB, payment.id, account="other").ok
-    assert commands.attach(ALICE, payment.id, "7060").ok  # ignored evidence stays attachable
-    bound = commands.ignore(BOB, payment.id)
-    assert bound.message == f"refused: evidence {payment.id} already paid order 7060"
+    payment_id = unbound_payment(store, "bank-unmatched", account="desk")
+    ignored = commands.ignore(BOB, payment_id)
+    assert ignored.ok and ignored.message == f"ignored evidence {payment_id} (nothing changed)"
+    assert ignored.account == "desk" and ignored.details == {"payment_id": payment_id}
+    assert not commands.ignore(BOB, payment_id, account="other").ok
+    assert commands.attach(ALICE, payment_id, "7060").ok  # ignored evidence stays attachable
+    bound = commands.ignore(BOB, payment_id)
+    assert bound.message == f"refused: evidence {payment_id} already paid order 7060"
     assert commands.ignore(BOB, 999).message == "refused: no payment evidence 999"
     rows = audit_rows(store)
     assert [(r.command, r.outcome, r.operator, r.account) for r in rows] == [

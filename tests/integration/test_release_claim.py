@@ -31,6 +31,7 @@ from p2pilot.store.leases import take_or_renew
 from p2pilot.store.ledger import ActionState
 from p2pilot.store.models import ReleaseApprovalRow
 
+from ..evidence import stored_payment
 from ..orderrows import sell_order_row
 
 NOW = datetime.now(UTC)
@@ -57,19 +58,16 @@ def paid_order(store: Store, account_id: int, exchange_id: str, amount: str) -> 
         )
         session.add(row)
         session.flush()
-        payment = stored_payments.add_payment(
+        payment_id = stored_payment(
             session,
-            amount=Decimal(amount),
-            currency="RUB",
-            payer_name="Oleg Smirnov",
-            reference=f"bank-{exchange_id}",
-            received_at=NOW,
+            amount,
+            f"bank-{exchange_id}",
+            payer="Oleg Smirnov",
             source="http",
             account_id=account_id,
             at=NOW,
         )
-        assert payment is not None
-        assert stored_payments.match(session, payment.id, row.id, at=NOW)
+        assert stored_payments.match(session, payment_id, row.id, at=NOW)
         action = ledger.claim(
             session,
             key=f"ev0/release/{exchange_id}",

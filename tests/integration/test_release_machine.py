@@ -54,7 +54,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from p2pilot.config import parse_config
-from p2pilot.evidence.intake import EvidenceError, record_evidence
+from p2pilot.evidence.intake import EvidenceError
 from p2pilot.operator import Operator, OperatorCommands
 from p2pilot.rules.blacklist import BlacklistError, add_entry
 from p2pilot.rules.engine import RETRY_AFTER
@@ -64,6 +64,7 @@ from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store.models import ActionRow, OrderEventRow, OrderRow, PaymentRow
 
 from ..conftest import new_postgres_schema
+from ..evidence import report_payment
 from .simdesk import (
     FAST,
     all_orders,
@@ -397,19 +398,17 @@ class Desk(RuleBasedStateMachine):
         return transfer
 
     def _report(self, transfer: Transfer, source: str, order_id: str | None = None) -> None:
-        now = datetime.now(UTC)
+        reference = f"{transfer.base}-{source}"
         # Refused when the order is not stored yet or already has evidence, or the
         # amount does not fit: nothing is stored then.
         with contextlib.suppress(EvidenceError):
-            record_evidence(
+            report_payment(
                 self.daemon.store,
-                amount=transfer.amount,
-                currency=transfer.currency,
-                payer_name=transfer.payer_name,
-                reference=f"{transfer.base}-{source}",
-                received_at=now,
+                transfer.amount,
+                reference,
+                payer=transfer.payer_name,
                 source=source,
-                now=now,
+                currency=transfer.currency,
                 order_id=order_id,
             )
         self.daemon.dispatcher.drain()  # new evidence is acted on at once

@@ -12,7 +12,6 @@ import json
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ from structlog.testing import capture_logs
 from werkzeug import Request, Response
 
 from p2pilot.config import Config, parse_config
-from p2pilot.evidence.intake import record_evidence
 from p2pilot.rules.engine import RETRY_AFTER
 from p2pilot.service import Daemon
 from p2pilot.signing import verify
@@ -32,6 +30,7 @@ from p2pilot.store import ledger, payments
 from p2pilot.store import orders as stored_orders
 from p2pilot.store.ledger import ActionState
 
+from ..evidence import report_payment
 from .simdesk import FAST, control, in_process, running_simulator, served, sim_status, took_effect
 
 KEY, SECRET = "rules-key", "rules-secret-123"
@@ -103,18 +102,8 @@ def actions_of(daemon: Daemon, order_id: str) -> list[dict[str, Any]]:
 
 
 def confirm(daemon: Daemon, order_id: str, amount: str, payer: str = "") -> None:
-    now = datetime.now(UTC)
-    result = record_evidence(
-        daemon.store,
-        amount=Decimal(amount),
-        currency="RUB",
-        payer_name=payer,
-        reference=f"bank-{order_id}",
-        received_at=now,
-        source="operator",
-        now=now,
-        account="desk",
-        order_id=order_id,
+    result = report_payment(
+        daemon.store, amount, f"bank-{order_id}", payer=payer, account="desk", order_id=order_id
     )
     assert result.order_id == order_id
 
@@ -574,17 +563,9 @@ def test_evidence_that_came_first_is_bound_with_the_configured_tolerance(
     )["id"]
 
     def report(amount: str, payer: str, reference: str) -> str | None:
-        now = datetime.now(UTC)
-        return record_evidence(
-            daemon.store,
-            amount=Decimal(amount),
-            currency="RUB",
-            payer_name=payer,
-            reference=reference,
-            received_at=now,
-            source="http",
-            now=now,
-            policy=config.evidence.match_policy,
+        policy = config.evidence.match_policy
+        return report_payment(
+            daemon.store, amount, reference, payer=payer, source="http", policy=policy
         ).order_id
 
     # The bank is quicker than the next poll: the order is not stored yet.

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
 from p2pilot.clocks import utc_now
-from p2pilot.evidence.intake import record_evidence
 from p2pilot.evidence.reminders import remind_unconfirmed
 from p2pilot.operator import Operator, OperatorCommands
 from p2pilot.service import Daemon
@@ -30,6 +28,7 @@ from p2pilot.store.models import AuditRow, OrderEventRow
 from p2pilot.telegram import TelegramBot, build_bot
 
 from ..e2e.conftest import wait_for
+from ..evidence import report_payment
 from .botapi import BotApi, bot_api
 from .simdesk import control, in_process, running_simulator, took_effect
 from .test_approvals import APPROVE, RELEASE, released
@@ -275,18 +274,7 @@ def test_an_unmatched_payment_is_attached_from_its_alert(
     sim: SimulatorServer, api: BotApi, daemon: Daemon
 ) -> None:
     first, second = paid_order(daemon, sim), paid_order(daemon, sim)
-    now = datetime.now(UTC)
-    result = record_evidence(
-        daemon.store,
-        amount=Decimal("5000.00"),
-        currency="RUB",
-        payer_name="",
-        reference="bank-twice",
-        received_at=now,
-        source="operator",
-        now=now,
-        account="desk",
-    )
+    result = report_payment(daemon.store, "5000.00", "bank-twice", account="desk")
     assert result.order_id is None and result.payment_id is not None  # which one?
     assert daemon.run_once() == 0
     data = f"t:{result.payment_id}:{first}"
