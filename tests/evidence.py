@@ -18,10 +18,10 @@ def report_payment(
     amount: Decimal | str,
     reference: str,
     *,
+    at: datetime | None = None,
     payer: str = "",
     source: str = "operator",
     currency: str = "RUB",
-    at: datetime | None = None,
     **target: Any,
 ) -> IntakeResult:
     """Evidence received and recorded at ``at`` (now by default), by default the operator's

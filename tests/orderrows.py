@@ -6,6 +6,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from p2pilot.store import ledger
+from p2pilot.store.ledger import ActionState
 from p2pilot.store.models import OrderRow
 
 
@@ -35,3 +39,30 @@ def sell_order_row(
     }
     values.update(changes)
     return OrderRow(**values)
+
+
+def await_approval(
+    session: Session, account_id: int, order_pk: int, exchange_id: str, amount: str, at: datetime
+) -> int:
+    """Leave the stored order's release waiting for an operator, as the release handler
+    does in approve mode: the id of its release action."""
+    action = ledger.claim(
+        session,
+        key=f"ev0/release/0:{exchange_id}",
+        account_id=account_id,
+        event_id=None,
+        order_pk=order_pk,
+        rule="release",
+        kind="release",
+        at=at,
+    )
+    assert action is not None
+    ledger.transition(
+        session,
+        action.id,
+        ActionState.AWAITING,
+        at=at,
+        error="operator_approval: waiting",
+        detail={"decision": "awaiting approval", "amount": amount},
+    )
+    return action.id

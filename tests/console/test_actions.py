@@ -8,13 +8,13 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from p2pilot.store import approvals, audit, ledger
+from p2pilot.store import approvals, audit
 from p2pilot.store import payments as stored_payments
 from p2pilot.store.accounts import ensure_account
 from p2pilot.store.engine import Store
-from p2pilot.store.ledger import ActionState
 from p2pilot.store.models import BlacklistRow
 from tests.console.conftest import page_csrf, seed_order, seed_payment
+from tests.orderrows import await_approval
 
 NOW = datetime.now(UTC)
 
@@ -23,25 +23,7 @@ def awaiting(store: Store, exchange_id: str, amount: str = "500.00") -> int:
     """A paid order whose release waits for an operator, as the release handler leaves it."""
     order_pk = seed_order(store, exchange_id, amount=amount)
     with store.transaction() as session:
-        action = ledger.claim(
-            session,
-            key=f"ev0/release/0:{exchange_id}",
-            account_id=ensure_account(session, "desk"),
-            event_id=None,
-            order_pk=order_pk,
-            rule="release",
-            kind="release",
-            at=NOW,
-        )
-        assert action is not None
-        ledger.transition(
-            session,
-            action.id,
-            ActionState.AWAITING,
-            at=NOW,
-            error="operator_approval: waiting",
-            detail={"decision": "awaiting approval", "amount": amount},
-        )
+        await_approval(session, ensure_account(session, "desk"), order_pk, exchange_id, amount, NOW)
     return order_pk
 
 

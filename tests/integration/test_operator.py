@@ -17,15 +17,14 @@ from sqlalchemy import select
 
 from p2pilot.config import Config, parse_config
 from p2pilot.operator import Operator, OperatorCommands
-from p2pilot.store import approvals, audit, ledger, releases
+from p2pilot.store import approvals, audit, releases
 from p2pilot.store import payments as stored_payments
 from p2pilot.store.accounts import ensure_account
 from p2pilot.store.engine import Store
-from p2pilot.store.ledger import ActionState
 from p2pilot.store.models import OrderEventRow
 
 from ..evidence import stored_payment
-from ..orderrows import sell_order_row
+from ..orderrows import await_approval, sell_order_row
 
 NOW = datetime.now(UTC)
 ALICE = Operator("alice", "cli")
@@ -65,26 +64,8 @@ def awaiting(store: Store, exchange_id: str, amount: str = "5000.00") -> tuple[i
     order_pk = stored_order(store, exchange_id, amount)
     with store.transaction() as session:
         account_id = ensure_account(session, "desk")
-        action = ledger.claim(
-            session,
-            key=f"ev0/release/0:{exchange_id}",
-            account_id=account_id,
-            event_id=None,
-            order_pk=order_pk,
-            rule="release",
-            kind="release",
-            at=NOW,
-        )
-        assert action is not None
-        ledger.transition(
-            session,
-            action.id,
-            ActionState.AWAITING,
-            at=NOW,
-            error="operator_approval: waiting",
-            detail={"decision": "awaiting approval", "amount": amount},
-        )
-    return order_pk, action.id
+        action_id = await_approval(session, account_id, order_pk, exchange_id, amount, NOW)
+    return order_pk, action_id
 
 
 def unbound_payment(
