@@ -1,4 +1,5 @@
-"""The shipped systemd unit: systemd accepts it, and it says what the operator relies on."""
+"""The shipped systemd units: systemd accepts them, and the daemon's says what the operator
+relies on (tests/console/test_console_unit.py holds the console's to the daemon's)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-UNIT = Path(__file__).resolve().parents[2] / "systemd" / "p2pilot.service"
+SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"
+UNIT = SYSTEMD / "p2pilot.service"
 
 
-def directives() -> dict[str, list[str]]:
+def directives(path: Path = UNIT) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
-    for line in UNIT.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         if "=" in line and not line.lstrip().startswith(("#", "[")):
             key, _, value = line.partition("=")
             found.setdefault(key.strip(), []).append(value.strip())
@@ -38,12 +40,15 @@ def test_unit_keeps_the_promises_the_readme_makes() -> None:
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")
-def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["p2pilot.service", "p2pilot-console.service"])
+def test_systemd_analyze_verify_accepts_the_unit(name: str, tmp_path: Path) -> None:
     # verify also checks that ExecStart exists: point it at this venv's interpreter.
-    text = UNIT.read_text(encoding="utf-8").replace(
-        "/opt/p2pilot/bin/p2pilot --config", f"{sys.executable} -m p2pilot --config"
+    text = (
+        (SYSTEMD / name)
+        .read_text(encoding="utf-8")
+        .replace("/opt/p2pilot/bin/p2pilot --config", f"{sys.executable} -m p2pilot --config")
     )
-    unit = tmp_path / "p2pilot.service"
+    unit = tmp_path / name
     unit.write_text(text, encoding="utf-8")
     result = subprocess.run(
         ["systemd-analyze", "verify", str(unit)],
@@ -53,4 +58,4 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "p2pilot.service" not in result.stderr, result.stderr  # no warnings about it
+    assert name not in result.stderr, result.stderr  # no warnings about it
