@@ -3,13 +3,40 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import requests
 
+from p2pilot.exchange.client import CallInfo, ExchangeClient
 from p2pilot.simulator.server import SimulatorServer
 
 KEY, SECRET = "client-key", "client-secret-123"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+@contextmanager
+def simulator(**options: Any) -> Iterator[SimulatorServer]:
+    """The simulator on a free port, with the one account these tests sign as."""
+    server = SimulatorServer(port=0, accounts={KEY: SECRET}, **options)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def http_client(sim: SimulatorServer, calls: list[CallInfo]) -> ExchangeClient:
+    """The client over pybit and real HTTP to the simulator; each call lands in ``calls``."""
+    return ExchangeClient(
+        account="main",
+        api_key=KEY,
+        api_secret=SECRET,
+        base_url=sim.url,
+        timeout=5,
+        on_call=calls.append,
+    )
 
 
 def control(sim: SimulatorServer, method: str, path: str, body: Any = None) -> Any:

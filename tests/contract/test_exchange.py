@@ -40,19 +40,14 @@ from p2pilot.records import (
 from p2pilot.simulator.inprocess import InProcessTransport
 from p2pilot.simulator.server import SimulatorServer
 
-from ..simclient import KEY, SECRET, bodies, control, new_order
-
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+from ..simclient import KEY, PNG, bodies, control, http_client, new_order, simulator
 
 
 @pytest.fixture
 def sim() -> Iterator[SimulatorServer]:
-    server = SimulatorServer(port=0, accounts={KEY: SECRET}, enforce_limits=False)
-    server.start()  # the control API drives the desk over HTTP for both transports
-    try:
+    # The control API drives the desk over HTTP for both transports.
+    with simulator(enforce_limits=False) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -66,14 +61,7 @@ def client(
 ) -> ExchangeClient:
     """The client over pybit and HTTP, or over the in-process transport."""
     if request.param == "pybit":
-        return ExchangeClient(
-            account="main",
-            api_key=KEY,
-            api_secret=SECRET,
-            base_url=sim.url,
-            timeout=5,
-            on_call=calls.append,
-        )
+        return http_client(sim, calls)
     return ExchangeClient(
         account="main", transport=InProcessTransport(sim.sim, KEY), on_call=calls.append
     )

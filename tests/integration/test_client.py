@@ -30,19 +30,13 @@ from p2pilot.records import (
 )
 from p2pilot.simulator.server import SimulatorServer
 
-from ..simclient import KEY, SECRET, control, fault, new_order
-
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+from ..simclient import KEY, SECRET, control, fault, http_client, new_order, simulator
 
 
 @pytest.fixture
 def sim() -> Iterator[SimulatorServer]:
-    server = SimulatorServer(port=0, accounts={KEY: SECRET})
-    server.start()
-    try:
+    with simulator() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -52,14 +46,7 @@ def calls() -> list[CallInfo]:
 
 @pytest.fixture
 def client(sim: SimulatorServer, calls: list[CallInfo]) -> ExchangeClient:
-    return ExchangeClient(
-        account="main",
-        api_key=KEY,
-        api_secret=SECRET,
-        base_url=sim.url,
-        timeout=5,
-        on_call=calls.append,
-    )
+    return http_client(sim, calls)
 
 
 # ---- errors ----------------------------------------------------------------------
