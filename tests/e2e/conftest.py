@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -56,6 +58,38 @@ class SimProcess:
         response = requests.request(method, f"{self.url}/_sim/{path}", json=body or None, timeout=5)
         response.raise_for_status()
         return response.json() if response.content else None
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 15) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+class DaemonProcess:
+    """``p2pilot run`` as a process, its output (the JSON log) in ``log_path``."""
+
+    def __init__(self, config: Path, log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.log_path = log_path
+        self.log = log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "p2pilot", "--config", str(config), "run"],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env if env is not None else SECRET_ENV)},
+        )
+
+    def started(self) -> bool:
+        """Whether it logged ``daemon.started``; fails at once if it exited instead."""
+        assert self.process.poll() is None, self.log_path.read_text(encoding="utf-8")
+        return "daemon.started" in self.log_path.read_text(encoding="utf-8")
+
+    def stop(self, timeout: float = 15) -> None:
+        stop_process(self.process, timeout)
+        self.log.close()
 
 
 @pytest.fixture(scope="session")
@@ -108,11 +142,7 @@ def running_simulator(
         sim.control("POST", "reset")  # start from a known state
         yield sim
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process, timeout=10)
 
 
 def write_config(path: Path, *, db_url: str, base_url: str, extra: str = "") -> Path:

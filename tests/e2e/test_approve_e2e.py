@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ import pytest
 from p2pilot.store import orders as stored_orders
 from p2pilot.store.engine import Store
 
-from .conftest import SECRET_ENV, SimProcess, cli, wait_for, write_config
+from .conftest import SECRET_ENV, DaemonProcess, SimProcess, cli, wait_for, write_config
 
 FINISH = "/v5/p2p/order/finish"
 APPROVE_DESK = """
@@ -33,7 +31,7 @@ release = true
 """
 
 
-class Desk:
+class Desk(DaemonProcess):
     """The daemon as a process against the simulator, and the operator's CLI."""
 
     def __init__(self, sim: SimProcess, db_url: str, tmp_path: Path) -> None:
@@ -41,29 +39,13 @@ class Desk:
         self.config = write_config(
             tmp_path / "p2pilot.toml", db_url=db_url, base_url=sim.url, extra=APPROVE_DESK
         )
-        self.log_path = tmp_path / "daemon.log"
-        self.log = self.log_path.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "p2pilot", "--config", str(self.config), "run"],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **SECRET_ENV},
-        )
+        super().__init__(self.config, tmp_path / "daemon.log")
         self.store = Store(db_url)  # reads only, to wait without a CLI process per poll
-        wait_for(self._started, timeout=30, interval=0.1)
+        wait_for(self.started, timeout=30, interval=0.1)
 
-    def _started(self) -> bool:
-        assert self.process.poll() is None, self.log_path.read_text(encoding="utf-8")
-        return bool(self.logged("daemon.started"))
-
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15) -> None:
         self.store.dispose()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+        super().stop(timeout)
 
     def run(self, *args: str, operator: str = "alice") -> subprocess.CompletedProcess[str]:
         return cli("--config", str(self.config), *args, "--operator", operator, env=SECRET_ENV)

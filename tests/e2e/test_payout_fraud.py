@@ -10,9 +10,7 @@ release exactly once.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +24,7 @@ from p2pilot.store import orders as stored_orders
 from p2pilot.store.engine import Store
 
 from ..evidence import report_payment
-from .conftest import SECRET_ENV, SimProcess, cli, free_port, wait_for, write_config
+from .conftest import SECRET_ENV, DaemonProcess, SimProcess, cli, free_port, wait_for, write_config
 
 HOOK_SECRET = "hook-secret-e2e-11"
 FINISH = "/v5/p2p/order/finish"
@@ -49,7 +47,7 @@ release = true
 """
 
 
-class Desk:
+class Desk(DaemonProcess):
     """The daemon as a process, its bank hook, and the operator's CLI."""
 
     def __init__(self, sim: SimProcess, db_url: str, tmp_path: Path, *, safety: str = "") -> None:
@@ -59,13 +57,7 @@ class Desk:
         self.config = write_config(
             tmp_path / "p2pilot.toml", db_url=db_url, base_url=sim.url, extra=extra
         )
-        self.log = (tmp_path / "daemon.log").open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "p2pilot", "--config", str(self.config), "run"],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **SECRET_ENV},
-        )
+        super().__init__(self.config, tmp_path / "daemon.log")
         self.store = Store(db_url)  # reads only: to wait without a CLI process per poll
         self.canaries: set[str] = set()
         self.canary_amount = 100
@@ -84,14 +76,9 @@ class Desk:
             return False
         return True
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15) -> None:
         self.store.dispose()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+        super().stop(timeout)
 
     # -- the outside world ---------------------------------------------------------
 

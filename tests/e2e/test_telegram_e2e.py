@@ -4,9 +4,6 @@ local Bot API; a tap confirms and approves, a restart resends nothing, the token
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +12,7 @@ import pytest
 import requests
 
 from ..integration.botapi import BotApi, bot_api
-from .conftest import SECRET_ENV, SimProcess, cli, free_port, wait_for, write_config
+from .conftest import SECRET_ENV, DaemonProcess, SimProcess, cli, free_port, wait_for, write_config
 from .test_approve_e2e import APPROVE_DESK, FINISH
 
 TOKEN = "555111:E2E-telegram-TOKEN-3f9c"
@@ -24,31 +21,11 @@ ALICE = (71, "alice")
 ENV = {**SECRET_ENV, "E2E_TG_TOKEN": TOKEN}
 
 
-class Daemon:
-    """``p2pilot run`` as a process, its JSON log in a file."""
-
-    def __init__(self, config: Path, log_path: Path) -> None:
-        self.log_path = log_path
-        self.log = log_path.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "p2pilot", "--config", str(config), "run"],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **ENV},
-        )
-        wait_for(self._started, timeout=30, interval=0.1)
-
-    def _started(self) -> bool:
-        assert self.process.poll() is None, self.log_path.read_text(encoding="utf-8")
-        return "daemon.started" in self.log_path.read_text(encoding="utf-8")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+def started_daemon(config: Path, log_path: Path) -> DaemonProcess:
+    """``p2pilot run`` as a process, once it says it started."""
+    daemon = DaemonProcess(config, log_path, env=ENV)
+    wait_for(daemon.started, timeout=30, interval=0.1)
+    return daemon
 
 
 @pytest.fixture
@@ -100,7 +77,7 @@ def test_the_bot_in_run_approves_once_and_a_restart_resends_nothing(
     assert TOKEN not in shown.stdout + shown.stderr
     assert json.loads(shown.stdout)["telegram"]["bot_token"] == "***"
 
-    daemon = Daemon(config, tmp_path / "first.log")
+    daemon = started_daemon(config, tmp_path / "first.log")
     try:
         first = confirmed_and_alerted(api, simulator, "4100.00")
         assert tap(api, f"a:{first}") == "approved, waiting for the daemon"
@@ -111,16 +88,16 @@ def test_the_bot_in_run_approves_once_and_a_restart_resends_nothing(
         assert status["telegram"]["consecutive_failures"] == 0
         assert status["telegram"]["last_success_at"] is not None
     finally:
-        daemon.stop()
+        daemon.stop(timeout=20)
 
-    daemon = Daemon(config, tmp_path / "second.log")
+    daemon = started_daemon(config, tmp_path / "second.log")
     try:
         second = confirmed_and_alerted(api, simulator, "4200.00")
         assert len(api.buttons_sent(f"a:{first}")) == 1  # not resent by the restart
         assert len(api.buttons_sent(f"a:{second}")) == 1
         assert released(simulator) == [first]
     finally:
-        daemon.stop()
+        daemon.stop(timeout=20)
     for log_file in ("first.log", "second.log"):
         text = (tmp_path / log_file).read_text(encoding="utf-8")
         assert TOKEN not in text and "telegram.starting" in text
