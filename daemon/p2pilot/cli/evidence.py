@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from p2pilot.cli.app import JsonFlag, fail, open_store, print_json
-from p2pilot.cli.operator import OperatorName, commands_for, operator_of
+from p2pilot.cli.operator import AccountOption, OperatorName, OrderId, act_as
 from p2pilot.cli.options import Limit, amount_of
 from p2pilot.terminal import printable
 
@@ -27,7 +27,7 @@ def register(orders_app: typer.Typer, app: typer.Typer) -> None:
 
 
 def confirm_payment(
-    order_id: Annotated[str, typer.Argument(help="The exchange's order id.")],
+    order_id: OrderId,
     amount: Annotated[
         Decimal | None,
         typer.Option(parser=amount_of, help="Fiat received (default: the order's amount)."),
@@ -36,16 +36,17 @@ def confirm_payment(
         str | None, typer.Option(help="Bank reference; unique (default: manual-ORDER).")
     ] = None,
     payer: Annotated[str | None, typer.Option(help="Payer name as the bank shows it.")] = None,
-    account: Annotated[str | None, typer.Option(help="Account, if ids could clash.")] = None,
+    account: AccountOption = None,
     operator: OperatorName = None,
     as_json: JsonFlag = False,
 ) -> None:
     """The operator confirms the fiat for this order really arrived."""
-    who = operator_of(operator)
-    with open_store() as (config, store):
-        outcome = commands_for(config, store).confirm_payment(
+    outcome = act_as(
+        operator,
+        lambda c, who: c.confirm_payment(
             who, order_id, amount=amount, reference=reference, payer=payer, account=account
-        )
+        ),
+    )
     if outcome.ok:
         details = outcome.details
         document = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -28,6 +29,7 @@ OperatorName = Annotated[
     typer.Option("--operator", help="Who acts, as the audit shows it (default: the login user)."),
 ]
 AccountOption = Annotated[str | None, typer.Option(help="Account, if ids could clash.")]
+OrderId = Annotated[str, typer.Argument(help="The exchange's order id.")]
 POLL_SECONDS = 0.25
 
 
@@ -60,6 +62,15 @@ def commands_for(config: Config, store: Store) -> OperatorCommands:
     return OperatorCommands(store, config)
 
 
+def act_as(
+    operator: str | None, command: Callable[[OperatorCommands, Operator], Outcome]
+) -> Outcome:
+    """Give one command as ``--operator`` (else the login user); its outcome."""
+    who = operator_of(operator)
+    with open_store() as (config, store):
+        return command(commands_for(config, store), who)
+
+
 def report(outcome: Outcome, as_json: bool, extra: dict[str, Any] | None = None) -> None:
     """Print the outcome (one line, or one JSON document); exit 1 if it was refused."""
     if as_json:
@@ -86,7 +97,7 @@ def pending(as_json: JsonFlag = False) -> None:
 
 
 def approve(
-    order_id: Annotated[str, typer.Argument(help="The exchange's order id.")],
+    order_id: OrderId,
     wait: Annotated[
         int,
         typer.Option(
@@ -129,30 +140,26 @@ def approve(
 
 
 def hold(
-    order_id: Annotated[str, typer.Argument(help="The exchange's order id.")],
+    order_id: OrderId,
     reason: Annotated[str, typer.Option(help="Why, for the audit and the other operators.")],
     account: AccountOption = None,
     operator: OperatorName = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Stop this order's release until an approval with --lift-hold."""
-    who = operator_of(operator)
-    with open_store() as (config, store):
-        outcome = commands_for(config, store).hold(who, order_id, reason, account=account)
+    outcome = act_as(operator, lambda c, who: c.hold(who, order_id, reason, account=account))
     report(outcome, as_json)
 
 
 def say(
-    order_id: Annotated[str, typer.Argument(help="The exchange's order id.")],
+    order_id: OrderId,
     text: Annotated[str, typer.Argument(help="The message for the order's chat.")],
     account: AccountOption = None,
     operator: OperatorName = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Send a message to the order's chat, now, from its account."""
-    who = operator_of(operator)
-    with open_store() as (config, store):
-        outcome = commands_for(config, store).say(who, order_id, text, account=account)
+    outcome = act_as(operator, lambda c, who: c.say(who, order_id, text, account=account))
     report(outcome, as_json)
 
 
@@ -163,10 +170,7 @@ def pause(
     as_json: JsonFlag = False,
 ) -> None:
     """No release from this account until resumed (at once, no reload needed)."""
-    who = operator_of(operator)
-    with open_store() as (config, store):
-        outcome = commands_for(config, store).pause(who, name, reason=reason)
-    report(outcome, as_json)
+    report(act_as(operator, lambda c, who: c.pause(who, name, reason=reason)), as_json)
 
 
 def resume(
@@ -175,10 +179,7 @@ def resume(
     as_json: JsonFlag = False,
 ) -> None:
     """Let this account release again."""
-    who = operator_of(operator)
-    with open_store() as (config, store):
-        outcome = commands_for(config, store).resume(who, name)
-    report(outcome, as_json)
+    report(act_as(operator, lambda c, who: c.resume(who, name)), as_json)
 
 
 def audit(limit: Limit = None, as_json: JsonFlag = False) -> None:

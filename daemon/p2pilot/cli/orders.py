@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from p2pilot.cli.app import JsonFlag, fail, open_store, print_json
+from p2pilot.cli.operator import AccountOption, OrderId
 from p2pilot.cli.options import Limit
 
 
@@ -64,8 +65,8 @@ def orders_list(
 
 
 def orders_show(
-    order_id: Annotated[str, typer.Argument(help="The exchange's order id.")],
-    account: Annotated[str | None, typer.Option(help="Account, if ids could clash.")] = None,
+    order_id: OrderId,
+    account: AccountOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """One order: snapshot, status history, chat and actions taken."""

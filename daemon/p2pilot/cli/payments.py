@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from p2pilot.cli.app import JsonFlag, fail, open_store, print_json
-from p2pilot.cli.operator import OperatorName, commands_for, operator_of
+from p2pilot.cli.app import JsonFlag, fail, print_json
+from p2pilot.cli.operator import AccountOption, OperatorName, act_as
 
 
 def register(payments_app: typer.Typer) -> None:
@@ -19,14 +19,12 @@ def register(payments_app: typer.Typer) -> None:
 def attach(
     payment_id: Annotated[int, typer.Argument(help="The evidence's id (payments list).")],
     order_id: Annotated[str, typer.Argument(help="The exchange's order id it pays.")],
-    account: Annotated[str | None, typer.Option(help="Account, if ids could clash.")] = None,
+    account: AccountOption = None,
     operator: OperatorName = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Bind unbound evidence (a held possible duplicate, say) to the order it pays."""
-    who = operator_of(operator)
-    with open_store() as (config, store):
-        outcome = commands_for(config, store).attach(who, payment_id, order_id, account=account)
+    outcome = act_as(operator, lambda c, who: c.attach(who, payment_id, order_id, account=account))
     if not outcome.ok:
         fail(outcome.message.removeprefix("refused: "))
     reason = outcome.details["reason"]
