@@ -8,14 +8,41 @@ that is the buyer who is waiting. Exit 1 when anything is stale.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from p2pilot.cli.app import JsonFlag, load, print_json
 from p2pilot.config import Config
 from p2pilot.health import MIN_STALE_AFTER, JobHealth, jobs_health
+
+if TYPE_CHECKING:
+    from p2pilot.store.mailboxes import MailboxState
+    from p2pilot.store.telegram import BotState
+
+
+def _health(
+    account: str,
+    job: str,
+    state: MailboxState | BotState | None,
+    now: datetime,
+    stale_after: timedelta,
+) -> JobHealth:
+    """A mailbox's or the bot's calls as a job: stale when failing, or quiet too long."""
+    last = state.last_success_at if state else None
+    lag = now - last if last is not None else None
+    failures = state.failures if state else 0
+    return JobHealth(
+        account=account,
+        job=job,
+        last_success_at=last,
+        last_error_at=state.last_error_at if state else None,
+        last_error=state.last_error if state else None,
+        consecutive_failures=failures,
+        lag=lag,
+        stale=failures > 0 or lag is None or lag > stale_after,
+    )
 
 
 def mailbox_health(config: Config, now: datetime) -> list[JobHealth]:
@@ -37,22 +64,8 @@ def mailbox_health(config: Config, now: datetime) -> list[JobHealth]:
     found = []
     for mailbox in config.evidence.mailboxes:
         state = states.get(mailbox.name)
-        last = state.last_success_at if state else None
-        lag = now - last if last is not None else None
-        failures = state.failures if state else 0
-        stale = failures > 0 or lag is None or lag > max(3 * mailbox.poll, MIN_STALE_AFTER)
-        found.append(
-            JobHealth(
-                account="mailbox",
-                job=mailbox.name,
-                last_success_at=last,
-                last_error_at=state.last_error_at if state else None,
-                last_error=state.last_error if state else None,
-                consecutive_failures=failures,
-                lag=lag,
-                stale=stale,
-            )
-        )
+        stale_after = max(3 * mailbox.poll, MIN_STALE_AFTER)
+        found.append(_health("mailbox", mailbox.name, state, now, stale_after))
     return found
 
 
@@ -72,23 +85,8 @@ def telegram_health(config: Config, now: datetime) -> list[JobHealth]:
                 state = telegram.read_state(session)
     finally:
         store.dispose()
-    last = state.last_success_at if state else None
-    lag = now - last if last is not None else None
-    failures = state.failures if state else 0
     # A healthy bot notes a success at least every 30 s (its long polls answer).
-    stale = failures > 0 or lag is None or lag > MIN_STALE_AFTER
-    return [
-        JobHealth(
-            account="telegram",
-            job="bot",
-            last_success_at=last,
-            last_error_at=state.last_error_at if state else None,
-            last_error=state.last_error if state else None,
-            consecutive_failures=failures,
-            lag=lag,
-            stale=stale,
-        )
-    ]
+    return [_health("telegram", "bot", state, now, MIN_STALE_AFTER)]
 
 
 def fleet(config: Config) -> dict[str, Any] | None:
