@@ -27,7 +27,7 @@ from p2pilot.evidence.matching import DEFAULT_POLICY, HoldReason, MatchPolicy
 from p2pilot.records import Side
 from p2pilot.store import payments as stored_payments
 from p2pilot.store.accounts import account_ids
-from p2pilot.store.engine import Store
+from p2pilot.store.engine import in_own_transaction
 from p2pilot.store.models import OrderRow
 from p2pilot.store.payments import PaymentRecord
 
@@ -77,41 +77,6 @@ class _Report:
         )
 
 
-def record_evidence(
-    store: Store,
-    *,
-    amount: Decimal,
-    currency: str,
-    payer_name: str,
-    reference: str,
-    received_at: datetime,
-    source: str,
-    now: datetime,
-    account: str | None = None,
-    order_id: str | None = None,
-    policy: MatchPolicy = DEFAULT_POLICY,
-) -> IntakeResult:
-    """Store evidence and bind it; ``order_id`` is the operator naming the order it pays.
-
-    Raises :class:`EvidenceError`, with nothing stored, when the evidence cannot
-    be taken as given.
-    """
-    with store.transaction() as session:
-        return record_evidence_in(
-            session,
-            amount=amount,
-            currency=currency,
-            payer_name=payer_name,
-            reference=reference,
-            received_at=received_at,
-            source=source,
-            now=now,
-            account=account,
-            order_id=order_id,
-            policy=policy,
-        )
-
-
 def record_evidence_in(
     session: Session,
     *,
@@ -126,8 +91,13 @@ def record_evidence_in(
     order_id: str | None = None,
     policy: MatchPolicy = DEFAULT_POLICY,
 ) -> IntakeResult:
-    """:func:`record_evidence` inside the caller's transaction (the operator layer's,
-    which writes its audit row with it); roll back when it raises."""
+    """Store evidence and bind it; ``order_id`` is the operator naming the order it pays.
+
+    Raises :class:`EvidenceError`, with nothing stored once the caller rolls back, when
+    the evidence cannot be taken as given. The operator layer calls it inside its own
+    transaction, which writes its audit row with it; every other source calls
+    :func:`record_evidence`.
+    """
     report = _Report(amount, currency, payer_name, reference, received_at, source)
     account_id = _account_id(session, account)
     if order_id is not None:
@@ -146,8 +116,8 @@ def record_evidence_in(
     return IntakeResult(True, payment.id, decision.order.exchange_id, decision.reason)
 
 
-def attach_evidence(
-    store: Store,
+def attach_evidence_in(
+    session: Session,
     *,
     payment_id: int,
     order_id: str,
@@ -159,28 +129,8 @@ def attach_evidence(
 
     The money must still fit the order (currency and amount); the payer's name is
     the operator's call, and the release guards still compare it with the buyer's.
+    Inside the caller's transaction; roll back when it raises.
     """
-    with store.transaction() as session:
-        return attach_evidence_in(
-            session,
-            payment_id=payment_id,
-            order_id=order_id,
-            now=now,
-            account=account,
-            policy=policy,
-        )
-
-
-def attach_evidence_in(
-    session: Session,
-    *,
-    payment_id: int,
-    order_id: str,
-    now: datetime,
-    account: str | None = None,
-    policy: MatchPolicy = DEFAULT_POLICY,
-) -> IntakeResult:
-    """:func:`attach_evidence` inside the caller's transaction; roll back when it raises."""
     payment = unbound_evidence(session, payment_id)
     target = _target_order(session, order_id, _account_id(session, account))
     if payment.account_id is not None and payment.account_id != target.account_id:
@@ -190,6 +140,11 @@ def attach_evidence_in(
     if not binding.bind(session, payment, target, source=payment.source, at=now):
         raise EvidenceError(f"order {order_id} already has payment evidence")
     return IntakeResult(False, payment.id, target.exchange_id, "attached by the operator")
+
+
+# The same, each in a transaction of its own: for every caller but the operator layer.
+record_evidence = in_own_transaction(record_evidence_in)
+attach_evidence = in_own_transaction(attach_evidence_in)
 
 
 def unbound_evidence(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
@@ -20,6 +20,8 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 _BEGIN_OPTION = "p2pilot_sqlite_begin"
 _SECRET_QUERY_KEYS = frozenset({"password", "passwd", "sslpassword"})
 _USERINFO = re.compile(r"(?P<head>://[^/@:]*:)(?P<secret>[^@/]*)@")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def redact_url(url: str) -> str:
@@ -118,3 +120,17 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
+
+
+def in_own_transaction(
+    work: Callable[Concatenate[Session, P], R],
+) -> Callable[Concatenate[Store, P], R]:
+    """``work``, written to run inside its caller's transaction, as a function of a store
+    that runs it in a transaction of its own: committed when it returns, rolled back
+    when it raises."""
+
+    def run(store: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with store.transaction() as session:
+            return work(session, *args, **kwargs)
+
+    return run
