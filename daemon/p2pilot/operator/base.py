@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from p2pilot.store import audit
+from p2pilot.store.columns import same_named
 from p2pilot.store.engine import Store
 from p2pilot.store.models import AccountRow, OrderRow
 
@@ -64,15 +65,7 @@ class Outcome:
     audit_id: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "command": self.command,
-            "message": self.message,
-            "account": self.account,
-            "order_id": self.order_id,
-            "details": dict(self.details),
-            "audit_id": self.audit_id,
-        }
+        return same_named(self, Outcome, details=dict(self.details))
 
 
 class Refused(Exception):

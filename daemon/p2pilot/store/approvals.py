@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from p2pilot.store.columns import same_named
 from p2pilot.store.models import AccountPauseRow, ReleaseApprovalRow
 from p2pilot.store.portable import affected, insert_or_ignore
 
@@ -39,14 +40,9 @@ class Decision:
     at: datetime
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "decision": self.decision,
-            "operator": self.operator,
-            "source": self.source,
-            "reason": self.reason,
-            "amount": str(self.amount),
-            "at": self.at.isoformat(),
-        }
+        return same_named(
+            self, Decision, omit=("id",), amount=str(self.amount), at=self.at.isoformat()
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +79,7 @@ class Pause:
         return f"paused by {self.operator} ({self.source}) at {self.paused_at.isoformat()}{why}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "operator": self.operator,
-            "source": self.source,
-            "reason": self.reason,
-            "paused_at": self.paused_at.isoformat(),
-        }
+        return same_named(self, Pause, omit=("account_id",), paused_at=self.paused_at.isoformat())
 
 
 def _decision(row: ReleaseApprovalRow) -> Decision:

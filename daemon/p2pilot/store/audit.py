@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from p2pilot.store.columns import same_named
 from p2pilot.store.models import AuditRow
 
 DETAIL_CHARS = 2000  # one line for a human; a longer one is cut, not refused
@@ -35,30 +36,10 @@ class AuditRecord:
 
     @classmethod
     def from_row(cls, row: AuditRow) -> AuditRecord:
-        return cls(
-            id=row.id,
-            at=row.at,
-            operator=row.operator,
-            source=row.source,
-            command=row.command,
-            account=row.account,
-            order_id=row.order_id,
-            outcome=row.outcome,
-            detail=row.detail,
-        )
+        return cls(**same_named(row, cls))
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "at": self.at.isoformat(),
-            "operator": self.operator,
-            "source": self.source,
-            "command": self.command,
-            "account": self.account,
-            "order_id": self.order_id,
-            "outcome": self.outcome,
-            "detail": self.detail,
-        }
+        return same_named(self, AuditRecord, at=self.at.isoformat())
 
 
 def record(

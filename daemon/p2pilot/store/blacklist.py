@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from p2pilot.store.columns import same_named
 from p2pilot.store.models import BlacklistRow
 from p2pilot.store.portable import affected, insert_new
 
@@ -28,13 +29,7 @@ class BlacklistEntry:
         return cls(row.id, row.kind, row.value, row.reason, row.created_at)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "value": self.value,
-            "reason": self.reason,
-            "created_at": self.created_at.isoformat(),
-        }
+        return same_named(self, BlacklistEntry, created_at=self.created_at.isoformat())
 
     def describe(self) -> str:
         """``#3 name 'OLEG SMIRNOV' (chargebacks)``: how a guard names the entry."""

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from p2pilot.store.columns import same_named
 from p2pilot.store.models import OrderEventRow
 
 
@@ -39,15 +40,7 @@ class EventRecord:
 
     @classmethod
     def from_row(cls, row: OrderEventRow) -> EventRecord:
-        return cls(
-            id=row.id,
-            account_id=row.account_id,
-            order_pk=row.order_id,
-            type=row.type,
-            payload=dict(row.payload),
-            created_at=row.created_at,
-            handled_at=row.handled_at,
-        )
+        return cls(**same_named(row, cls, order_pk=row.order_id, payload=dict(row.payload)))
 
 
 def append_event(

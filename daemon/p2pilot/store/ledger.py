@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from p2pilot.store.columns import same_named
 from p2pilot.store.models import ActionRow
 from p2pilot.store.portable import insert_new
 
@@ -63,34 +64,24 @@ class ActionRecord:
     @classmethod
     def from_row(cls, row: ActionRow) -> ActionRecord:
         return cls(
-            id=row.id,
-            key=row.key,
-            account_id=row.account_id,
-            event_id=row.event_id,
-            order_pk=row.order_id,
-            rule=row.rule,
-            kind=row.kind,
-            state=ActionState(row.state),
-            attempts=row.attempts,
-            detail=dict(row.detail),
-            error=row.error,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
+            **same_named(
+                row,
+                cls,
+                order_pk=row.order_id,
+                state=ActionState(row.state),
+                detail=dict(row.detail),
+            )
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "key": self.key,
-            "rule": self.rule,
-            "kind": self.kind,
-            "state": str(self.state),
-            "attempts": self.attempts,
-            "detail": self.detail,
-            "error": self.error,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
+        return same_named(
+            self,
+            ActionRecord,
+            omit=("account_id", "event_id", "order_pk"),
+            state=str(self.state),
+            created_at=self.created_at.isoformat(),
+            updated_at=self.updated_at.isoformat(),
+        )
 
 
 def claim(

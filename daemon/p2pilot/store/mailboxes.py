@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from p2pilot.store.columns import same_named
 from p2pilot.store.models import MailboxRow
 from p2pilot.store.portable import insert_or_ignore
 
@@ -24,15 +25,12 @@ class MailboxState:
     failures: int
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "uidvalidity": self.uidvalidity,
-            "last_uid": self.last_uid,
-            "last_success_at": self.last_success_at.isoformat() if self.last_success_at else None,
-            "last_error": self.last_error,
-            "last_error_at": self.last_error_at.isoformat() if self.last_error_at else None,
-            "failures": self.failures,
-        }
+        return same_named(
+            self,
+            MailboxState,
+            last_success_at=self.last_success_at.isoformat() if self.last_success_at else None,
+            last_error_at=self.last_error_at.isoformat() if self.last_error_at else None,
+        )
 
 
 def _row(session: Session, name: str, at: datetime) -> MailboxRow:
@@ -45,15 +43,7 @@ def _row(session: Session, name: str, at: datetime) -> MailboxRow:
 
 
 def _state(row: MailboxRow) -> MailboxState:
-    return MailboxState(
-        name=row.name,
-        uidvalidity=row.uidvalidity,
-        last_uid=row.last_uid,
-        last_success_at=row.last_success_at,
-        last_error=row.last_error,
-        last_error_at=row.last_error_at,
-        failures=row.failures,
-    )
+    return MailboxState(**same_named(row, MailboxState))
 
 
 def position(session: Session, name: str, *, at: datetime) -> MailboxState:

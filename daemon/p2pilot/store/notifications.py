@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from p2pilot.store.columns import same_named
 from p2pilot.store.models import NotificationRow
 from p2pilot.store.types import decimal_text
 
@@ -42,43 +43,16 @@ class NotificationRecord:
 
     @classmethod
     def from_row(cls, row: NotificationRow) -> NotificationRecord:
-        return cls(
-            id=row.id,
-            source=row.source,
-            channel=row.channel,
-            origin=row.origin,
-            sender=row.sender,
-            text=row.text,
-            digest=row.digest,
-            received_at=row.received_at,
-            status=row.status,
-            template=row.template,
-            amount=row.amount,
-            currency=row.currency,
-            payer_name=row.payer_name,
-            reference=row.reference,
-            account_id=row.account_id,
-            payment_id=row.payment_id,
-            reason=row.reason,
-        )
+        return cls(**same_named(row, cls))
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "source": self.source,
-            "channel": self.channel,
-            "sender": self.sender,
-            "text": self.text,
-            "received_at": self.received_at.isoformat(),
-            "status": self.status,
-            "template": self.template,
-            "amount": decimal_text(self.amount) if self.amount is not None else None,
-            "currency": self.currency,
-            "payer_name": self.payer_name,
-            "reference": self.reference,
-            "payment_id": self.payment_id,
-            "reason": self.reason,
-        }
+        return same_named(
+            self,
+            NotificationRecord,
+            omit=("origin", "digest", "account_id"),
+            received_at=self.received_at.isoformat(),
+            amount=decimal_text(self.amount) if self.amount is not None else None,
+        )
 
 
 def add_notification(session: Session, **values: Any) -> NotificationRecord:

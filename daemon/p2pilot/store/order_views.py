@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from p2pilot.records import OrderStatus, Side
 from p2pilot.store.chat import ChatEntry, order_chat
+from p2pilot.store.columns import same_named
 from p2pilot.store.models import AccountRow, OrderEventRow, OrderRow
 from p2pilot.store.payments import PaymentRecord
 from p2pilot.store.types import decimal_text
@@ -74,26 +75,17 @@ class OrderView:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON contract: decimals as exact text, times ISO 8601 UTC."""
-        return {
-            "id": self.id,
-            "account": self.account,
-            "side": self.side,
-            "status": self.status,
-            "status_name": self.status_name,
-            "token": self.token,
-            "currency": self.currency,
-            "amount": _money(self.amount),
-            "price": _money(self.price),
-            "quantity": _money(self.quantity),
-            "counterparty": self.counterparty,
-            "counterparty_user_id": self.counterparty_user_id,
-            "payment_type": self.payment_type,
-            "has_detail": self.has_detail,
-            "created_at": _iso(self.created_at),
-            "paid_at": _iso(self.paid_at),
-            "first_seen_at": _iso(self.first_seen_at),
-            "updated_at": _iso(self.updated_at),
-        }
+        return same_named(
+            self,
+            OrderView,
+            amount=_money(self.amount),
+            price=_money(self.price),
+            quantity=_money(self.quantity),
+            created_at=_iso(self.created_at),
+            paid_at=_iso(self.paid_at),
+            first_seen_at=_iso(self.first_seen_at),
+            updated_at=_iso(self.updated_at),
+        )
 
 
 def _view_fields(row: OrderRow, account: str) -> dict[str, Any]:

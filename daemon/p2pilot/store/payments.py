@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from p2pilot.store.columns import same_named
 from p2pilot.store.models import OrderRow, PaymentRow
 from p2pilot.store.portable import affected, insert_new
 from p2pilot.store.types import decimal_text
@@ -37,20 +38,7 @@ class PaymentRecord:
 
     @classmethod
     def from_row(cls, row: PaymentRow) -> PaymentRecord:
-        return cls(
-            id=row.id,
-            account_id=row.account_id,
-            amount=row.amount,
-            currency=row.currency,
-            payer_name=row.payer_name,
-            reference=row.reference,
-            received_at=row.received_at,
-            source=row.source,
-            order_pk=row.order_id,
-            matched_at=row.matched_at,
-            note=row.note,
-            hold_reason=row.hold_reason,
-        )
+        return cls(**same_named(row, cls, order_pk=row.order_id))
 
     def to_json(self, order_id: str | None = None) -> dict[str, Any]:
         return {

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from p2pilot.store.columns import same_named
 from p2pilot.store.models import AccountRow, PollStateRow
 from p2pilot.store.portable import insert_or_ignore
 
@@ -82,18 +83,7 @@ def set_cursor(
 
 
 def _record(row: PollStateRow, account: str) -> PollStateRecord:
-    return PollStateRecord(
-        account_id=row.account_id,
-        account=account,
-        job=row.job,
-        last_success_at=row.last_success_at,
-        last_error_at=row.last_error_at,
-        last_error=row.last_error,
-        consecutive_failures=row.consecutive_failures,
-        last_sweep_at=row.last_sweep_at,
-        cursor=row.cursor,
-        updated_at=row.updated_at,
-    )
+    return PollStateRecord(**same_named(row, PollStateRecord, account=account))
 
 
 def _select() -> Any:

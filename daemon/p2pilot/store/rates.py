@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from p2pilot.records import Side
+from p2pilot.store.columns import same_named
 from p2pilot.store.models import RateRow
 from p2pilot.store.types import decimal_text
 
@@ -29,15 +30,7 @@ class RatePoint:
 
     @classmethod
     def from_row(cls, row: RateRow) -> RatePoint:
-        return cls(
-            token=row.token,
-            currency=row.currency,
-            side=Side(row.side),
-            best_price=row.best_price,
-            reference_price=row.reference_price,
-            sample_size=row.sample_size,
-            observed_at=row.observed_at,
-        )
+        return cls(**same_named(row, cls, side=Side(row.side)))
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form (prices as exact decimal text, times ISO 8601 UTC)."""
@@ -56,17 +49,7 @@ class RatePoint:
 
 def add_rate(session: Session, point: RatePoint) -> None:
     """Store one observation."""
-    session.add(
-        RateRow(
-            token=point.token,
-            currency=point.currency,
-            side=int(point.side),
-            best_price=point.best_price,
-            reference_price=point.reference_price,
-            sample_size=point.sample_size,
-            observed_at=point.observed_at,
-        )
-    )
+    session.add(RateRow(**same_named(point, RatePoint, side=int(point.side))))
 
 
 def latest(session: Session, token: str, currency: str, side: Side) -> RatePoint | None:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from p2pilot.store.columns import same_named
 from p2pilot.store.events import EventRecord
 from p2pilot.store.models import OrderEventRow, TelegramBotRow, TelegramMessageRow
 from p2pilot.store.portable import insert_or_ignore
@@ -35,14 +36,12 @@ class BotState:
     failures: int
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "update_offset": self.update_offset,
-            "last_success_at": self.last_success_at.isoformat() if self.last_success_at else None,
-            "last_error": self.last_error,
-            "last_error_at": self.last_error_at.isoformat() if self.last_error_at else None,
-            "failures": self.failures,
-        }
+        return same_named(
+            self,
+            BotState,
+            last_success_at=self.last_success_at.isoformat() if self.last_success_at else None,
+            last_error_at=self.last_error_at.isoformat() if self.last_error_at else None,
+        )
 
 
 def _row(session: Session, at: datetime) -> TelegramBotRow:
@@ -59,14 +58,7 @@ def _row(session: Session, at: datetime) -> TelegramBotRow:
 def state(session: Session, *, at: datetime) -> BotState:
     """The bot's state, created on first use with the cursor at the newest event."""
     row = _row(session, at)
-    return BotState(
-        event_id=row.event_id,
-        update_offset=row.update_offset,
-        last_success_at=row.last_success_at,
-        last_error=row.last_error,
-        last_error_at=row.last_error_at,
-        failures=row.failures,
-    )
+    return BotState(**same_named(row, BotState))
 
 
 def read_state(session: Session) -> BotState | None:
@@ -74,14 +66,7 @@ def read_state(session: Session) -> BotState | None:
     row = session.scalars(select(TelegramBotRow).where(TelegramBotRow.name == BOT)).first()
     if row is None:
         return None
-    return BotState(
-        row.event_id,
-        row.update_offset,
-        row.last_success_at,
-        row.last_error,
-        row.last_error_at,
-        row.failures,
-    )
+    return BotState(**same_named(row, BotState))
 
 
 def _set(session: Session, at: datetime, **values: Any) -> None:
