@@ -62,6 +62,29 @@ def _open_sell_order(session: Session, order_id: str, account: str | None) -> tu
     return order, name
 
 
+def _decide(
+    session: Session,
+    order: OrderRow,
+    operator: Operator,
+    decision: str,
+    *,
+    at: datetime,
+    reason: str | None = None,
+) -> None:
+    """Record the operator's approval or hold of the order's release, at its amount now."""
+    approvals.add_decision(
+        session,
+        account_id=order.account_id,
+        order_pk=order.id,
+        decision=decision,
+        operator=operator.name,
+        source=operator.source,
+        amount=order.amount,
+        at=at,
+        reason=reason,
+    )
+
+
 def approve(
     session: Session,
     operator: Operator,
@@ -105,16 +128,7 @@ def approve(
     needed = max(1, limits.approvals_needed(order.amount, order.currency))
     approvers = [a.operator for a in standing.approvals if a.amount == order.amount]
     if operator.name not in approvers:
-        approvals.add_decision(
-            session,
-            account_id=order.account_id,
-            order_pk=order.id,
-            decision=approvals.APPROVE,
-            operator=operator.name,
-            source=operator.source,
-            amount=order.amount,
-            at=at,
-        )
+        _decide(session, order, operator, approvals.APPROVE, at=at)
         approvers.append(operator.name)
     approvers = list(dict.fromkeys(approvers))
     details = {"state": "approved", "approvers": approvers, "needed": needed}
@@ -151,17 +165,7 @@ def hold(
     order, name = _open_sell_order(session, order_id, account)
     if claimed in ("sent", "unknown"):
         raise Refused("the release is already under way", state="in_flight")
-    approvals.add_decision(
-        session,
-        account_id=order.account_id,
-        order_pk=order.id,
-        decision=approvals.HOLD,
-        operator=operator.name,
-        source=operator.source,
-        amount=order.amount,
-        at=at,
-        reason=reason,
-    )
+    _decide(session, order, operator, approvals.HOLD, at=at, reason=reason)
     append_event(
         session,
         account_id=order.account_id,
