@@ -8,6 +8,7 @@ reference.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -33,24 +34,23 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MIN_TOKEN = 16
 
 
-def _pattern(value: object) -> str:
-    if not isinstance(value, str):
+def _regex(value: object, compile_it: Callable[[str], object], *, empty: bool = True) -> str:
+    """``value`` as given, once ``compile_it`` takes it (an empty one only if ``empty``)."""
+    if not isinstance(value, str) or not (value or empty):
         invalid(f"expected a regular expression string, got {toml_type(value)}")
     try:
-        compile_pattern(value)
+        compile_it(value)
     except TemplateError as exc:
         invalid(str(exc))
     return value
+
+
+def _pattern(value: object) -> str:
+    return _regex(value, compile_pattern)
 
 
 def _sender(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        invalid(f"expected a regular expression string, got {toml_type(value)}")
-    try:
-        compile_sender(value)
-    except TemplateError as exc:
-        invalid(str(exc))
-    return value
+    return _regex(value, compile_sender, empty=False)
 
 
 def _host(value: object) -> str:

@@ -96,6 +96,17 @@ def _scrub(issue: ConfigIssue, secrets: Sequence[str]) -> ConfigIssue:
     return ConfigIssue(key, problem)
 
 
+def _repeated_name(
+    first: dict[str, int], section: str, index: int, name: str, noun: str = "name"
+) -> list[ConfigIssue]:
+    """Note where ``name`` first stands in ``section``; an issue when it stood there before."""
+    if name not in first:
+        first[name] = index
+        return []
+    also = f"{section}[{first[name]}]"
+    return [ConfigIssue(f"{section}[{index}].name", f"duplicate {noun} {name!r} (also {also})")]
+
+
 def cross_checks(config: Config) -> list[ConfigIssue]:
     """Checks that span entries: unique names, references between sections."""
     issues: list[ConfigIssue] = []
@@ -103,26 +114,12 @@ def cross_checks(config: Config) -> list[ConfigIssue]:
         issues.append(ConfigIssue("accounts", "at least one [[accounts]] table is required"))
     seen: dict[str, int] = {}
     for index, entry in enumerate(config.accounts):
-        if entry.name in seen:
-            issues.append(
-                ConfigIssue(
-                    f"accounts[{index}].name",
-                    f"duplicate account name {entry.name!r} (also accounts[{seen[entry.name]}])",
-                )
-            )
-        seen.setdefault(entry.name, index)
+        issues += _repeated_name(seen, "accounts", index, entry.name, "account name")
     if config.polling.sweep < config.polling.orders:
         issues.append(ConfigIssue("polling.sweep", "must not be shorter than polling.orders"))
     rule_names: dict[str, int] = {}
     for index, rule in enumerate(config.rules):
-        if rule.name in rule_names:
-            issues.append(
-                ConfigIssue(
-                    f"rules[{index}].name",
-                    f"duplicate rule name {rule.name!r} (also rules[{rule_names[rule.name]}])",
-                )
-            )
-        rule_names.setdefault(rule.name, index)
+        issues += _repeated_name(rule_names, "rules", index, rule.name, "rule name")
         account = rule.if_.account
         if account is not None and account not in seen:
             issues.append(
@@ -158,15 +155,7 @@ def _name_issues(evidence: EvidenceConfig, accounts: set[str]) -> list[ConfigIss
     for section, entries in sections:
         seen: dict[str, int] = {}
         for index, entry in enumerate(entries):
-            if entry.name in seen:
-                issues.append(
-                    ConfigIssue(
-                        f"evidence.{section}[{index}].name",
-                        f"duplicate name {entry.name!r}"
-                        f" (also evidence.{section}[{seen[entry.name]}])",
-                    )
-                )
-            seen.setdefault(entry.name, index)
+            issues += _repeated_name(seen, f"evidence.{section}", index, entry.name)
             account = getattr(entry, "account", None)
             if account is not None and account not in accounts:
                 issues.append(
