@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +9,7 @@ import pytest
 
 from p2pilot.config import ConfigError, parse_config
 from p2pilot.console.auth import hash_password
+from tests.e2e.conftest import cli
 
 SECRET = "a-session-secret-of-forty-characters-0000"
 HASH = hash_password("operator-password")
@@ -75,12 +74,6 @@ def test_mistakes_are_config_errors(console: dict[str, Any], expected: str) -> N
 def test_a_bad_console_section_exits_78(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('[console]\nsession_secret = "short"\n', encoding="utf-8")
-    served = subprocess.run(
-        [sys.executable, "-m", "p2pilot", "--config", str(path), "console"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    served = cli("--config", str(path), "console")
     assert served.returncode == 78
     assert "console.session_secret" in served.stderr
