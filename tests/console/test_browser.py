@@ -17,7 +17,9 @@ import pytest
 
 from tests.console.conftest import PASSWORDS
 from tests.console.stack import Stack, running_stack
+from tests.e2e.conftest import released as sim_released
 from tests.e2e.conftest import running_simulator, wait_for
+from tests.e2e.test_approve_e2e import APPROVE_DESK
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -117,21 +119,6 @@ def test_a_wrong_password_stays_on_the_login_page(page, stack: Stack) -> None:  
     assert page.url.endswith("/login")
 
 
-FINISH = "/v5/p2p/order/finish"
-APPROVE_DESK = """
-[safety]
-release_mode = "approve"
-release_max_amount = { RUB = "50000" }
-release_daily_limit = { RUB = "500000" }
-
-[[rules]]
-name = "release"
-on = ["order.paid", "payment.received"]
-if = { payment_confirmed = true }
-release = true
-"""
-
-
 @pytest.fixture
 def approve_stack(tmp_path: Path, db_url: str) -> Iterator[Stack]:
     with (
@@ -152,12 +139,7 @@ def approve_page(browser, approve_stack: Stack) -> Iterator[object]:  # type: ig
 
 def released(stack: Stack) -> list[str]:
     """The orders the simulator carried out a release for, one entry per request."""
-    log = stack.sim.control("GET", "requests")
-    return [
-        str(entry["body"]["orderId"])  # type: ignore[index]
-        for entry in log  # type: ignore[union-attr]
-        if entry["path"] == FINISH and entry["ret_code"] == 0  # type: ignore[index]
-    ]
+    return sim_released(stack.sim)
 
 
 def paid_order(page, stack: Stack, amount: str, buyer: str, name: str = "") -> str:  # type: ignore[no-untyped-def]

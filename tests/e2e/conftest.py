@@ -49,6 +49,9 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):  # type:
         time.sleep(interval)
 
 
+FINISH = "/v5/p2p/order/finish"  # the release endpoint
+
+
 @dataclass
 class SimProcess:
     url: str
@@ -90,6 +93,12 @@ class DaemonProcess:
     def stop(self, timeout: float = 15) -> None:
         stop_process(self.process, timeout)
         self.log.close()
+
+
+def released(sim: SimProcess) -> list[str]:
+    """The orders the simulator carried out a release for, one entry per request."""
+    log: Any = sim.control("GET", "requests")
+    return [e["body"]["orderId"] for e in log if e["path"] == FINISH and e["ret_code"] == 0]
 
 
 @pytest.fixture(scope="session")

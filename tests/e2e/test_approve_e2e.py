@@ -14,9 +14,16 @@ import pytest
 from p2pilot.store import orders as stored_orders
 from p2pilot.store.engine import Store
 
-from .conftest import SECRET_ENV, DaemonProcess, SimProcess, cli, wait_for, write_config
+from .conftest import (
+    SECRET_ENV,
+    DaemonProcess,
+    SimProcess,
+    cli,
+    released,
+    wait_for,
+    write_config,
+)
 
-FINISH = "/v5/p2p/order/finish"
 APPROVE_DESK = """
 [safety]
 release_mode = "approve"
@@ -72,12 +79,7 @@ class Desk(DaemonProcess):
         return any(a["kind"] == "release" and a["state"] == "awaiting" for a in actions)
 
     def released(self) -> list[str]:
-        log = self.sim.control("GET", "requests")
-        return [
-            e["body"]["orderId"]  # type: ignore[index]
-            for e in log  # type: ignore[union-attr]
-            if e["path"] == FINISH and e["ret_code"] == 0  # type: ignore[index]
-        ]
+        return released(self.sim)
 
     def logged(self, event: str) -> list[dict[str, Any]]:
         self.log.flush()

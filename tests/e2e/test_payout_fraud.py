@@ -24,10 +24,18 @@ from p2pilot.store import orders as stored_orders
 from p2pilot.store.engine import Store
 
 from ..evidence import report_payment
-from .conftest import SECRET_ENV, DaemonProcess, SimProcess, cli, free_port, wait_for, write_config
+from .conftest import (
+    SECRET_ENV,
+    DaemonProcess,
+    SimProcess,
+    cli,
+    free_port,
+    wait_for,
+    write_config,
+)
+from .conftest import released as released_orders
 
 HOOK_SECRET = "hook-secret-e2e-11"
-FINISH = "/v5/p2p/order/finish"
 RULES = """
 [evidence]
 listen = "127.0.0.1:{port}"
@@ -160,14 +168,7 @@ class Desk(DaemonProcess):
 
     def released(self) -> list[str]:
         """Orders whose release took effect, the canaries left out."""
-        log = self.sim.control("GET", "requests")
-        return [
-            e["body"]["orderId"]  # type: ignore[index]
-            for e in log  # type: ignore[union-attr]
-            if e["path"] == FINISH
-            and e["ret_code"] == 0  # type: ignore[index]
-            and e["body"]["orderId"] not in self.canaries  # type: ignore[index]
-        ]
+        return [o for o in released_orders(self.sim) if o not in self.canaries]
 
     def settle(self) -> None:
         """Wait until every event so far was handled: a canary order paid after them is released.
@@ -185,12 +186,7 @@ class Desk(DaemonProcess):
         wait_for(lambda: canary in self._all_released(), timeout=40, interval=0.1)
 
     def _all_released(self) -> set[str]:
-        log = self.sim.control("GET", "requests")
-        return {
-            e["body"]["orderId"]  # type: ignore[index]
-            for e in log  # type: ignore[union-attr]
-            if e["path"] == FINISH and e["ret_code"] == 0  # type: ignore[index]
-        }
+        return set(released_orders(self.sim))
 
 
 @pytest.fixture

@@ -6,14 +6,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from ..integration.botapi import BotApi, bot_api
-from .conftest import SECRET_ENV, DaemonProcess, SimProcess, cli, free_port, wait_for, write_config
-from .test_approve_e2e import APPROVE_DESK, FINISH
+from .conftest import (
+    SECRET_ENV,
+    DaemonProcess,
+    SimProcess,
+    cli,
+    free_port,
+    released,
+    wait_for,
+    write_config,
+)
+from .test_approve_e2e import APPROVE_DESK
 
 TOKEN = "555111:E2E-telegram-TOKEN-3f9c"
 CHAT = 4040
@@ -44,11 +52,6 @@ def paid_order(sim: SimProcess, amount: str) -> str:
 def tap(api: BotApi, data: str) -> str:
     query = api.press(CHAT, ALICE[0], ALICE[1], data)
     return str(wait_for(lambda: api.answer_to(query), timeout=30, interval=0.1))
-
-
-def released(sim: SimProcess) -> list[str]:
-    log: Any = sim.control("GET", "requests")
-    return [e["body"]["orderId"] for e in log if e["path"] == FINISH and e["ret_code"] == 0]
 
 
 def confirmed_and_alerted(api: BotApi, sim: SimProcess, amount: str) -> str:
