@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import fields
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -21,9 +22,18 @@ def same_named(
     record's JSON document when its keys are its fields. Either way the caller spells
     out only what differs from a plain copy.
     """
-    names = [f.name for f in fields(record)]
+    names = _field_names(record)
     unknown = (given.keys() | set(omit)) - set(names)
     if unknown:
         raise TypeError(f"{record.__name__} has no field(s) {', '.join(sorted(unknown))}")
-    names = [name for name in names if name not in omit]
-    return {name: given[name] if name in given else getattr(source, name) for name in names}
+    return {
+        name: given[name] if name in given else getattr(source, name)
+        for name in names
+        if name not in omit
+    }
+
+
+@cache
+def _field_names(record: type[DataclassInstance]) -> tuple[str, ...]:
+    # Records are read by the page: look their fields up once.
+    return tuple(f.name for f in fields(record))
