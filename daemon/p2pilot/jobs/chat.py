@@ -28,11 +28,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
-from p2pilot.chat.channel import ChatChannel, ChatTarget
+from p2pilot.chat.channel import ChatChannel, ChatTarget, KnownIds
 from p2pilot.exchange.errors import AuthError, ExchangeError, RateLimited
 from p2pilot.logging import get_logger
 from p2pilot.records import ChatApi, ChatMessage, ChatRole, ChatSession
@@ -43,6 +44,7 @@ from p2pilot.store.models import AccountRow, OrderRow
 from p2pilot.store.orders import FINAL_CODES, OPEN_CODES, event_payload
 
 log = get_logger(__name__)
+W = TypeVar("W")  # where a chat read looks: an order's chat or a session
 
 CHAT_MESSAGE = "chat.message"
 SLOW_RECHECK = timedelta(minutes=1)
@@ -109,17 +111,8 @@ class ChatJob:
             if self.channel.api == ChatApi.ORDER:
                 probe, self._probed_at = False, now
             target = ChatTarget(order.exchange_id, order.mask_id, order.nickname)
-            try:
-                messages = self.channel.new_messages(target, self._known)
-            except (AuthError, RateLimited):
-                raise  # the runner pauses or disables the whole job
-            except ExchangeError as exc:
-                log.warning(
-                    "chat.read_failed",
-                    account=self.account,
-                    order_id=order.exchange_id,
-                    error=str(exc),
-                )
+            messages = self._read(order.exchange_id, self.channel.new_messages, target)
+            if messages is None:
                 continue
             # On session chat one read covered every order with this counterparty.
             # (A read may have switched the account to session chat just now.)
@@ -130,6 +123,18 @@ class ChatJob:
                 self._checked[member.exchange_id] = now
                 done.add(member.exchange_id)
         return stored
+
+    def _read(
+        self, order_id: str, read: Callable[[W, KnownIds], list[ChatMessage]], where: W
+    ) -> list[ChatMessage] | None:
+        """The new messages ``read`` finds ``where``; None, logged, when the exchange failed."""
+        try:
+            return read(where, self._known)
+        except (AuthError, RateLimited):
+            raise  # the runner pauses or disables the whole job
+        except ExchangeError as exc:
+            log.warning("chat.read_failed", account=self.account, order_id=order_id, error=str(exc))
+            return None
 
     def _on_sessions(self) -> bool:
         return self.channel.api == ChatApi.SESSION
@@ -165,17 +170,10 @@ class ChatJob:
             if not orders:
                 continue  # a counterparty of an order no longer watched
             polled = max(orders, key=lambda o: o.pk)
-            try:
-                messages = self.channel.session_messages(session.session_id, self._known)
-            except (AuthError, RateLimited):
-                raise
-            except ExchangeError as exc:
-                log.warning(
-                    "chat.read_failed",
-                    account=self.account,
-                    order_id=polled.exchange_id,
-                    error=str(exc),
-                )
+            messages = self._read(
+                polled.exchange_id, self.channel.session_messages, session.session_id
+            )
+            if messages is None:
                 continue
             stored += self._write(messages, polled.pk, identity, now)
             self._session_reads[session.session_id] = (session.unread_count, now)
