@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -45,16 +46,25 @@ def stack(tmp_path: Path, db_url: str) -> Iterator[Stack]:
         yield running
 
 
-@pytest.fixture
-def page(browser, stack: Stack) -> Iterator[object]:  # type: ignore[no-untyped-def]
+@contextmanager
+def new_page(browser):  # type: ignore[no-untyped-def]
+    """A page in a browser context of its own, at the desk's window size; closed after."""
     context = browser.new_context(viewport={"width": 1360, "height": 900})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
-    dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    page.dialogs = dialogs  # type: ignore[attr-defined]
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser, stack: Stack) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    with new_page(browser) as page:
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.dialogs = dialogs
+        yield page
 
 
 def log_in(page, stack: Stack, name: str = "alice") -> None:  # type: ignore[no-untyped-def]
@@ -130,11 +140,8 @@ def approve_stack(tmp_path: Path, db_url: str) -> Iterator[Stack]:
 
 @pytest.fixture
 def approve_page(browser, approve_stack: Stack) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport={"width": 1360, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    yield page
-    context.close()
+    with new_page(browser) as page:
+        yield page
 
 
 def released(stack: Stack) -> list[str]:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 import requests
@@ -93,6 +93,12 @@ class DaemonProcess:
     def stop(self, timeout: float = 15) -> None:
         stop_process(self.process, timeout)
         self.log.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def released(sim: SimProcess) -> list[str]:

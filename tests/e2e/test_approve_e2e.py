@@ -90,11 +90,8 @@ class Desk(DaemonProcess):
 
 @pytest.fixture
 def desk(simulator: SimProcess, db_url: str, tmp_path: Path) -> Iterator[Desk]:
-    desk = Desk(simulator, db_url, tmp_path)
-    try:
+    with Desk(simulator, db_url, tmp_path) as desk:
         yield desk
-    finally:
-        desk.stop()
 
 
 def test_a_paid_order_with_evidence_waits_and_approve_releases_it_once(desk: Desk) -> None:

@@ -191,11 +191,8 @@ class Desk(DaemonProcess):
 
 @pytest.fixture
 def desk(simulator: SimProcess, db_url: str, tmp_path: Path) -> Iterator[Desk]:
-    running = Desk(simulator, db_url, tmp_path)
-    try:
+    with Desk(simulator, db_url, tmp_path) as running:
         yield running
-    finally:
-        running.stop()
 
 
 pytestmark = pytest.mark.timeout(300)  # a daemon, a simulator and CLI processes

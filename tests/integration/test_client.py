@@ -144,15 +144,22 @@ def test_transient_faults(
     client.pending_orders()  # the fault was one-shot and the session still works
 
 
-def test_http_500_on_a_write_leaves_outcome_unknown(
-    sim: SimulatorServer, client: ExchangeClient
-) -> None:
+def release_meeting(sim: SimulatorServer, client: ExchangeClient, name: str) -> str:
+    """A paid order whose release meets the fault ``name`` once: a write whose outcome
+    the client cannot know."""
     order_id = new_order(sim)
     control(sim, "POST", f"orders/{order_id}/pay")
-    fault(sim, "http_500", count=1, paths=[RELEASE])
+    fault(sim, name, count=1, paths=[RELEASE])
     with pytest.raises(TransientError) as caught:
         client.release(order_id)
     assert caught.value.outcome_unknown is True
+    return order_id
+
+
+def test_http_500_on_a_write_leaves_outcome_unknown(
+    sim: SimulatorServer, client: ExchangeClient
+) -> None:
+    release_meeting(sim, client, "http_500")
 
 
 def test_slow_response_times_out(sim: SimulatorServer, pybit_sleeps: list[float]) -> None:
@@ -169,12 +176,7 @@ def test_slow_response_times_out(sim: SimulatorServer, pybit_sleeps: list[float]
 
 
 def test_lost_response_on_release(sim: SimulatorServer, client: ExchangeClient) -> None:
-    order_id = new_order(sim)
-    control(sim, "POST", f"orders/{order_id}/pay")
-    fault(sim, "lost_response", count=1, paths=[RELEASE])
-    with pytest.raises(TransientError) as caught:
-        client.release(order_id)
-    assert caught.value.outcome_unknown is True
+    order_id = release_meeting(sim, client, "lost_response")
     assert client.order_detail(order_id).status is OrderStatus.COMPLETED
 
 
