@@ -1,4 +1,5 @@
-"""Stored orders for tests that start from the database, not from the exchange."""
+"""Stored orders, and ledger rows for them, for tests that start from the database, not
+from the exchange."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from p2pilot.store import ledger
-from p2pilot.store.ledger import ActionState
+from p2pilot.store.ledger import ActionRecord, ActionState
 from p2pilot.store.models import OrderRow
 
 
@@ -41,22 +42,37 @@ def sell_order_row(
     return OrderRow(**values)
 
 
+def claimed_action(
+    session: Session,
+    account_id: int,
+    order_pk: int | None,
+    key: str,
+    *,
+    at: datetime,
+    rule: str = "release",
+    kind: str = "release",
+) -> ActionRecord:
+    """A ledger row newly claimed under ``key``, as a rule's handler claims one (no event)."""
+    action = ledger.claim(
+        session,
+        key=key,
+        account_id=account_id,
+        event_id=None,
+        order_pk=order_pk,
+        rule=rule,
+        kind=kind,
+        at=at,
+    )
+    assert action is not None, f"{key} was claimed before"
+    return action
+
+
 def await_approval(
     session: Session, account_id: int, order_pk: int, exchange_id: str, amount: str, at: datetime
 ) -> int:
     """Leave the stored order's release waiting for an operator, as the release handler
     does in approve mode: the id of its release action."""
-    action = ledger.claim(
-        session,
-        key=f"ev0/release/0:{exchange_id}",
-        account_id=account_id,
-        event_id=None,
-        order_pk=order_pk,
-        rule="release",
-        kind="release",
-        at=at,
-    )
-    assert action is not None
+    action = claimed_action(session, account_id, order_pk, f"ev0/release/0:{exchange_id}", at=at)
     ledger.transition(
         session,
         action.id,

@@ -47,7 +47,7 @@ from p2pilot.store.leases import take_or_renew
 from p2pilot.store.ledger import ActionRecord, ActionState
 from p2pilot.store.models import OrderRow
 
-from ..orderrows import sell_order_row
+from ..orderrows import claimed_action, sell_order_row
 from .simdesk import control, running_simulator, sim_status, took_effect
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
@@ -85,18 +85,9 @@ def claimed(
     store: Store, desk: AccountBinding, kind: str, order_pk: int | None = None
 ) -> ActionRecord:
     with store.transaction() as session:
-        record = ledger.claim(
-            session,
-            key=f"ev7/r/0:{kind}",
-            account_id=desk.id,
-            event_id=None,
-            order_pk=order_pk,
-            rule="r",
-            kind=kind,
-            at=NOW,
+        return claimed_action(
+            session, desk.id, order_pk, f"ev7/r/0:{kind}", at=NOW, rule="r", kind=kind
         )
-    assert record is not None
-    return record
 
 
 def stored(store: Store, record: ActionRecord) -> ActionRecord:
@@ -347,17 +338,7 @@ def test_a_sent_row_whose_claim_another_action_carried_out_stands_down(
     with store.transaction() as session:
         assert releases.settle_release(session, order.pk, "failed", action_id=first.id, at=NOW)
     with store.transaction() as session:
-        second = ledger.claim(
-            session,
-            key="ev8/r/0:release",
-            account_id=desk.id,
-            event_id=None,
-            order_pk=order.pk,
-            rule="r",
-            kind="release",
-            at=NOW,
-        )
-        assert second is not None
+        second = claimed_action(session, desk.id, order.pk, "ev8/r/0:release", at=NOW, rule="r")
         assert releases.claim_release(
             session,
             account_id=desk.id,

@@ -9,7 +9,7 @@ from p2pilot.store import accounts, ledger, payments, releases
 from p2pilot.store.engine import Store
 from p2pilot.store.ledger import ActionState
 
-from ..orderrows import sell_order_row
+from ..orderrows import claimed_action, sell_order_row
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -62,17 +62,7 @@ def test_an_order_is_released_at_most_once_and_counts_against_limits(store: Stor
     results, action_ids = [], []
     for action in range(2):
         with store.transaction() as session:
-            action_row = ledger.claim(
-                session,
-                key=f"k{action}",
-                account_id=account_id,
-                event_id=None,
-                order_pk=order_pk,
-                rule="r",
-                kind="release",
-                at=NOW,
-            )
-            assert action_row is not None
+            action_row = claimed_action(session, account_id, order_pk, f"k{action}", at=NOW)
             action_ids.append(action_row.id)
             results.append(
                 releases.claim_release(

@@ -32,7 +32,7 @@ from p2pilot.store.ledger import ActionState
 from p2pilot.store.models import ReleaseApprovalRow
 
 from ..evidence import stored_payment
-from ..orderrows import sell_order_row
+from ..orderrows import claimed_action, sell_order_row
 
 NOW = datetime.now(UTC)
 LIMITS = ReleaseLimits(
@@ -68,17 +68,7 @@ def paid_order(store: Store, account_id: int, exchange_id: str, amount: str) -> 
             at=NOW,
         )
         assert stored_payments.match(session, payment_id, row.id, at=NOW)
-        action = ledger.claim(
-            session,
-            key=f"ev0/release/{exchange_id}",
-            account_id=account_id,
-            event_id=None,
-            order_pk=row.id,
-            rule="release",
-            kind="release",
-            at=NOW,
-        )
-        assert action is not None
+        action = claimed_action(session, account_id, row.id, f"ev0/release/{exchange_id}", at=NOW)
         return row.id, action.id
 
 
