@@ -103,3 +103,23 @@ def test_paid_without_evidence_is_announced_once(store: Store) -> None:
     assert first == [PAID_UNCONFIRMED] and again == []
     (event,) = events(store, PAID_UNCONFIRMED)
     assert event["order_id"] == "85" and event["waiting_minutes"] == 9
+
+
+def test_a_second_report_written_with_another_scale_is_a_possible_duplicate(
+    store: Store,
+) -> None:
+    """Amounts are stored as text: "5000.00" and "5000" (or "10000") are the same money."""
+    order(store, "91", "5000.00", "IVAN PETROV")
+    order(store, "92", "10000.00", "ANNA KOVALEVA")
+    assert bank(store, "5000.00", "Ivan Petrov", "push-91") == "91"
+    assert bank(store, "10000.00", "Anna Kovaleva", "push-92") == "92"
+    order(store, "93", "5000.00", "IVAN PETROV")
+    order(store, "94", "10000.00", "ANNA KOVALEVA")
+    assert bank(store, "5000", "IVAN PETROV", "mail-91", source="mailbox") is None
+    assert bank(store, "10000", "ANNA KOVALEVA", "mail-92", source="mailbox") is None
+    with store.transaction(read_only=True) as session:
+        held = stored_payments.unmatched(session)
+    assert [(p.reference, p.hold_reason) for p in held] == [
+        ("mail-91", "possible duplicate"),
+        ("mail-92", "possible duplicate"),
+    ]

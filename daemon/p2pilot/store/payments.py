@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Numeric, cast, literal, select, update
 from sqlalchemy.orm import Session
 
 from p2pilot.store.columns import same_named
@@ -185,10 +185,14 @@ def bound_between(
         .order_by(PaymentRow.received_at, PaymentRow.id)
     )
     if amounts is not None:
+        # Amounts are text: compared as such, "5000.00" > "5000" and "10000" < "9000".
+        # Both sides cast to NUMERIC (exact on PostgreSQL; on SQLite a float, whose
+        # rounding keeps the order, so the range still holds every amount that fits).
         low, high = amounts
-        query = query.where(PaymentRow.amount >= low)
+        amount = cast(PaymentRow.amount, Numeric())
+        query = query.where(amount >= cast(literal(decimal_text(low)), Numeric()))
         if high is not None:
-            query = query.where(PaymentRow.amount <= high)
+            query = query.where(amount <= cast(literal(decimal_text(high)), Numeric()))
     rows = session.execute(query)
     return [
         BoundPayment(PaymentRecord.from_row(row), exchange_id, account_id, kyc or "")
