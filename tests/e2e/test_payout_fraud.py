@@ -234,6 +234,35 @@ def test_one_transfer_reported_twice_pays_one_order(desk: Desk) -> None:
     assert [a for a in desk.show(y)["actions"] if a["kind"] == "release"] == []  # type: ignore[index]
 
 
+def test_a_confirmation_of_money_the_bank_bound_elsewhere_is_held(desk: Desk) -> None:
+    """Case 1, the other way round: the bank paid Y; the operator's confirmation of X waits."""
+    y = desk.order("2200.00", "ivan_p", "IVAN P")
+    desk.pay(y)
+    assert desk.bank("2200.00", "Ivan Petrov", "sbp-y")["order_id"] == y
+    wait_for(lambda: desk.released() == [y], timeout=30, interval=0.1)
+    x = desk.order("2200.00", "ivan_p", "IVAN P")
+    desk.pay(x)
+    confirmed = desk.run(
+        "orders", "confirm-payment", x, "--amount", "2200", "--payer", "Ivan Petrov"
+    )
+    assert confirmed.returncode == 1 and confirmed.stdout == ""
+    assert f"{x}: payment held, not recorded for order {x}: possible duplicate" in (
+        confirmed.stderr
+    )
+    assert f"already paid order {y}" in confirmed.stderr
+    (held,) = desk.unmatched()
+    assert held["hold_reason"] == "possible duplicate" and y in held["note"]
+    assert f"p2pilot payments attach {held['id']} {x}" in confirmed.stderr
+    shown = desk.show(x)
+    assert shown is not None and shown["evidence"] is None
+    assert [h["reference"] for h in shown["held_evidence"]] == [f"manual-{x}"]
+    desk.settle()
+    assert desk.released() == [y]
+    # The operator's word that it is a second transfer releases X.
+    assert desk.run("payments", "attach", str(held["id"]), x).returncode == 0
+    wait_for(lambda: desk.released() == [y, x], timeout=30, interval=0.1)
+
+
 def test_ambiguous_bank_evidence_is_adopted_by_the_confirmation_not_doubled(desk: Desk) -> None:
     """Case 1, reversed: the confirmation of P1 takes the floating evidence; Q gets nothing."""
     p1 = desk.order("3000.00", "anna_k", "ANNA K")

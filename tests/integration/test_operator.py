@@ -309,3 +309,33 @@ def test_the_approval_queue_lists_each_waiting_release_once_oldest_first(
     ]
     assert queue[0]["standing"] == {"approvals": [], "hold": None}
     assert queue[1]["standing"]["hold"]["reason"] == "buyer disputes"
+
+
+def test_a_confirmation_of_money_already_bound_to_another_order_is_held(
+    store: Store, commands: OperatorCommands
+) -> None:
+    """The bank bound Ivan's 5000 to 7072: a confirmation of 7071 may be that money again."""
+    first = stored_order(store, "7071", counterparty_real_name="IVAN PETROV")
+    stored_order(store, "7072", counterparty_real_name="IVAN PETROV")
+    stored_order(store, "7073", counterparty_real_name="IVAN PETROV")
+    reported = unbound_payment(store, "sbp-5000", payer="Ivan Petrov")
+    assert commands.attach(BOB, reported, "7072").ok  # as the bank hook binds it
+    held = commands.confirm_payment(ALICE, "7071", amount=Decimal("5000"), payer="Ivan Petrov")
+    assert held.ok and held.details["matched"] is False, held.message
+    payment_id = held.details["payment_id"]
+    assert "possible duplicate" in held.message and "already paid order 7072" in held.message
+    assert f"p2pilot payments attach {payment_id} 7071" in held.message
+    # No payer named: the buyer's own name is the payer the operator vouches for.
+    assert commands.confirm_payment(ALICE, "7073").details["matched"] is False
+    with store.transaction(read_only=True) as session:
+        waiting = stored_payments.unmatched(session)
+        assert stored_payments.for_order(session, first) is None
+    assert [(p.reference, p.hold_reason) for p in waiting] == [
+        ("manual-7071", "possible duplicate"),
+        ("manual-7073", "possible duplicate"),
+    ]
+    # The operator's word that it is a second, distinct transfer: the existing attach.
+    assert commands.attach(ALICE, payment_id, "7071").ok
+    with store.transaction(read_only=True) as session:
+        bound = stored_payments.for_order(session, first)
+    assert bound is not None and bound.reference == "manual-7071"

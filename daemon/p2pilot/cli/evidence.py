@@ -47,22 +47,27 @@ def confirm_payment(
             who, order_id, amount=amount, reference=reference, payer=payer, account=account
         ),
     )
-    if outcome.ok:
-        details = outcome.details
-        document = {
-            "order_id": order_id,
-            "stored": details["stored"],
-            "matched": True,
-            "adopted": details["adopted"],
-            "payment_id": details["payment_id"],
-            "reason": details["reason"],
-        }
-        if as_json:
-            print_json(document)
-        else:
-            typer.echo(printable(f"{order_id}: payment recorded ({details['reason']})"))
-        return
-    fail(outcome.message.removeprefix("refused: "))
+    if not outcome.ok:
+        fail(outcome.message.removeprefix("refused: "))
+    details = outcome.details
+    document = {
+        "order_id": order_id,
+        "stored": details["stored"],
+        "matched": details["matched"],
+        "adopted": details["adopted"],
+        "payment_id": details["payment_id"],
+        "reason": details["reason"],
+        "hold": details.get("hold"),
+    }
+    if as_json:
+        print_json(document)
+    elif details["matched"]:
+        typer.echo(printable(f"{order_id}: payment recorded ({details['reason']})"))
+    else:
+        typer.echo(printable(f"{order_id}: {outcome.message}"), err=True)
+    if not details["matched"]:
+        # Stored but held: the order is not confirmed, which a script must not miss.
+        raise typer.Exit(1)
 
 
 def payments_list(

@@ -61,10 +61,15 @@ def same_person(payer: str, kyc_name: str, policy: MatchPolicy) -> bool:
 
 
 def possible_duplicate(
-    session: Session, payment: PaymentRecord, policy: MatchPolicy
+    session: Session, payment: PaymentRecord, policy: MatchPolicy, *, payer_name: str | None = None
 ) -> BoundPayment | None:
-    """Bound evidence this report may repeat: same currency, amount and person, close in time."""
-    if not normalize_name(payment.payer_name):
+    """Bound evidence this report may repeat: same currency, amount and person, close in time.
+
+    ``payer_name`` stands for the report's own (an operator's confirmation without
+    one vouches for the order's buyer).
+    """
+    payer = payment.payer_name if payer_name is None else payer_name
+    if not normalize_name(payer):
         return None  # no name: it can bind nothing on its own either
     nearby = stored_payments.bound_between(
         session,
@@ -82,26 +87,36 @@ def possible_duplicate(
             continue
         # The earlier piece's payer, or (an operator's confirmation without one) the
         # buyer it paid for: either fitting means the same person may have paid once.
-        if same_person(payment.payer_name, bound.payment.payer_name, policy) or same_person(
-            payment.payer_name, bound.kyc_name, policy
+        if same_person(payer, bound.payment.payer_name, policy) or same_person(
+            payer, bound.kyc_name, policy
         ):
             return bound
     return None
 
 
+def duplicate_hold(
+    session: Session, payment: PaymentRecord, policy: MatchPolicy, *, payer_name: str | None = None
+) -> Decision | None:
+    """The hold for ``payment`` when it may repeat bound evidence (:func:`possible_duplicate`)."""
+    duplicate = possible_duplicate(session, payment, policy, payer_name=payer_name)
+    if duplicate is None:
+        return None
+    return Decision(
+        None,
+        HoldReason.POSSIBLE_DUPLICATE,
+        f"possible duplicate: evidence {duplicate.payment.reference}"
+        f" ({decimal_text(duplicate.payment.amount)} {duplicate.payment.currency}"
+        f" from {duplicate.payment.payer_name or duplicate.kyc_name!r})"
+        f" already paid order {duplicate.order_id}",
+        (duplicate.order_id,),
+    )
+
+
 def decide(session: Session, payment: PaymentRecord, policy: MatchPolicy) -> Decision:
     """The one open order ``payment`` pays, or the reason it is held."""
-    duplicate = possible_duplicate(session, payment, policy)
+    duplicate = duplicate_hold(session, payment, policy)
     if duplicate is not None:
-        return Decision(
-            None,
-            HoldReason.POSSIBLE_DUPLICATE,
-            f"possible duplicate: evidence {duplicate.payment.reference}"
-            f" ({decimal_text(duplicate.payment.amount)} {duplicate.payment.currency}"
-            f" from {duplicate.payment.payer_name or duplicate.kyc_name!r})"
-            f" already paid order {duplicate.order_id}",
-            (duplicate.order_id,),
-        )
+        return duplicate
     ids = account_ids(session)
     names = {v: k for k, v in ids.items()}
     evidence = Evidence(

@@ -10,7 +10,9 @@ transaction.
 
 An operator's confirmation names its order. When unbound evidence already fits
 that order it is adopted instead of adding a second piece for the same money;
-a confirmation that cannot bind stores nothing.
+a confirmation that may repeat evidence already bound to another order is
+stored held (a possible duplicate) for ``payments attach``; one that cannot
+bind otherwise stores nothing.
 """
 
 from __future__ import annotations
@@ -189,6 +191,13 @@ def _confirm(
     payment = report.store(session, target.account_id, now)
     if payment is None:
         raise EvidenceError(f"reference {report.reference!r} was already reported")
+    # The operator may have seen money the bank already reported for another order:
+    # held like any second report of it, until `payments attach` says it is distinct.
+    vouched_for = report.payer_name or target.counterparty_real_name or ""
+    duplicate = binding.duplicate_hold(session, payment, policy, payer_name=vouched_for)
+    if duplicate is not None:
+        binding.hold(session, payment, duplicate, at=now)
+        return IntakeResult(True, payment.id, None, duplicate.reason, hold=duplicate.hold)
     if not binding.bind(session, payment, target, source=report.source, at=now):
         raise EvidenceError(f"order {target.exchange_id} already has payment evidence")
     return IntakeResult(

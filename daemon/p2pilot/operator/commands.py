@@ -212,9 +212,12 @@ class OperatorCommands:
 
         ``amount`` defaults to the order's, ``reference`` to ``manual-ORDER``. The
         money must fit the order (currency, amount); unbound evidence that already
-        pays it is adopted instead of a second piece. Refused when the order is
-        unknown or already has evidence, the amount does not fit, or the reference
-        was reported before. ``details``: stored, matched, adopted, payment_id, reason.
+        pays it is adopted instead of a second piece. Money that may be evidence
+        already bound to another order (a possible duplicate) is stored held, not
+        bound: ``matched`` False, ``hold`` its reason, and the message says how to
+        attach it. Refused when the order is unknown or already has evidence, the
+        amount does not fit, or the reference was reported before. ``details``:
+        stored, matched, adopted, payment_id, reason (and hold, when held).
         """
 
         def act(session: Session) -> Done:
@@ -233,15 +236,24 @@ class OperatorCommands:
                 order_id=order_id,
                 policy=self.config.evidence.match_policy,
             )
-            if result.order_id is None:
-                raise Refused(result.reason)
             details = {
                 "stored": result.stored,
-                "matched": True,
+                "matched": result.order_id is not None,
                 "adopted": result.adopted,
                 "payment_id": result.payment_id,
                 "reason": result.reason,
             }
+            if result.hold is not None:
+                # Stored, not bound: the order is not paid by it until an operator attaches it.
+                return Done(
+                    f"payment held, not recorded for order {order_id}: {result.reason};"
+                    f" if it is a second, distinct transfer:"
+                    f" p2pilot payments attach {result.payment_id} {order_id}",
+                    details | {"hold": str(result.hold)},
+                    name,
+                )
+            if result.order_id is None:
+                raise Refused(result.reason)
             return Done(f"payment recorded ({result.reason})", details, name)
 
         return audited(
