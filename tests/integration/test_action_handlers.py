@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -405,16 +405,10 @@ def test_a_refused_second_call_does_not_undo_a_first_that_landed_late(
         assert releases.claim_of(session, order.pk) == releases.ReleaseClaim(record.id, "succeeded")
 
 
-def test_a_release_decided_while_the_lease_lapsed_is_left_for_the_holder(
+def paid_release_with_evidence(
     store: Store, sim: SimulatorServer
-) -> None:
-    """The account's lease ran out while the daemon decided (a stalled renewal): the
-    claim refuses, rightly. Recorded as refused (``skipped``), the row was closed and
-    its event handled: nobody would release the paid order, and a daemon that took the
-    account meanwhile could find its own claim's row overwritten. The row is left as
-    it was, for whoever holds the account."""
-    if store.engine.dialect.name != "postgresql":
-        pytest.skip("leases are PostgreSQL's")
+) -> tuple[AccountBinding, OrderFacts, ActionRecord]:
+    """:func:`paid_release` of Oleg's order, his payment bound to it: every guard holds."""
     desk, order, record = paid_release(
         store, sim, counterparty="oleg_s", counterparty_real_name="OLEG SMIRNOV"
     )
@@ -432,6 +426,20 @@ def test_a_release_decided_while_the_lease_lapsed_is_left_for_the_holder(
         )
         assert payment is not None
         assert stored_payments.match(session, payment.id, order.pk, at=NOW)
+    return desk, order, record
+
+
+def test_a_release_decided_while_the_lease_lapsed_is_left_for_the_holder(
+    store: Store, sim: SimulatorServer
+) -> None:
+    """The account's lease ran out while the daemon decided (a stalled renewal): the
+    claim refuses, rightly. Recorded as refused (``skipped``), the row was closed and
+    its event handled: nobody would release the paid order, and a daemon that took the
+    account meanwhile could find its own claim's row overwritten. The row is left as
+    it was, for whoever holds the account."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("leases are PostgreSQL's")
+    desk, order, record = paid_release_with_evidence(store, sim)
     executor = Executor(store, LIMITS, lambda: NOW, lease_holder="this-daemon")
     rule = rule_of(ReleaseAction())
     with capture_logs() as logs:
@@ -487,3 +495,60 @@ def test_a_buyer_blacklisted_while_the_release_was_unknown_is_not_called_again(
     assert took_effect(sim, FINISH) == []
     with store.transaction(read_only=True) as session:
         assert releases.claim_of(session, order.pk) == releases.ReleaseClaim(record.id, "failed")
+
+
+class Overtaken(ExchangeClient):
+    """A daemon whose lease lapsed mid-call: the account's new holder reconciles the same
+    row (its claim, ``sent``) and releases before this daemon's call reaches the exchange,
+    which then refuses it for the order's status."""
+
+    def __init__(self, new_holder: Callable[[], None], **settings: Any) -> None:
+        super().__init__(**settings)
+        self.new_holder = new_holder
+
+    def release(self, order_id: str) -> None:
+        self.new_holder()
+        super().release(order_id)
+
+
+def test_a_late_refusal_does_not_undo_the_new_holders_release(
+    store: Store, sim: SimulatorServer
+) -> None:
+    """Recorded as failed, the refusal would free the claim and take the release out of
+    the day's totals, with the crypto gone: a later claim could even release it again."""
+    desk, order, record = paid_release_with_evidence(store, sim)
+    slow = Overtaken(
+        lambda: reconcile_release(store, desk, order, stored(store, record)),
+        account="desk",
+        api_key=SIM_KEY,
+        api_secret=SIM_SECRET,
+        base_url=sim.url,
+    )
+    old = AccountBinding(desk.id, "desk", slow, ChatChannel(slow, account="desk"))
+    rule = rule_of(ReleaseAction())
+    Executor(store, LIMITS, lambda: NOW).execute(
+        record, ReleaseAction(), context(old, order), old, rule
+    )
+    assert len(took_effect(sim, FINISH)) == 1
+    assert stored(store, record).state == ActionState.SUCCEEDED
+    with store.transaction(read_only=True) as session:
+        assert releases.claim_of(session, order.pk) == releases.ReleaseClaim(record.id, "succeeded")
+
+
+@pytest.mark.parametrize("overwritten", [ActionState.PENDING, ActionState.AWAITING])
+def test_a_claimed_row_a_late_decision_overwrote_is_settled_by_the_orders_status(
+    store: Store, sim: SimulatorServer, overwritten: ActionState
+) -> None:
+    """The new holder claimed and sent; the old daemon's late decision wrote the row back
+    to pending (or awaiting); the new holder crashed. Decided afresh, the row met its own
+    ``sent`` claim and stood down as a duplicate: the claim stayed ``sent`` for ever and
+    the paid order was never released."""
+    desk, order, record = claimed_release(store, sim)
+    with store.transaction() as session:
+        ledger.transition(session, record.id, overwritten, at=NOW)
+    logs = reconcile_release(store, desk, order, stored(store, record))
+    assert stored(store, record).state == ActionState.SUCCEEDED
+    assert events(logs)[-1] == "release.done"
+    assert len(took_effect(sim, FINISH)) == 1
+    with store.transaction(read_only=True) as session:
+        assert releases.claim_of(session, order.pk) == releases.ReleaseClaim(record.id, "succeeded")

@@ -78,14 +78,20 @@ class ReleaseClaim:
 def settle_release(
     session: Session, order_pk: int, state: str, *, action_id: int, at: datetime
 ) -> bool:
-    """Settle the claim ``action_id`` holds; False when it holds none (another took it).
+    """Settle the claim ``action_id`` holds, still ``sent``; False when there is none.
 
-    Only the claimant settles: after a definite refusal another action may have
-    claimed the order again, and a late word from the first must not touch it.
+    Only the claimant settles, and only once: after a definite refusal another
+    action may have claimed the order again, and two daemons may work on one row
+    (a lapsed lease): a late word, a refusal after the other's success, must not
+    touch a claim already settled.
     """
     result = session.execute(
         update(ReleaseRow)
-        .where(ReleaseRow.order_id == order_pk, ReleaseRow.action_id == action_id)
+        .where(
+            ReleaseRow.order_id == order_pk,
+            ReleaseRow.action_id == action_id,
+            ReleaseRow.state == "sent",
+        )
         .values(state=state, updated_at=at)
         .returning(ReleaseRow.id)
         .execution_options(synchronize_session=False)

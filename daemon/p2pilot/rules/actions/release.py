@@ -97,10 +97,12 @@ class ReleaseHandler:
             listed = release_claim.blacklist_entry(
                 session, _to_release(order), self.env.policy.name_threshold
             )
-        mine = claim is not None and claim.action_id == record.id
-        if record.state in (ActionState.PENDING, ActionState.AWAITING) or not mine:
+        in_flight = claim is not None and claim.action_id == record.id and claim.state == "sent"
+        if not in_flight:
             # Never reached the exchange under a claim of its own: decide afresh, all
             # guards again (a claim another action holds makes this one stand down).
+            # A claim of its own still ``sent`` is asked about whatever the row says:
+            # a late decision of another daemon may have written it back to pending.
             self.execute(run)
             return
         try:

@@ -69,13 +69,15 @@ class LedgerSteps:
         exc: ExchangeError,
         log: BoundLogger,
         *,
-        refused: Callable[[Session], object] | None = None,
+        refused: Callable[[Session], bool] | None = None,
     ) -> None:
         """Settle a failed exchange write: unknown, to be retried, or failed for good.
 
         ``refused`` runs in the same transaction when the exchange definitely did
         nothing, so what the handler keeps beside the row (a release claim) can
-        never be seen settled while the row still says ``sent``.
+        never be seen settled while the row still says ``sent``. When it returns
+        False, that was settled already (by another daemon working on the same row):
+        the refusal came late and the row is left as that settlement left it.
         """
         if isinstance(exc, TransientError) and exc.outcome_unknown:
             self.settle(record, ActionState.UNKNOWN, error=str(exc))
@@ -85,13 +87,14 @@ class LedgerSteps:
         # doing it again later is the first time it happens, so retry, bounded.
         retryable = isinstance(exc, RateLimited | TransientError)
         with self.store.transaction() as session:
+            if refused is not None and not refused(session):
+                log.warning("action.late_refusal_ignored", error=str(exc))
+                return
             attempts = ledger.attempts(session, record.id)
             state = (
                 ActionState.PENDING if retryable and attempts < MAX_ATTEMPTS else ActionState.FAILED
             )
             ledger.transition(session, record.id, state, at=self.clock(), error=str(exc))
-            if refused is not None:
-                refused(session)
         if state == ActionState.PENDING:
             log.warning("action.will_retry", error=str(exc), attempts=attempts)
         else:
