@@ -552,3 +552,43 @@ def test_a_claimed_row_a_late_decision_overwrote_is_settled_by_the_orders_status
     assert len(took_effect(sim, FINISH)) == 1
     with store.transaction(read_only=True) as session:
         assert releases.claim_of(session, order.pk) == releases.ReleaseClaim(record.id, "succeeded")
+
+
+# -- a row whose rule was removed from the config ---------------------------------------
+
+
+@pytest.mark.parametrize("landed", [True, False])
+def test_a_claimed_release_whose_rule_is_gone_is_settled_by_the_orders_status(
+    store: Store, sim: SimulatorServer, landed: bool
+) -> None:
+    """Left ``unknown`` with its claim ``sent``, the release was "in flight" for ever:
+    counted against the limits, never settled, the warning repeated every pass. What
+    the exchange did is a fact of the order, not of the rule."""
+    desk, order, record = claimed_release(store, sim)
+    if landed:
+        desk.client.release(order.id)  # the crash came before its answer was stored
+    executor = Executor(store, LIMITS, lambda: NOW)
+    with capture_logs() as logs:
+        executor.settle_without_rule(record, context(desk, order), desk)
+    after = stored(store, record)
+    assert after.state == (ActionState.SUCCEEDED if landed else ActionState.FAILED)
+    assert len(took_effect(sim, FINISH)) == (1 if landed else 0)  # never called again
+    with store.transaction(read_only=True) as session:
+        claim = releases.claim_of(session, order.pk)
+    assert claim == releases.ReleaseClaim(record.id, "succeeded" if landed else "failed")
+    assert events(logs)[0] == "ledger.rule_gone"
+    if not landed:
+        assert after.error is not None and "rule removed from the config" in after.error
+
+
+def test_an_open_row_whose_rule_is_gone_is_told_once(store: Store) -> None:
+    desk = account(store)
+    record = claimed(store, desk, "webhook")
+    with store.transaction() as session:
+        ledger.transition(session, record.id, ActionState.SENT, at=NOW, count_attempt=True)
+    executor = Executor(store, LIMITS, lambda: NOW)
+    with capture_logs() as logs:
+        executor.settle_without_rule(stored(store, record), context(desk), desk)
+        executor.settle_without_rule(stored(store, record), context(desk), desk)
+    assert stored(store, record).state == ActionState.UNKNOWN
+    assert events(logs) == ["ledger.rule_gone"]

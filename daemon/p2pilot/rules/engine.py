@@ -187,18 +187,11 @@ class RuleEngine:
             if account is None or not self.holds(record.account_id):
                 continue  # not ours (another daemon holds the account) or not usable
             found = self._action_for(record)
+            ctx = self._context_for_record(record, account)
             if found is None:
-                log.warning(
-                    "ledger.rule_gone",
-                    account=account.name,
-                    rule=record.rule,
-                    action_id=record.id,
-                    state=str(record.state),
-                )
-                self.executor.settle_without_rule(record)
+                self.executor.settle_without_rule(record, ctx, account)
                 continue
             rule, action = found
-            ctx = self._context_for_record(record, account)
             self.executor.reconcile(record, rule, action, ctx, account)
             settled += 1
         return settled

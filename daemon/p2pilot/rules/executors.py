@@ -13,11 +13,12 @@ from datetime import datetime
 from p2pilot.evidence.matching import DEFAULT_POLICY, MatchPolicy
 from p2pilot.logging import get_logger
 from p2pilot.rules.account import AccountBinding
-from p2pilot.rules.actions.base import ActionEnv, ActionRun
+from p2pilot.rules.actions.base import RULE_GONE, ActionEnv, ActionRun
 from p2pilot.rules.actions.registry import Registry
+from p2pilot.rules.actions.release import ReleaseHandler
 from p2pilot.rules.context import EventContext
 from p2pilot.rules.guards import ReleaseLimits
-from p2pilot.rules.model import Action, Rule
+from p2pilot.rules.model import Action, Conditions, ReleaseAction, Rule
 from p2pilot.store.engine import Store
 from p2pilot.store.ledger import ActionRecord, ActionState
 
@@ -82,9 +83,26 @@ class Executor:
             # as it was, and the next retry pass looks at it again.
             run.log.exception("action.reconcile_crashed")
 
-    def settle_without_rule(self, record: ActionRecord) -> None:
-        """Close the open row of an action whose rule is gone from the config."""
-        self.env.steps.settle(record, ActionState.UNKNOWN, error="rule removed from the config")
+    def settle_without_rule(
+        self, record: ActionRecord, ctx: EventContext, account: AccountBinding
+    ) -> None:
+        """Settle the open row of an action whose rule is gone from the config; say so once.
+
+        A release is settled by its order's status (what the exchange did is a fact
+        of the order, not of the rule); any other row is left ``unknown``: whether it
+        ran cannot be asked, and without its rule it is not done again.
+        """
+        said = record.state == ActionState.UNKNOWN and record.error == RULE_GONE
+        release = ReleaseAction()
+        rule = Rule(record.rule, (), Conditions(), ())  # a stand-in: only its name is read
+        bound = self._run(record, release, ctx, account, rule, state=str(record.state)).log
+        if not said:
+            bound.warning("ledger.rule_gone")
+        handler = self.registry.handler_for(release)
+        if record.kind == release.kind and isinstance(handler, ReleaseHandler):
+            handler.settle_without_rule(ActionRun(record, release, ctx, account, rule, bound))
+        elif not said:
+            self.env.steps.settle(record, ActionState.UNKNOWN, error=RULE_GONE)
 
     @staticmethod
     def _run(

@@ -24,6 +24,9 @@ from p2pilot.rules.model import Rule
 from p2pilot.store.engine import Store
 from p2pilot.store.ledger import ActionRecord
 
+# The error of a row whose rule is no longer in the config (said once, then kept).
+RULE_GONE = "rule removed from the config"
+
 A_co = TypeVar("A_co", covariant=True)
 A_contra = TypeVar("A_contra", contravariant=True)
 

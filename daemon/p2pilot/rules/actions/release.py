@@ -36,7 +36,7 @@ from p2pilot.metrics import TRIGGER_TO_RELEASE, count_action
 from p2pilot.records import OrderDetail, OrderStatus, Side
 from p2pilot.rules import release_claim
 from p2pilot.rules.actions import release_inputs
-from p2pilot.rules.actions.base import ActionEnv, ActionRun
+from p2pilot.rules.actions.base import RULE_GONE, ActionEnv, ActionRun
 from p2pilot.rules.actions.steps import MAX_ATTEMPTS
 from p2pilot.rules.approvals import AWAITING_APPROVAL, announce_pending
 from p2pilot.rules.context import OrderFacts
@@ -135,16 +135,49 @@ class ReleaseHandler:
             if listed is None
             else f"buyer on the blacklist ({listed.describe()})"
         )
+        self._fail_after_unknown(run, order, fresh, f"{why} after an unknown release")
+
+    def settle_without_rule(self, run: ActionRun[ReleaseAction]) -> None:
+        """Its rule is gone from the config: what the exchange did still settles the row.
+
+        A release under the row's own claim is settled by the order's status
+        (completed: success; anything else: failed, not called again without its
+        rule); any other row never reached the exchange and is closed.
+        """
+        record, order = run.record, run.ctx.order
+        claim = None
+        if order is not None:
+            with self.env.store.transaction(read_only=True) as session:
+                claim = releases.claim_of(session, order.pk)
+        if order is None or claim != releases.ReleaseClaim(record.id, "sent"):
+            self.steps.settle(record, ActionState.SKIPPED, error=f"{RULE_GONE}: not decided")
+            return
+        try:
+            fresh = run.account.client.order_detail(order.id)
+        except ExchangeError as exc:
+            # Asked again on the next pass; the row says why it is still open.
+            run.log.warning("release.reconcile_failed", error=str(exc))
+            if record.state != ActionState.UNKNOWN or record.error != RULE_GONE:
+                self.steps.settle(record, ActionState.UNKNOWN, error=RULE_GONE)
+            return
+        if fresh.status == OrderStatus.COMPLETED:
+            self._record_released(run, order, fresh)
+            run.log.info("release.confirmed_by_status")
+            return
+        status = f"order is {int(fresh.status)} ({fresh.status.label})"
+        self._fail_after_unknown(run, order, fresh, f"{RULE_GONE}: {status}, not called again")
+
+    def _fail_after_unknown(
+        self, run: ActionRun[ReleaseAction], order: OrderFacts, fresh: OrderDetail, error: str
+    ) -> None:
+        """The release under this row's claim did not take effect: claim and row failed."""
         with self.env.store.transaction() as session:
-            releases.settle_release(
-                session, order.pk, "failed", action_id=record.id, at=self.env.clock()
-            )
+            if not releases.settle_release(
+                session, order.pk, "failed", action_id=run.record.id, at=self.env.clock()
+            ):
+                return  # settled meanwhile by another daemon working on this row
             ledger.transition(
-                session,
-                record.id,
-                ActionState.FAILED,
-                at=self.env.clock(),
-                error=f"{why} after an unknown release",
+                session, run.record.id, ActionState.FAILED, at=self.env.clock(), error=error
             )
         run.log.error("release.failed_after_unknown", status=int(fresh.status))
 
