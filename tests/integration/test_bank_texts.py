@@ -11,6 +11,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from p2pilot.evidence.templates import Template
@@ -163,3 +164,34 @@ def test_the_sms_and_the_push_arriving_at_once_are_still_one_transfer(store: Sto
         thread.join(10)
     assert sorted(o.status for o in outcomes) == [notifications.EVIDENCE, notifications.REPEAT]
     assert counts(store) == (1, 2, 0)
+
+
+class CrashesAfterEvidence(TextIntake):
+    """The daemon dies between the evidence and the notification row (the first time)."""
+
+    crashed = False
+
+    @staticmethod
+    def _store_text(*args: object, **kwargs: object) -> notifications.NotificationRecord:
+        if not CrashesAfterEvidence.crashed:
+            CrashesAfterEvidence.crashed = True
+            raise RuntimeError("killed")
+        return TextIntake._store_text(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_crash_before_the_text_is_stored_does_not_leave_its_evidence_behind(
+    store: Store,
+) -> None:
+    """Kept without its text, the evidence was unknown to the forwarder's retry, which
+    (without ``sent_at``, so at another time) became a second payment for one transfer."""
+    CrashesAfterEvidence.crashed = False
+    with store.transaction() as session:
+        ensure_account(session, "desk")
+    subject = CrashesAfterEvidence(
+        store, [SMS, PUSH], clock=lambda: T0, window=timedelta(minutes=10)
+    )
+    with pytest.raises(RuntimeError, match="killed"):
+        subject.take(text(SMS_TEXT, "900", T0))
+    again = subject.take(text(SMS_TEXT, "900", T0 + timedelta(seconds=40)))
+    assert again.status == notifications.EVIDENCE and again.fresh
+    assert counts(store) == (1, 1, 0)

@@ -11,7 +11,8 @@ Forwarded SMS and pushes and receipt mails all come through ``TextIntake.take``:
   ``same_transfer_window``, and no two different bank references) is kept as a
   repeat of that evidence;
 - anything else becomes evidence through ``record_evidence``, the one place that
-  binds evidence to orders (and holds possible duplicates and third-party payers).
+  binds evidence to orders (and holds possible duplicates and third-party payers),
+  in the transaction that stores the text.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from p2pilot.evidence.intake import IntakeResult, record_evidence
+from p2pilot.evidence.intake import IntakeResult, record_evidence_in
 from p2pilot.evidence.matching import DEFAULT_POLICY, MatchPolicy
 from p2pilot.evidence.templates import Attempt, Reading, Template, attempts
 from p2pilot.logging import get_logger
@@ -128,11 +129,23 @@ class TextIntake:
     ) -> tuple[TextOutcome, IntakeResult | None]:
         now = self._clock()
         digest = text_digest(text.text)
+        # One transaction: evidence kept without its text (a crash between the two)
+        # would be unknown to a retry, which becomes a second payment for one transfer.
         with self._store.transaction() as session:
             read = self._read(session, text, digest, usable, now)
-        if isinstance(read, TextOutcome):
-            return read, None
-        return self._record(text, read, digest, now)
+            if isinstance(read, TextOutcome):
+                return read, None
+            outcome, result = self._record(session, text, read, digest, now)
+        log.info(
+            "payment.received" if result.order_id else "notification.evidence",
+            notification_id=outcome.notification_id,
+            order_id=result.order_id,
+            source=text.source,
+            template=read.template,
+            reason=result.reason,
+            stored=result.stored,
+        )
+        return outcome, result
 
     def _read(
         self,
@@ -176,15 +189,15 @@ class TextIntake:
         return _outcome(row, None, fresh=True)
 
     def _record(
-        self, text: BankText, reading: Reading, digest: str, now: datetime
+        self, session: Session, text: BankText, reading: Reading, digest: str, now: datetime
     ) -> tuple[TextOutcome, IntakeResult]:
         """Record what the text reads as payment evidence, and the text beside it."""
         # Without the bank's reference: the text and its time. A retry repeats both (and
         # is refused as a replay); the same words for a second transfer later do not.
         stamp = text.received_at.astimezone(UTC).strftime("%Y%m%d%H%M%S")
         reference = reading.reference or f"{text.channel}-{digest[:20]}-{stamp}"
-        result = record_evidence(
-            self._store,
+        result = record_evidence_in(
+            session,
             amount=reading.amount,
             currency=reading.currency,
             payer_name=reading.payer,
@@ -195,37 +208,23 @@ class TextIntake:
             account=text.account,
             policy=self._policy,
         )
-        with self._store.transaction() as session:
-            if result.stored:
-                status, payment_id, reason = (
-                    notifications.EVIDENCE,
-                    result.payment_id,
-                    result.reason,
-                )
-            else:
-                # The bank's reference was reported before (by a hook, a mailbox...).
-                payment_id = session.scalars(
-                    select(PaymentRow.id).where(PaymentRow.reference == reference)
-                ).first()
-                status, reason = notifications.REPEAT, result.reason
-            row = self._store_text(
-                session,
-                text,
-                digest,
-                now,
-                status=status,
-                reading=reading,
-                payment_id=payment_id,
-                reason=reason,
-            )
-        log.info(
-            "payment.received" if result.order_id else "notification.evidence",
-            notification_id=row.id,
-            order_id=result.order_id,
-            source=text.source,
-            template=reading.template,
+        if result.stored:
+            status, payment_id = notifications.EVIDENCE, result.payment_id
+        else:
+            # The bank's reference was reported before (by a hook, a mailbox...).
+            payment_id = session.scalars(
+                select(PaymentRow.id).where(PaymentRow.reference == reference)
+            ).first()
+            status = notifications.REPEAT
+        row = self._store_text(
+            session,
+            text,
+            digest,
+            now,
+            status=status,
+            reading=reading,
+            payment_id=payment_id,
             reason=result.reason,
-            stored=result.stored,
         )
         return _outcome(row, result.order_id, fresh=True), result
 
