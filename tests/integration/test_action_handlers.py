@@ -6,6 +6,7 @@ ask the exchange would fail (and settle otherwise) if it did.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -592,3 +593,20 @@ def test_an_open_row_whose_rule_is_gone_is_told_once(store: Store) -> None:
         executor.settle_without_rule(stored(store, record), context(desk), desk)
     assert stored(store, record).state == ActionState.UNKNOWN
     assert events(logs) == ["ledger.rule_gone"]
+
+
+def test_a_late_decision_does_not_close_a_row_its_own_claim_holds(
+    store: Store, sim: SimulatorServer
+) -> None:
+    """The old daemon read the row pending and decides after the new holder claimed it
+    and crashed: it finds the order claimed and would settle the row ``skipped``, a
+    closed row nothing reconciles, its claim ``sent`` for ever and the order unreleased."""
+    desk, order, record = claimed_release(store, sim)
+    stale = dataclasses.replace(record, state=ActionState.PENDING)  # as the old daemon read it
+    rule = rule_of(ReleaseAction())
+    executor = Executor(store, LIMITS, lambda: NOW)
+    executor.execute(stale, ReleaseAction(), context(desk, order), desk, rule)
+    assert stored(store, record).state == ActionState.SENT
+    reconcile_release(store, desk, order, stored(store, record))
+    assert stored(store, record).state == ActionState.SUCCEEDED
+    assert len(took_effect(sim, FINISH)) == 1

@@ -28,7 +28,10 @@ The state machine, money-critical:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
+
+from sqlalchemy.orm import Session
 
 from p2pilot.crashpoints import crash_point
 from p2pilot.exchange.errors import ExchangeError
@@ -204,10 +207,8 @@ class ReleaseHandler:
             error, decision = f"order is {order.status} ({label}): nothing to release", "finished"
         else:
             return False
-        self.steps.settle(
-            run.record, ActionState.SKIPPED, error=error, detail={"decision": decision}
-        )
-        run.log.info("release.stood_down", reason=error)
+        if self._decided(run, ActionState.SKIPPED, error=error, detail={"decision": decision}):
+            run.log.info("release.stood_down", reason=error)
         return True
 
     def _decide(
@@ -229,8 +230,8 @@ class ReleaseHandler:
             # Not a "no": the exchange could not be asked. Decide again on the next
             # retry pass, when every guard is checked afresh; a refusal here would
             # leave a paid order unreleased for a moment's network trouble.
-            self.steps.settle(
-                run.record,
+            self._decided(
+                run,
                 ActionState.PENDING,
                 error=f"could not read the {unasked}; will decide again",
                 detail={"guards": table, "decision": "undecided"},
@@ -254,8 +255,8 @@ class ReleaseHandler:
                 guard=failed.name if failed else None,
                 detail=failed.detail if failed else None,
             )
-        self.steps.settle(
-            run.record,
+        self._decided(
+            run,
             ActionState.SKIPPED,
             error=f"guard {failed.name}: {failed.detail}" if failed else None,
             detail={"guards": table, "decision": "refused"},
@@ -268,26 +269,27 @@ class ReleaseHandler:
         """Every guard held but the operators': the row waits, announced once per order."""
         waiting_for = [g for g in guards if not g.ok]
         reason = "; ".join(f"{g.name}: {g.detail}" for g in waiting_for)
-        with self.env.store.transaction() as session:
-            ledger.transition(
-                session,
-                run.record.id,
-                ActionState.AWAITING,
-                at=self.env.clock(),
-                error=reason,
-                detail={
-                    "guards": [g.to_json() for g in guards],
-                    "decision": AWAITING_APPROVAL,
-                    "amount": str(order.amount),  # an approval is of this amount
-                },
-            )
-            first = announce_pending(
-                session,
-                account_id=run.account.id,
-                order_pk=order.pk,
-                extra={"waiting_for": [g.name for g in waiting_for], "reason": reason},
-            )
-        if first:
+        announced: list[bool] = []
+        self._decided(
+            run,
+            ActionState.AWAITING,
+            error=reason,
+            detail={
+                "guards": [g.to_json() for g in guards],
+                "decision": AWAITING_APPROVAL,
+                "amount": str(order.amount),  # an approval is of this amount
+            },
+            counted=False,
+            also=lambda session: announced.append(
+                announce_pending(
+                    session,
+                    account_id=run.account.id,
+                    order_pk=order.pk,
+                    extra={"waiting_for": [g.name for g in waiting_for], "reason": reason},
+                )
+            ),
+        )
+        if announced and announced[0]:
             count_action(run.record.kind, ActionState.AWAITING)
             run.log.info(
                 "order.release_pending",
@@ -295,6 +297,42 @@ class ReleaseHandler:
                 currency=order.currency,
                 waiting_for=[g.name for g in waiting_for],
             )
+
+    def _decided(
+        self,
+        run: ActionRun[ReleaseAction],
+        state: ActionState,
+        *,
+        error: str | None,
+        detail: dict[str, object],
+        counted: bool = True,
+        also: Callable[[Session], object] | None = None,
+    ) -> bool:
+        """Write a decision on the row unless the row's own claim is in flight; False then.
+
+        Two daemons can decide one row (one whose lease lapsed, and the new holder's
+        start-up reconciliation). Written over the holder's ``sent``, a late decision
+        would close the row (nothing reconciles it) or send it to a fresh decision
+        that stands down before its own claim: the claim ``sent`` for ever. Under the
+        account's lock, as the claim is made, so neither slips between the other's
+        read and write.
+        """
+        order_pk = run.ctx.order.pk if run.ctx.order is not None else None
+        with self.env.store.transaction() as session:
+            release_claim.lock_account(session, run.account.id)
+            if order_pk is not None and releases.claim_of(
+                session, order_pk
+            ) == releases.ReleaseClaim(run.record.id, "sent"):
+                run.log.warning("release.decision_after_claim", state=str(state))
+                return False
+            ledger.transition(
+                session, run.record.id, state, at=self.env.clock(), error=error, detail=detail
+            )
+            if also is not None:
+                also(session)
+        if counted:
+            count_action(run.record.kind, state)
+        return True
 
     def _claim(
         self,
@@ -329,8 +367,8 @@ class ReleaseHandler:
             self._await(run, order, outcome.guards)
             return False
         failed = first_failure(outcome.guards)
-        self.steps.settle(
-            run.record,
+        self._decided(
+            run,
             ActionState.SKIPPED,
             error=f"guard {failed.name}: {failed.detail}" if failed else ALREADY_CLAIMED,
             detail={
