@@ -610,3 +610,19 @@ def test_a_late_decision_does_not_close_a_row_its_own_claim_holds(
     reconcile_release(store, desk, order, stored(store, record))
     assert stored(store, record).state == ActionState.SUCCEEDED
     assert len(took_effect(sim, FINISH)) == 1
+
+
+def test_a_released_row_a_late_word_reopened_is_recorded_as_the_release(
+    store: Store, sim: SimulatorServer
+) -> None:
+    """The new holder released under the row's claim; the old daemon's second call,
+    refused, wrote the row back to unknown. Reconciled afresh, it stood down as a
+    duplicate of its own release: the one row that released said skipped."""
+    desk, order, record = claimed_release(store, sim)
+    reconcile_release(store, desk, order, record)  # the new holder: released, recorded
+    with store.transaction() as session:
+        ledger.transition(session, record.id, ActionState.UNKNOWN, at=NOW, error="refused")
+    logs = reconcile_release(store, desk, order, stored(store, record))
+    assert stored(store, record).state == ActionState.SUCCEEDED
+    assert events(logs) == ["action.reconciling", "release.confirmed_by_claim"]
+    assert len(took_effect(sim, FINISH)) == 1

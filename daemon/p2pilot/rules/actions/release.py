@@ -100,6 +100,12 @@ class ReleaseHandler:
             listed = release_claim.blacklist_entry(
                 session, _to_release(order), self.env.policy.name_threshold
             )
+        if claim == releases.ReleaseClaim(record.id, "succeeded"):
+            # This row's release was recorded; a late word (another daemon's refused
+            # second call) reopened the row. The claim says what happened.
+            self.steps.settle(record, ActionState.SUCCEEDED)
+            run.log.info("release.confirmed_by_claim")
+            return
         in_flight = claim is not None and claim.action_id == record.id and claim.state == "sent"
         if not in_flight:
             # Never reached the exchange under a claim of its own: decide afresh, all
