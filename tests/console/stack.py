@@ -13,7 +13,7 @@ from pathlib import Path
 import requests
 
 from tests.console.conftest import SESSION_SECRET, password_hash
-from tests.e2e.conftest import SECRET_ENV, SimProcess, free_port, wait_for, write_config
+from tests.e2e.conftest import QUICK_TICK, SECRET_ENV, SimProcess, free_port, wait_for, write_config
 
 CONSOLE_USERS = ("alice", "bob")
 
@@ -40,7 +40,7 @@ session_secret = "{SESSION_SECRET}"
 {users}
 {extra}
 """
-    return write_config(path, db_url=db_url, base_url=sim_url, extra=console)
+    return write_config(path, db_url=db_url, base_url=sim_url, extra=console, tick=QUICK_TICK)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

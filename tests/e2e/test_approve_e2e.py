@@ -15,6 +15,7 @@ from p2pilot.store import orders as stored_orders
 from p2pilot.store.engine import Store
 
 from .conftest import (
+    QUICK_TICK,
     SECRET_ENV,
     DaemonProcess,
     SimProcess,
@@ -44,7 +45,11 @@ class Desk(DaemonProcess):
     def __init__(self, sim: SimProcess, db_url: str, tmp_path: Path) -> None:
         self.sim = sim
         self.config = write_config(
-            tmp_path / "p2pilot.toml", db_url=db_url, base_url=sim.url, extra=APPROVE_DESK
+            tmp_path / "p2pilot.toml",
+            db_url=db_url,
+            base_url=sim.url,
+            extra=APPROVE_DESK,
+            tick=QUICK_TICK,
         )
         super().__init__(self.config, tmp_path / "daemon.log")
         self.store = Store(db_url)  # reads only, to wait without a CLI process per poll

@@ -23,6 +23,7 @@ from ..dovecot import PASSWORD, USER, Dovecot, dovecot
 from .conftest import (
     API_KEY,
     API_SECRET,
+    QUICK_TICK,
     SECRET_ENV,
     SimProcess,
     cli,
@@ -124,7 +125,9 @@ on = ["order.paid", "payment.received"]
 if = {{ payment_confirmed = true }}
 release = true
 """
-    return write_config(tmp_path / "p2pilot.toml", db_url=db_url, base_url=sim.url, extra=extra)
+    return write_config(
+        tmp_path / "p2pilot.toml", db_url=db_url, base_url=sim.url, extra=extra, tick=QUICK_TICK
+    )
 
 
 def finishes(sim: SimProcess, order_id: str) -> list[dict[str, object]]:

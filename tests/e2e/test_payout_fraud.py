@@ -25,6 +25,7 @@ from p2pilot.store.engine import Store
 
 from ..evidence import report_payment
 from .conftest import (
+    QUICK_TICK,
     SECRET_ENV,
     DaemonProcess,
     SimProcess,
@@ -63,7 +64,7 @@ class Desk(DaemonProcess):
         self.port = free_port()
         extra = RULES.format(port=self.port, secret=HOOK_SECRET, safety=safety)
         self.config = write_config(
-            tmp_path / "p2pilot.toml", db_url=db_url, base_url=sim.url, extra=extra
+            tmp_path / "p2pilot.toml", db_url=db_url, base_url=sim.url, extra=extra, tick=QUICK_TICK
         )
         super().__init__(self.config, tmp_path / "daemon.log")
         self.store = Store(db_url)  # reads only: to wait without a CLI process per poll

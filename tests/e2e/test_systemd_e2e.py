@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from .conftest import SECRET_ENV, SimProcess, cli, free_port, wait_for, write_config
+from .conftest import QUICK_TICK, SECRET_ENV, SimProcess, cli, free_port, wait_for, write_config
 
 
 def test_run_speaks_the_notify_protocol(simulator: SimProcess, tmp_path: Path) -> None:
@@ -73,7 +73,9 @@ def test_sighup_reloads_rules_and_refuses_a_broken_config(
 ) -> None:
     db_url = f"sqlite:///{tmp_path / 'p.db'}"
     path = tmp_path / "p2pilot.toml"
-    config = write_config(path, db_url=db_url, base_url=simulator.url, extra=greet("Hello A"))
+    config = write_config(
+        path, db_url=db_url, base_url=simulator.url, extra=greet("Hello A"), tick=QUICK_TICK
+    )
     output = tmp_path / "out.log"
     with output.open("w", encoding="utf-8") as sink:
         process = subprocess.Popen(
@@ -107,7 +109,9 @@ def test_sighup_reloads_rules_and_refuses_a_broken_config(
 
     try:
         new_order_greeted_with("Hello A")
-        write_config(path, db_url=db_url, base_url=simulator.url, extra=greet("Hello B"))
+        write_config(
+            path, db_url=db_url, base_url=simulator.url, extra=greet("Hello B"), tick=QUICK_TICK
+        )
         process.send_signal(signal.SIGHUP)
         assert logged("config.reloaded")["rules"] == ["greet"]
         new_order_greeted_with("Hello B")
@@ -132,6 +136,7 @@ def test_metrics_are_scraped_over_http(simulator: SimProcess, tmp_path: Path) ->
         db_url=f"sqlite:///{tmp_path / 'p.db'}",
         base_url=simulator.url,
         extra=greet("Hello") + f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n',
+        tick=QUICK_TICK,
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "p2pilot", "--config", str(config), "run"],

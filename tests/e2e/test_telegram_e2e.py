@@ -12,6 +12,7 @@ import requests
 
 from ..integration.botapi import BotApi, bot_api
 from .conftest import (
+    QUICK_TICK,
     SECRET_ENV,
     DaemonProcess,
     SimProcess,
@@ -73,7 +74,11 @@ def test_the_bot_in_run_approves_once_and_a_restart_resends_nothing(
         + f'api_url = "{api.url}"\n'
     )
     config = write_config(
-        tmp_path / "p2pilot.toml", db_url=db_url, base_url=simulator.url, extra=extra
+        tmp_path / "p2pilot.toml",
+        db_url=db_url,
+        base_url=simulator.url,
+        extra=extra,
+        tick=QUICK_TICK,
     )
     shown = cli("--config", str(config), "check-config", env=ENV)
     assert shown.returncode == 0, shown.stderr
