@@ -18,10 +18,11 @@ import pytest
 
 from tests.console.conftest import PASSWORDS
 from tests.console.stack import Stack, running_stack
+from tests.e2e.conftest import SimProcess, simulator, simulator_process, wait_for
 from tests.e2e.conftest import released as sim_released
-from tests.e2e.conftest import running_simulator, wait_for
 from tests.e2e.test_approve_e2e import APPROVE_DESK
 
+__all__ = ["simulator", "simulator_process"]  # the fixtures: one simulator a test process
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCRIPT = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
@@ -41,8 +42,8 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, db_url: str) -> Iterator[Stack]:
-    with running_simulator() as simulator, running_stack(simulator, tmp_path, db_url) as running:
+def stack(tmp_path: Path, db_url: str, simulator: SimProcess) -> Iterator[Stack]:
+    with running_stack(simulator, tmp_path, db_url) as running:
         yield running
 
 
@@ -109,17 +110,14 @@ def test_an_order_appears_live_and_its_chat_reads_as_text(page, stack: Stack) ->
     assert page.dialogs == []  # type: ignore[attr-defined]
 
 
-def test_logging_out_locks_the_pages(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
-    log_in(page, stack)
-    page.click("form.logout button")
-    page.wait_for_url(f"{stack.url}/login")
-    page.goto(f"{stack.url}/payments")
-    assert page.url.endswith("/login")
-    response = page.request.get(f"{stack.url}/api/v1/orders")
-    assert response.status == 401
+def test_a_session_opens_with_the_password_stays_home_and_ends_at_logout(  # type: ignore[no-untyped-def]
+    page, stack: Stack
+) -> None:
+    """One browser session, start to end (one stack: each costs three processes).
 
-
-def test_a_wrong_password_stays_on_the_login_page(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
+    A wrong password stays on the login page; a hostile site's form cannot act with
+    the operator's session; logging out locks the pages and the API.
+    """
     page.goto(f"{stack.url}/login")
     page.fill("input[name=name]", "alice")
     page.fill("input[name=password]", "wrong-password")
@@ -128,13 +126,21 @@ def test_a_wrong_password_stays_on_the_login_page(page, stack: Stack) -> None:  
     page.goto(f"{stack.url}/")
     assert page.url.endswith("/login")
 
+    log_in(page, stack)
+    _a_hostile_page_cannot_act_with_the_operators_session(page, stack)
+
+    page.goto(f"{stack.url}/")
+    page.click("form.logout button")
+    page.wait_for_url(f"{stack.url}/login")
+    page.goto(f"{stack.url}/payments")
+    assert page.url.endswith("/login")
+    response = page.request.get(f"{stack.url}/api/v1/orders")
+    assert response.status == 401
+
 
 @pytest.fixture
-def approve_stack(tmp_path: Path, db_url: str) -> Iterator[Stack]:
-    with (
-        running_simulator() as simulator,
-        running_stack(simulator, tmp_path, db_url, extra=APPROVE_DESK) as running,
-    ):
+def approve_stack(tmp_path: Path, db_url: str, simulator: SimProcess) -> Iterator[Stack]:
+    with running_stack(simulator, tmp_path, db_url, extra=APPROVE_DESK) as running:
         yield running
 
 
@@ -273,8 +279,7 @@ def _release_state(stack: Stack, order_id: str) -> str:
     return status.state
 
 
-def test_a_hostile_page_cannot_act_with_the_operators_session(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
-    log_in(page, stack)
+def _a_hostile_page_cannot_act_with_the_operators_session(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
     # Another site's page posts a form to the console in the logged-in browser.
     hostile = (
         f'<form id="f" method="post" action="{stack.url}/accounts/desk/pause">'
