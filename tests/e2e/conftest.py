@@ -161,7 +161,7 @@ def running_simulator(
 
 
 # The shortest orders interval a config may have: for daemons the test waits on, tick
-# after tick (the default second is what the fault campaign's timings assume).
+# after tick. ``run --once`` syncs in full whatever the interval: those keep a second.
 QUICK_TICK = "500ms"
 
 
