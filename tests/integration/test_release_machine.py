@@ -32,6 +32,7 @@ tests/e2e/test_crash_safety.py.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,7 +52,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
 
 from p2pilot.config import parse_config
 from p2pilot.evidence.intake import EvidenceError
@@ -63,8 +63,8 @@ from p2pilot.simulator.records import WRONG_STATUS
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store.models import ActionRow, OrderEventRow, OrderRow, PaymentRow
 
-from ..conftest import new_postgres_schema
 from ..evidence import report_payment
+from ..pgschemas import MigratedSchemas
 from .simdesk import (
     FAST,
     all_orders,
@@ -541,12 +541,20 @@ class Desk(RuleBasedStateMachine):
 
 @pytest.fixture
 def new_database(request: pytest.FixtureRequest) -> DatabaseFactory:
-    """A factory of empty databases on this test's backend, one per Hypothesis example."""
+    """A factory of databases at head with no rows on this test's backend, one per
+    Hypothesis example (what the daemon does on an empty one is not this test's)."""
     if request.param == "postgresql":
-        admin: Engine = request.getfixturevalue("postgres_admin")
-        return lambda: new_postgres_schema(admin)
+        schemas: MigratedSchemas = request.getfixturevalue("migrated_schemas")
+        return schemas.take
     workdir: Path = request.getfixturevalue("tmp_path")
-    return lambda: (f"sqlite:///{workdir / uuid.uuid4().hex}.db", lambda: None)
+    template: Path = request.getfixturevalue("sqlite_template")
+
+    def sqlite_copy() -> tuple[str, Callable[[], None]]:
+        path = workdir / f"{uuid.uuid4().hex}.db"
+        shutil.copyfile(template, path)
+        return f"sqlite:///{path}", lambda: None
+
+    return sqlite_copy
 
 
 @pytest.mark.parametrize(
