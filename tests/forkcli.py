@@ -18,13 +18,18 @@ Run as ``python tests/forkcli.py``: the server, speaking over the socket it is g
 from __future__ import annotations
 
 import atexit
+import fcntl
 import gc
 import json
 import os
+import select
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -68,6 +73,52 @@ def run(
         stdout = out.read().decode("utf-8", errors="replace")
         stderr = err.read().decode("utf-8", errors="replace")
     return subprocess.CompletedProcess(["p2pilot", *args], code, stdout, stderr)
+
+
+def on_terminal(
+    args: Sequence[str], *, env: Mapping[str, str], rows: int, columns: int, timeout: float
+) -> tuple[str, int]:
+    """``p2pilot ARGS`` on a pseudo-terminal of that size (its controlling terminal, as
+    under pexpect): everything it wrote there, and its exit code."""
+    _, channel = _started()
+    request = {"args": list(args), "env": dict(env), "cwd": os.getcwd(), "terminal": True}
+    master, slave = os.openpty()
+    try:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        socket.send_fds(channel, [json.dumps(request).encode()], [slave] * 3)
+        os.close(slave)
+        pid = int(_answer(channel, None)["pid"])
+        screen, code = _read_terminal(master, channel, time.monotonic() + timeout)
+        if code is None:
+            os.kill(pid, 9)
+            _answer(channel, None)
+            raise subprocess.TimeoutExpired(["p2pilot", *args], timeout)
+    finally:
+        os.close(master)
+    return screen.decode("utf-8", errors="replace"), code
+
+
+def _read_terminal(
+    master: int, channel: socket.socket, deadline: float
+) -> tuple[bytes, int | None]:
+    """Read the terminal until the child exited and closed it; (what it wrote, its exit
+    code), the code None when the deadline passed first."""
+    screen, code, closed = b"", None, False
+    while not closed or code is None:
+        waiting = ([] if closed else [master]) + ([channel] if code is None else [])
+        ready, _, _ = select.select(waiting, [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            return screen, None
+        if master in ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every end of the terminal's slave side is closed
+                chunk = b""
+            screen += chunk
+            closed = not chunk
+        if channel in ready:
+            code = int(_answer(channel, None)["returncode"])
+    return screen, code
 
 
 def p2pilot(
@@ -153,13 +204,16 @@ def _serve(channel: socket.socket) -> dict[str, Any] | None:
 
 def _become(request: dict[str, Any], fds: list[int]) -> None:
     """Turn this fork into ``python -m p2pilot ARGS`` as the caller would have started it."""
-    import time
-
     import p2pilot
 
+    if request.get("terminal"):
+        os.setsid()  # a session of its own, the terminal its controlling one
     for target, fd in zip((0, 1, 2), fds, strict=True):
         os.dup2(fd, target)
+    for fd in set(fds):
         os.close(fd)
+    if request.get("terminal"):
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
     os.environ.clear()
     os.environ.update(request["env"])
     time.tzset()

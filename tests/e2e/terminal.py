@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from dataclasses import dataclass
 
-import pexpect
+from tests import forkcli
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -48,16 +47,9 @@ def on_terminal(
     colour: bool = True,
     timeout: float = 60,
 ) -> Screen:
-    """``p2pilot ARGS`` on a ``columns``-wide pseudo-terminal, until it exits."""
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "p2pilot", *args],
-        dimensions=(60, columns),
-        env=terminal_env(env, colour=colour),
-        encoding="utf-8",
-        timeout=timeout,
+    """``p2pilot ARGS`` on a ``columns``-wide pseudo-terminal, until it exits (a fork of
+    a process that imported p2pilot once: see ``tests/forkcli.py``)."""
+    raw, code = forkcli.on_terminal(
+        args, env=terminal_env(env, colour=colour), rows=60, columns=columns, timeout=timeout
     )
-    child.expect(pexpect.EOF)
-    raw = child.before or ""
-    child.close()
-    return Screen(raw, child.exitstatus)
+    return Screen(raw, code)
