@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from p2pilot.store.engine import Store
 from tests.console.conftest import PASSWORDS
 from tests.console.stack import Stack, running_stack
 from tests.e2e.conftest import SimProcess, simulator, simulator_process, wait_for
@@ -42,7 +43,13 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, db_url: str, simulator: SimProcess) -> Iterator[Stack]:
+def stack(
+    tmp_path: Path,
+    db_url: str,
+    simulator: SimProcess,
+    store: Store,  # migrated: the daemon starts on a desk at head (the empty one is
+    # the CLI end-to-end tests')
+) -> Iterator[Stack]:
     with running_stack(simulator, tmp_path, db_url) as running:
         yield running
 
@@ -139,7 +146,13 @@ def test_a_session_opens_with_the_password_stays_home_and_ends_at_logout(  # typ
 
 
 @pytest.fixture
-def approve_stack(tmp_path: Path, db_url: str, simulator: SimProcess) -> Iterator[Stack]:
+def approve_stack(
+    tmp_path: Path,
+    db_url: str,
+    simulator: SimProcess,
+    store: Store,  # migrated: the daemon starts on a desk at head (the empty one is
+    # the CLI end-to-end tests')
+) -> Iterator[Stack]:
     with running_stack(simulator, tmp_path, db_url, extra=APPROVE_DESK) as running:
         yield running
 

@@ -191,7 +191,13 @@ class Desk(DaemonProcess):
 
 
 @pytest.fixture
-def desk(simulator: SimProcess, db_url: str, tmp_path: Path) -> Iterator[Desk]:
+def desk(
+    simulator: SimProcess,
+    db_url: str,
+    tmp_path: Path,
+    store: Store,  # migrated: the daemon starts on a desk at head (the empty one is
+    # the CLI end-to-end tests')
+) -> Iterator[Desk]:
     with Desk(simulator, db_url, tmp_path) as running:
         yield running
 
@@ -311,7 +317,13 @@ def test_a_refused_confirmation_stores_nothing(desk: Desk) -> None:
     assert desk.released() == [first]
 
 
-def test_limits_name_their_currency(simulator: SimProcess, db_url: str, tmp_path: Path) -> None:
+def test_limits_name_their_currency(
+    simulator: SimProcess,
+    db_url: str,
+    tmp_path: Path,
+    store: Store,  # migrated: the daemon starts on a desk at head (the empty one is
+    # the CLI end-to-end tests')
+) -> None:
     """Case 3: 16000 RUB, 15000 USD and 15000 KZT against RUB-only limits: only RUB leaves."""
     bare = write_config(
         tmp_path / "bare.toml",

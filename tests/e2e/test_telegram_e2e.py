@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from p2pilot.store.engine import Store
+
 from ..integration.botapi import BotApi, bot_api
 from .conftest import (
     QUICK_TICK,
@@ -64,7 +66,12 @@ def confirmed_and_alerted(api: BotApi, sim: SimProcess, amount: str) -> str:
 
 
 def test_the_bot_in_run_approves_once_and_a_restart_resends_nothing(
-    simulator: SimProcess, api: BotApi, db_url: str, tmp_path: Path
+    simulator: SimProcess,
+    api: BotApi,
+    db_url: str,
+    tmp_path: Path,
+    store: Store,  # migrated: the daemon starts on a desk at head (the empty one is
+    # the CLI end-to-end tests')
 ) -> None:
     metrics_port = free_port()
     extra = (
