@@ -430,6 +430,7 @@ def paid_release_with_evidence(
     return desk, order, record
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # leases are PostgreSQL's
 def test_a_release_decided_while_the_lease_lapsed_is_left_for_the_holder(
     store: Store, sim: SimulatorServer
 ) -> None:
@@ -438,8 +439,6 @@ def test_a_release_decided_while_the_lease_lapsed_is_left_for_the_holder(
     its event handled: nobody would release the paid order, and a daemon that took the
     account meanwhile could find its own claim's row overwritten. The row is left as
     it was, for whoever holds the account."""
-    if store.engine.dialect.name != "postgresql":
-        pytest.skip("leases are PostgreSQL's")
     desk, order, record = paid_release_with_evidence(store, sim)
     executor = Executor(store, LIMITS, lambda: NOW, lease_holder="this-daemon")
     rule = rule_of(ReleaseAction())
