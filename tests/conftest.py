@@ -139,6 +139,16 @@ def store(db_url: str, request: pytest.FixtureRequest) -> Iterator[Store]:
     subject.dispose()
 
 
+@pytest.fixture
+def migrated_db_url(db_url: str, store: Store) -> str:
+    """``db_url`` with every migration applied, for a daemon under test to start on.
+
+    The desk is at head and empty; a daemon migrating an empty database is the
+    subject of the CLI, crash-safety and systemd end-to-end tests.
+    """
+    return db_url
+
+
 @pytest.fixture(autouse=True)
 def _no_host_ban_leaks() -> Iterator[None]:
     """An HTTP 403 pauses the whole process (as it should): not the next test too."""

@@ -44,13 +44,14 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def stack(
+    request: pytest.FixtureRequest,
     tmp_path: Path,
-    db_url: str,
+    migrated_db_url: str,
     simulator: SimProcess,
-    store: Store,  # migrated: the daemon starts on a desk at head (the empty one is
-    # the CLI end-to-end tests')
 ) -> Iterator[Stack]:
-    with running_stack(simulator, tmp_path, db_url) as running:
+    """The desk and its console; parametrize indirectly with TOML to add to its config."""
+    extra: str = getattr(request, "param", "")
+    with running_stack(simulator, tmp_path, migrated_db_url, extra=extra) as running:
         yield running
 
 
@@ -145,24 +146,6 @@ def test_a_session_opens_with_the_password_stays_home_and_ends_at_logout(  # typ
     assert response.status == 401
 
 
-@pytest.fixture
-def approve_stack(
-    tmp_path: Path,
-    db_url: str,
-    simulator: SimProcess,
-    store: Store,  # migrated: the daemon starts on a desk at head (the empty one is
-    # the CLI end-to-end tests')
-) -> Iterator[Stack]:
-    with running_stack(simulator, tmp_path, db_url, extra=APPROVE_DESK) as running:
-        yield running
-
-
-@pytest.fixture
-def approve_page(browser, approve_stack: Stack) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    with new_page(browser) as page:
-        yield page
-
-
 def released(stack: Stack) -> list[str]:
     """The orders the simulator carried out a release for, one entry per request."""
     return sim_released(stack.sim)
@@ -200,10 +183,8 @@ def flash_of(page) -> str:  # type: ignore[no-untyped-def]
     return str(flash.inner_text())
 
 
-def test_approve_hold_attach_pause_and_say_in_the_browser(  # type: ignore[no-untyped-def]
-    approve_page, approve_stack: Stack
-) -> None:
-    page, stack = approve_page, approve_stack
+@pytest.mark.parametrize("stack", [APPROVE_DESK], ids=["approve"], indirect=True)
+def test_approve_hold_attach_pause_and_say_in_the_browser(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
     log_in(page, stack)
 
     # Approve: the release waits for an operator, one click releases it, once.
@@ -267,7 +248,6 @@ def test_approve_hold_attach_pause_and_say_in_the_browser(  # type: ignore[no-un
 
 
 def _unmatched_evidence(stack: Stack, amount: str, payer: str) -> int:
-    from p2pilot.store.engine import Store
     from tests.evidence import stored_payment
 
     store = Store(stack.db_url)
@@ -280,7 +260,6 @@ def _unmatched_evidence(stack: Stack, amount: str, payer: str) -> int:
 
 def _release_state(stack: Stack, order_id: str) -> str:
     from p2pilot.operator.releases import release_status
-    from p2pilot.store.engine import Store
 
     store = Store(stack.db_url)
     try:

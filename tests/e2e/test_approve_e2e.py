@@ -96,12 +96,10 @@ class Desk(DaemonProcess):
 @pytest.fixture
 def desk(
     simulator: SimProcess,
-    db_url: str,
+    migrated_db_url: str,
     tmp_path: Path,
-    store: Store,  # migrated: the daemon starts on a desk at head (the empty one is
-    # the CLI end-to-end tests')
 ) -> Iterator[Desk]:
-    with Desk(simulator, db_url, tmp_path) as desk:
+    with Desk(simulator, migrated_db_url, tmp_path) as desk:
         yield desk
 
 

@@ -193,12 +193,10 @@ class Desk(DaemonProcess):
 @pytest.fixture
 def desk(
     simulator: SimProcess,
-    db_url: str,
+    migrated_db_url: str,
     tmp_path: Path,
-    store: Store,  # migrated: the daemon starts on a desk at head (the empty one is
-    # the CLI end-to-end tests')
 ) -> Iterator[Desk]:
-    with Desk(simulator, db_url, tmp_path) as running:
+    with Desk(simulator, migrated_db_url, tmp_path) as running:
         yield running
 
 
@@ -319,15 +317,13 @@ def test_a_refused_confirmation_stores_nothing(desk: Desk) -> None:
 
 def test_limits_name_their_currency(
     simulator: SimProcess,
-    db_url: str,
+    migrated_db_url: str,
     tmp_path: Path,
-    store: Store,  # migrated: the daemon starts on a desk at head (the empty one is
-    # the CLI end-to-end tests')
 ) -> None:
     """Case 3: 16000 RUB, 15000 USD and 15000 KZT against RUB-only limits: only RUB leaves."""
     bare = write_config(
         tmp_path / "bare.toml",
-        db_url=db_url,
+        db_url=migrated_db_url,
         base_url=simulator.url,
         extra='[safety]\nrelease_daily_limit = "20000"\n',
     )
@@ -335,7 +331,7 @@ def test_limits_name_their_currency(
     assert refused.returncode == 78
     assert 'release_daily_limit = { RUB = "20000" }' in refused.stderr
 
-    desk = Desk(simulator, db_url, tmp_path, safety="")
+    desk = Desk(simulator, migrated_db_url, tmp_path, safety="")
     try:
         orders = {
             currency: desk.order(amount, "oleg_s", "OLEG S", currency=currency)

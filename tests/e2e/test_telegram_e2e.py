@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from p2pilot.store.engine import Store
-
 from ..integration.botapi import BotApi, bot_api
 from .conftest import (
     QUICK_TICK,
@@ -68,10 +66,8 @@ def confirmed_and_alerted(api: BotApi, sim: SimProcess, amount: str) -> str:
 def test_the_bot_in_run_approves_once_and_a_restart_resends_nothing(
     simulator: SimProcess,
     api: BotApi,
-    db_url: str,
+    migrated_db_url: str,
     tmp_path: Path,
-    store: Store,  # migrated: the daemon starts on a desk at head (the empty one is
-    # the CLI end-to-end tests')
 ) -> None:
     metrics_port = free_port()
     extra = (
@@ -82,7 +78,7 @@ def test_the_bot_in_run_approves_once_and_a_restart_resends_nothing(
     )
     config = write_config(
         tmp_path / "p2pilot.toml",
-        db_url=db_url,
+        db_url=migrated_db_url,
         base_url=simulator.url,
         extra=extra,
         tick=QUICK_TICK,
