@@ -107,6 +107,10 @@ userdb {{
   args = uid={uid} gid={gid} home={root}/home/%u
 }}
 mail_location = maildir:~/Maildir
+# IDLE learns of new mail through inotify; when the suite's processes have used up
+# the user's inotify instances (128 by default), Dovecot falls back to looking every
+# 30 s, past the tests' waits. Looking every second keeps IDLE the subject either way.
+mailbox_idle_check_interval = 1 secs
 service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1
