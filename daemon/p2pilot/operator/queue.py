@@ -6,6 +6,7 @@ One query for the console's ``/approvals``, Telegram's ``/pending`` and the CLI'
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -42,3 +43,15 @@ def approval_queue(session: Session, now: datetime) -> list[dict[str, Any]]:
         document["standing"] = approvals.standing(session, row.id).to_json()
         queue[row.id] = document
     return list(queue.values())
+
+
+def operators_word(standing: Mapping[str, Any]) -> str | None:
+    """What operators said of a queued release (its ``standing``), or None: nobody yet.
+
+    ``held by NAME: REASON`` when it is held, else ``approved by NAME, ...``.
+    """
+    hold = standing.get("hold")
+    if hold:
+        return f"held by {hold.get('operator')}: {hold.get('reason')}"
+    approvers = [str(a.get("operator")) for a in standing.get("approvals") or []]
+    return f"approved by {', '.join(approvers)}" if approvers else None

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from p2pilot.operator.queue import operators_word
 from p2pilot.render import times
 from p2pilot.render.console import fill, outside
 from p2pilot.render.orders import money, table
@@ -40,10 +41,7 @@ def approval_list(console: Console, queue: Sequence[Mapping[str, Any]], now: dat
 
 
 def _operators(standing: Mapping[str, Any]) -> Text:
-    hold = standing.get("hold")
-    if hold:
-        return outside(f"held by {hold.get('operator')}: {hold.get('reason')}", "bold red")
-    approvers = [str(a.get("operator")) for a in standing.get("approvals") or []]
-    if not approvers:
+    word = operators_word(standing)
+    if word is None:
         return Text("nobody yet", "dim")
-    return outside(f"approved by {', '.join(approvers)}", "green")
+    return outside(word, "bold red" if standing.get("hold") else "green")

@@ -16,6 +16,7 @@ from p2pilot.config import Config
 from p2pilot.health import jobs_health
 from p2pilot.logging import get_logger
 from p2pilot.operator import Operator, OperatorCommands, Outcome
+from p2pilot.operator.queue import operators_word
 from p2pilot.store import accounts as stored_accounts
 from p2pilot.store import approvals, poll_state
 from p2pilot.store.engine import Store
@@ -199,12 +200,7 @@ class Handlers:
 
 def pending_line(entry: dict[str, Any]) -> str:
     """One queued release: the order, what it waits for, who approved or held it."""
-    standing = entry.get("standing") or {}
-    approvers = [a.get("operator") for a in standing.get("approvals") or []]
-    hold = standing.get("hold")
-    word = f"held by {hold.get('operator')}: {hold.get('reason')}" if hold else ""
-    if not word:
-        word = f"approved by {', '.join(approvers)}" if approvers else "nobody approved yet"
+    word = operators_word(entry.get("standing") or {}) or "nobody approved yet"
     return (
         f"{entry['id']} ({entry['account']}) {entry['amount']} {entry['currency']}"
         f" from {entry.get('counterparty') or 'unknown'}: {entry.get('why') or 'waiting'}; {word}"

@@ -406,8 +406,7 @@ class ReleaseHandler:
                 # An earlier call's outcome is unknown, and the exchange may carry it
                 # out after the order was read: a refusal now (the order's status) says
                 # nothing of that one. The claim stays; the next pass reads the status.
-                self.steps.settle(run.record, ActionState.UNKNOWN, error=str(exc))
-                run.log.warning("action.outcome_unknown", error=str(exc))
+                self.steps.unknown(run.record, exc, run.log)
                 return
             # A definite refusal frees the claim in the row's own transaction: a crash
             # between the two would leave a ``sent`` row beside a claim another

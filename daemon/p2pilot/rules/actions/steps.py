@@ -80,8 +80,7 @@ class LedgerSteps:
         the refusal came late and the row is left as that settlement left it.
         """
         if isinstance(exc, TransientError) and exc.outcome_unknown:
-            self.settle(record, ActionState.UNKNOWN, error=str(exc))
-            log.warning("action.outcome_unknown", error=str(exc))
+            self.unknown(record, exc, log)
             return
         # The exchange answered and did nothing (rate limit, overload, clock skew):
         # doing it again later is the first time it happens, so retry, bounded.
@@ -99,6 +98,11 @@ class LedgerSteps:
             log.warning("action.will_retry", error=str(exc), attempts=attempts)
         else:
             log.warning("action.failed", error=str(exc), attempts=attempts)
+
+    def unknown(self, record: ActionRecord, exc: ExchangeError, log: BoundLogger) -> None:
+        """The write failed in a way that says nothing of whether it took effect."""
+        self.settle(record, ActionState.UNKNOWN, error=str(exc))
+        log.warning("action.outcome_unknown", error=str(exc))
 
     def unknown_after_restart(self, record: ActionRecord, log: BoundLogger) -> None:
         """An action that may or may not have run, and cannot be asked: say so, do not redo."""
