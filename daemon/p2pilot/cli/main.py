@@ -6,6 +6,7 @@ Builds the command tree from the modules beside this one and runs it; see
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Sequence
 
@@ -62,15 +63,23 @@ _ClickException: type[Exception] = _errors.ClickException
 _NoArgsIsHelp: type[Exception] | None = getattr(_errors, "NoArgsIsHelpError", None)
 
 
+@functools.cache
+def command() -> typer.core.TyperGroup:
+    """The click command behind ``app``: built from every command's signature, a
+    twentieth of a second, so once per process."""
+    built = typer.main.get_command(app)
+    assert isinstance(built, typer.core.TyperGroup)
+    return built
+
+
 def run_cli(args: Sequence[str] | None = None) -> int:
     """Run the CLI on ``args`` (default: the process's); the exit code.
 
     A bad command line is one line on stderr and exit 2 (click's usage box
     spans five, and echoes whatever the argument held).
     """
-    command = typer.main.get_command(app)
     try:
-        result = command.main(args=args, prog_name="p2pilot", standalone_mode=False)
+        result = command().main(args=args, prog_name="p2pilot", standalone_mode=False)
     except typer.Abort:
         return 1
     except _ClickException as exc:

@@ -11,6 +11,7 @@ as configured).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -35,8 +36,16 @@ COOKIE = "p2pilot_console"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 HASHER = PasswordHasher()
-# A hash of nothing: a login for an unknown user costs what a known one does.
-_DUMMY_HASH = HASHER.hash(secrets.token_hex(8))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of nothing: a login for an unknown user costs what a known one does.
+
+    Made on first use, not at import: every p2pilot command imports this module, and
+    an argon2 hash is a tenth of a second of CPU.
+    """
+    return HASHER.hash(secrets.token_hex(8))
 
 
 def hash_password(password: str) -> str:
@@ -48,7 +57,7 @@ def check_password(users: Sequence[ConsoleUser], name: str, password: str) -> Co
     """The user if ``password`` is theirs; None otherwise, after the same work either way."""
     user = next((u for u in users if u.name == name), None)
     try:
-        HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
+        HASHER.verify(user.password_hash if user else _dummy_hash(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
     return user
