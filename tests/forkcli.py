@@ -9,8 +9,14 @@ directory, argv, stdin, stdout and stderr from and to files of the caller,
 and a normal interpreter exit (atexit, flushing, non-daemon threads joined). Exit
 codes, signals (a crash point's SIGKILL) and output are the process's own.
 
-What it does not run is the entry module itself; the daemons the tests start with
-``subprocess.Popen`` still go through ``python -m p2pilot``.
+What it does not run is the entry module itself: the tests that are about the
+process as systemd starts it (``tests/e2e/test_systemd_e2e.py``) and a few others
+still go through ``python -m p2pilot``.
+
+Each request brings a socket of its own, on which its child's pid and then its exit
+code come back, so commands and long-lived processes (``spawn``: the daemons and
+consoles the tests start) run side by side. The server forks a small waiter per
+request, which forks the command and waits for it; the server itself never waits.
 
 Run as ``python tests/forkcli.py``: the server, speaking over the socket it is given.
 """
@@ -18,11 +24,13 @@ Run as ``python tests/forkcli.py``: the server, speaking over the socket it is g
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import gc
 import json
 import os
 import select
+import signal
 import socket
 import struct
 import subprocess
@@ -31,7 +39,7 @@ import tempfile
 import termios
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import IO, Any
 
 _MESSAGE = 1 << 20  # a request: argv and environment, far under a mebibyte
 _server: tuple[subprocess.Popen[bytes], socket.socket] | None = None
@@ -50,7 +58,6 @@ def run(
 
     ``input``: the process's stdin (else it reads nothing).
     """
-    _, channel = _started()
     request = {"args": list(args), "env": dict(env), "cwd": cwd or os.getcwd()}
     with (
         tempfile.TemporaryFile() as stdin,
@@ -59,14 +66,12 @@ def run(
     ):
         stdin.write((input or "").encode())
         stdin.seek(0)
-        files = [stdin.fileno(), out.fileno(), err.fileno()]
-        socket.send_fds(channel, [json.dumps(request).encode()], files)
-        pid = int(_answer(channel, None)["pid"])
+        process = _fork(request, [stdin.fileno(), out.fileno(), err.fileno()])
         try:
-            code = int(_answer(channel, timeout)["returncode"])
-        except TimeoutError:
-            os.kill(pid, 9)
-            _answer(channel, None)
+            code = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
             raise subprocess.TimeoutExpired(["p2pilot", *args], timeout) from None
         out.seek(0)
         err.seek(0)
@@ -80,18 +85,16 @@ def on_terminal(
 ) -> tuple[str, int]:
     """``p2pilot ARGS`` on a pseudo-terminal of that size (its controlling terminal, as
     under pexpect): everything it wrote there, and its exit code."""
-    _, channel = _started()
     request = {"args": list(args), "env": dict(env), "cwd": os.getcwd(), "terminal": True}
     master, slave = os.openpty()
     try:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-        socket.send_fds(channel, [json.dumps(request).encode()], [slave] * 3)
+        process = _fork(request, [slave] * 3)
         os.close(slave)
-        pid = int(_answer(channel, None)["pid"])
-        screen, code = _read_terminal(master, channel, time.monotonic() + timeout)
+        screen, code = _read_terminal(master, process, time.monotonic() + timeout)
         if code is None:
-            os.kill(pid, 9)
-            _answer(channel, None)
+            process.kill()
+            process.wait()
             raise subprocess.TimeoutExpired(["p2pilot", *args], timeout)
     finally:
         os.close(master)
@@ -99,13 +102,13 @@ def on_terminal(
 
 
 def _read_terminal(
-    master: int, channel: socket.socket, deadline: float
+    master: int, process: ForkedProcess, deadline: float
 ) -> tuple[bytes, int | None]:
     """Read the terminal until the child exited and closed it; (what it wrote, its exit
     code), the code None when the deadline passed first."""
     screen, code, closed = b"", None, False
     while not closed or code is None:
-        waiting = ([] if closed else [master]) + ([channel] if code is None else [])
+        waiting = ([] if closed else [master]) + ([process.reply] if code is None else [])
         ready, _, _ = select.select(waiting, [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
             return screen, None
@@ -116,8 +119,8 @@ def _read_terminal(
                 chunk = b""
             screen += chunk
             closed = not chunk
-        if channel in ready:
-            code = int(_answer(channel, None)["returncode"])
+        if process.reply in ready:
+            code = process.wait()
     return screen, code
 
 
@@ -128,13 +131,76 @@ def p2pilot(
     return run(args, env={**os.environ, **(env or {})}, timeout=timeout, input=input)
 
 
-def _answer(channel: socket.socket, timeout: float | None) -> dict[str, Any]:
-    channel.settimeout(timeout)
-    data = channel.recv(_MESSAGE)
-    if not data:
-        raise RuntimeError("the p2pilot fork server exited")
-    answer: dict[str, Any] = json.loads(data)
-    return answer
+def spawn(
+    args: Sequence[str], *, env: Mapping[str, str] | None = None, output: IO[Any]
+) -> ForkedProcess:
+    """Start ``p2pilot ARGS`` (say a daemon) and return at once, as ``subprocess.Popen``
+    would with ``stdout=output, stderr=STDOUT`` and no stdin; ``env``: the whole
+    environment (this process's by default)."""
+    request = {"args": list(args), "env": dict(os.environ if env is None else env)}
+    request["cwd"] = os.getcwd()
+    with open(os.devnull, "rb") as nothing:
+        return _fork(request, [nothing.fileno(), output.fileno(), output.fileno()])
+
+
+class ForkedProcess:
+    """A process the server forked, handled as ``subprocess.Popen`` handles its child:
+    ``pid``, ``poll``, ``wait``, ``send_signal``, ``terminate``, ``kill``, ``returncode``.
+
+    Not the caller's child: its exit code comes over ``reply`` from the waiter that is.
+    """
+
+    def __init__(self, args: Sequence[str], reply: socket.socket) -> None:
+        self.args = ["p2pilot", *args]
+        self.reply = reply
+        self.returncode: int | None = None
+        self.pid = int(self._answer(None)["pid"])
+
+    def poll(self) -> int | None:
+        """The exit code, or None while it runs."""
+        if self.returncode is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.wait(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the exit code; ``subprocess.TimeoutExpired`` after ``timeout`` seconds."""
+        if self.returncode is None:
+            try:
+                answer = self._answer(timeout)
+            except (TimeoutError, BlockingIOError):
+                raise subprocess.TimeoutExpired(self.args, timeout or 0) from None
+            self.returncode = int(answer["returncode"])
+            self.reply.close()
+        return self.returncode
+
+    def send_signal(self, number: int) -> None:
+        if self.returncode is None:  # as Popen: never a pid the system may have reused
+            os.kill(self.pid, number)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def _answer(self, timeout: float | None) -> dict[str, Any]:
+        self.reply.settimeout(timeout)
+        data = self.reply.recv(_MESSAGE)
+        if not data:
+            raise RuntimeError(f"the p2pilot fork server lost {self.args}")
+        answer: dict[str, Any] = json.loads(data)
+        return answer
+
+
+def _fork(request: dict[str, Any], files: list[int]) -> ForkedProcess:
+    """Hand the server a request, the child's stdin, stdout and stderr, and the socket
+    its answers come back on."""
+    _, channel = _started()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with theirs:
+        socket.send_fds(channel, [json.dumps(request).encode()], [*files, theirs.fileno()])
+    return ForkedProcess(request["args"], ours)
 
 
 def _started() -> tuple[subprocess.Popen[bytes], socket.socket]:
@@ -176,30 +242,48 @@ def _preload() -> None:
     for module in pkgutil.walk_packages(p2pilot.__path__, "p2pilot."):
         if "__main__" not in module.name and not module.name.startswith("p2pilot.migrations"):
             importlib.import_module(module.name)
+    from p2pilot.cli.main import command
+
+    command()  # what each command would build first: the click command from ``app``
     # A thread would not survive the fork: the children must start from one.
     assert threading.active_count() == 1, threading.enumerate()
 
 
 def _serve(channel: socket.socket) -> dict[str, Any] | None:
-    """Fork a child per request; the request, in the child; None when the client left."""
+    """Fork a waiter per request, which forks the command; the request, in the command;
+    None in the server when the client left."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the system reaps the waiters
     while True:
         try:
-            data, fds, _, _ = socket.recv_fds(channel, _MESSAGE, 3)
+            data, fds, _, _ = socket.recv_fds(channel, _MESSAGE, 4)
         except ConnectionResetError:
             return None
         if not data:
             return None
-        request: dict[str, Any] = json.loads(data)
-        pid = os.fork()
-        if pid == 0:
+        if os.fork() == 0:
             channel.close()
-            _become(request, fds)
-            return request
+            request: dict[str, Any] = json.loads(data)
+            if _wait_for_command(request, fds[:3], socket.socket(fileno=fds[3])):
+                return request
         for fd in fds:
             os.close(fd)
-        channel.send(json.dumps({"pid": pid}).encode())
-        _, status = os.waitpid(pid, 0)
-        channel.send(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}).encode())
+
+
+def _wait_for_command(request: dict[str, Any], files: list[int], reply: socket.socket) -> bool:
+    """In the waiter: fork the command and report its pid and exit code on ``reply``.
+    True in the command; the waiter itself ends here."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # its own child, to wait for
+    pid = os.fork()
+    if pid == 0:
+        reply.close()
+        _become(request, files)
+        return True
+    for fd in set(files):
+        os.close(fd)
+    reply.send(json.dumps({"pid": pid}).encode())
+    _, status = os.waitpid(pid, 0)
+    reply.send(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}).encode())
+    os._exit(0)  # nothing of the server's (atexit, buffers) is the waiter's to run
 
 
 def _become(request: dict[str, Any], fds: list[int]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import requests
 
+from tests import forkcli
 from tests.console.conftest import SESSION_SECRET, password_hash
 from tests.e2e.conftest import QUICK_TICK, SECRET_ENV, SimProcess, free_port, wait_for, write_config
 
@@ -43,7 +43,7 @@ session_secret = "{SESSION_SECRET}"
     return write_config(path, db_url=db_url, base_url=sim_url, extra=console, tick=QUICK_TICK)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: forkcli.ForkedProcess) -> None:
     process.terminate()
     try:
         process.wait(timeout=10)
@@ -60,20 +60,13 @@ def running_stack(sim: SimProcess, tmp_path: Path, db_url: str, extra: str = "")
         tmp_path / "p2pilot.toml", db_url=db_url, sim_url=sim.url, port=port, extra=extra
     )
     env = {**os.environ, **SECRET_ENV}
-    base = [sys.executable, "-m", "p2pilot", "--config", str(config)]
+    base = ["--config", str(config)]
     with (
         (tmp_path / "daemon.log").open("wb") as daemon_log,
         (tmp_path / "console.log").open("wb") as console_log,
     ):
-        daemon = subprocess.Popen(
-            [*base, "run"], stdout=daemon_log, stderr=subprocess.STDOUT, env=env
-        )
-        console = subprocess.Popen(
-            [*base, "console", "--wait", "30"],
-            stdout=console_log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+        daemon = forkcli.spawn([*base, "run"], env=env, output=daemon_log)
+        console = forkcli.spawn([*base, "console", "--wait", "30"], env=env, output=console_log)
         url = f"http://127.0.0.1:{port}"
         try:
             wait_for(lambda: _answers(url, console), timeout=90)  # under load: generous
@@ -83,7 +76,7 @@ def running_stack(sim: SimProcess, tmp_path: Path, db_url: str, extra: str = "")
             _stop(daemon)
 
 
-def _answers(url: str, console: subprocess.Popen[bytes]) -> bool:
+def _answers(url: str, console: forkcli.ForkedProcess) -> bool:
     if console.poll() is not None:
         raise AssertionError(f"the console exited with {console.returncode}")
     try:

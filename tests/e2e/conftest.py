@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -55,7 +54,7 @@ FINISH = "/v5/p2p/order/finish"  # the release endpoint
 @dataclass
 class SimProcess:
     url: str
-    process: subprocess.Popen[bytes]
+    process: forkcli.ForkedProcess
 
     def control(self, method: str, path: str, **body: object) -> object:
         response = requests.request(method, f"{self.url}/_sim/{path}", json=body or None, timeout=5)
@@ -63,7 +62,9 @@ class SimProcess:
         return response.json() if response.content else None
 
 
-def stop_process(process: subprocess.Popen[Any], timeout: float = 15) -> None:
+def stop_process(
+    process: subprocess.Popen[Any] | forkcli.ForkedProcess, timeout: float = 15
+) -> None:
     """SIGTERM, and SIGKILL if it has not exited within ``timeout`` seconds."""
     process.terminate()
     try:
@@ -73,16 +74,16 @@ def stop_process(process: subprocess.Popen[Any], timeout: float = 15) -> None:
 
 
 class DaemonProcess:
-    """``p2pilot run`` as a process, its output (the JSON log) in ``log_path``."""
+    """``p2pilot run`` as a process (forked from ``tests/forkcli.py``'s server), its
+    output (the JSON log) in ``log_path``."""
 
     def __init__(self, config: Path, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.log_path = log_path
         self.log = log_path.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "p2pilot", "--config", str(config), "run"],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+        self.process = forkcli.spawn(
+            ["--config", str(config), "run"],
             env={**os.environ, **(env if env is not None else SECRET_ENV)},
+            output=self.log,
         )
 
     def started(self) -> bool:
@@ -136,14 +137,11 @@ def running_simulator(
     ``accounts``: serve that many, keys and secrets numbered (``simulate --accounts``).
     """
     port = free_port()
-    command = ["p2pilot", "simulate", "--port", str(port), "--scenario", "none", "--seed", "7"]
+    command = ["simulate", "--port", str(port), "--scenario", "none", "--seed", "7"]
     command += ["--accounts", str(accounts), "--api-key", key, "--api-secret", secret]
-    with ExitStack() as files:
-        # The child keeps its own copy of the descriptor.
-        out = files.enter_context(log.open("ab")) if log is not None else subprocess.DEVNULL
-        process = subprocess.Popen(
-            [sys.executable, "-m", *command], stdout=out, stderr=subprocess.STDOUT
-        )
+    # The child keeps its own copy of the descriptor.
+    with (log or Path(os.devnull)).open("ab") as out:
+        process = forkcli.spawn(command, output=out)
     sim = SimProcess(f"http://127.0.0.1:{port}", process)
 
     def up() -> bool:

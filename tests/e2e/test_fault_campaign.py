@@ -51,6 +51,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from p2pilot.evidence.intake import EvidenceError, record_evidence
 from p2pilot.store import orders as stored_orders
 from p2pilot.store.engine import Store
+from tests import forkcli
 
 from .conftest import API_KEY, API_SECRET, SimProcess, running_simulator, wait_for
 from .private_postgres import private_postgres
@@ -137,16 +138,15 @@ class Daemon:
     log: Path
     notify: socket.socket
     notify_path: str
-    process: subprocess.Popen[bytes] | None = None
+    process: forkcli.ForkedProcess | None = None
     kills: int = 0
 
     def start(self) -> None:
         with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "p2pilot", "--config", str(self.config), "run"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
+            self.process = forkcli.spawn(
+                ["--config", str(self.config), "run"],
                 env={**os.environ, **CAMPAIGN_ENV, "NOTIFY_SOCKET": self.notify_path},
+                output=out,
             )
         deadline = time.monotonic() + 60  # bounds the wait on a busy machine
         while time.monotonic() < deadline:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +16,7 @@ from sqlalchemy import text
 from p2pilot.simulator.server import SimulatorServer
 from p2pilot.store import leases
 from p2pilot.store.engine import Store
+from tests import forkcli
 
 from ..e2e.conftest import wait_for
 from ..evidence import report_payment
@@ -88,12 +87,7 @@ class Daemon:
     def __init__(self, config: Path, log: Path) -> None:
         self.log = log
         with log.open("w", encoding="utf-8") as sink:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "p2pilot", "--config", str(config), "run"],
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                env=dict(os.environ),
-            )
+            self.process = forkcli.spawn(["--config", str(config), "run"], output=sink)
 
     def events(self) -> list[dict[str, Any]]:
         lines = self.log.read_text(encoding="utf-8").splitlines()
@@ -172,6 +166,7 @@ def confirm(db_url: str, order_id: str, amount: str) -> None:
         store.dispose()
 
 
+@pytest.mark.slow
 def test_a_fleet_spreads_the_accounts_and_a_dead_members_move(
     sim: SimulatorServer, postgres_url: str, tmp_path: Path
 ) -> None:
