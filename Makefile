@@ -36,14 +36,19 @@ demo: $(STAMP)
 
 ## The whole test suite (SQLite and PostgreSQL), in two phases. First every test not
 ## marked `serial`, spread over TEST_WORKERS processes (end-to-end tests mostly wait on
-## ticks, so more workers than cores pays; more than four starved the CPU). Then the `serial` ones, one at a time:
-## the tests that count calls per second as the exchange does, on arrival, which a busy
-## machine can bunch. Both phases always run; a failure in either fails it.
+## ticks, so more workers than cores pays; more than four starved the CPU), the long
+## ones started first (`slow`, tests/conftest.py). Then the `serial` ones, each on a
+## worker of its own and nothing else running: they count calls per second as the
+## exchange does, on arrival, which a machine busy with the first phase can bunch, and
+## they are light. Both phases always run; a failure in either fails it.
 TEST_WORKERS ?= 4
+# Bytecode cached in __pycache__ (ignored by git), whatever the environment says: every
+# worker and every process a test starts would otherwise compile p2pilot again.
+test: export PYTHONDONTWRITEBYTECODE =
 test: $(STAMP) test-packages
 	@status=0; \
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not serial" || status=$$?; \
-	$(BIN)/python -m pytest -q -p no:xdist -m serial || { [ $$status -ne 0 ] || status=$$?; }; \
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist load --maxschedchunk 1 -m "not serial" || status=$$?; \
+	$(BIN)/python -m pytest -q -n 4 --dist load --maxschedchunk 1 -m serial || { [ $$status -ne 0 ] || status=$$?; }; \
 	exit $$status
 
 ## System packages the tests run for real: Dovecot (the receipt-mailbox tests start their

@@ -156,3 +156,14 @@ def _no_host_ban_leaks() -> Iterator[None]:
 
     yield
     HOST.ban.clear()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked ``slow`` first, in the order collected, then the rest.
+
+    The parallel phase (``--dist load --maxschedchunk 1``) hands each worker two tests
+    to start and then one more as each ends, in this order: the long ones start at once,
+    two to a worker at most, instead of being reached last and running alone while
+    the other workers idle.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -183,6 +183,7 @@ def flash_of(page) -> str:  # type: ignore[no-untyped-def]
     return str(flash.inner_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stack", [APPROVE_DESK], ids=["approve"], indirect=True)
 def test_approve_hold_attach_pause_and_say_in_the_browser(page, stack: Stack) -> None:  # type: ignore[no-untyped-def]
     log_in(page, stack)

@@ -301,6 +301,7 @@ def campaign_simulator(tmp_path: Path) -> Iterator[SimProcess]:
         yield sim
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_fault_campaign_on_sqlite(
     campaign_simulator: SimProcess, tmp_path: Path, notify_socket: tuple[socket.socket, str]
@@ -310,6 +311,7 @@ def test_fault_campaign_on_sqlite(
     ).run()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.postgres
 def test_fault_campaign_on_postgresql(

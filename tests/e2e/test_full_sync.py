@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 from .conftest import SECRET_ENV, SimProcess, cli, write_config
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(400)  # the budget paces ~250 calls; a loaded machine is slower still
 def test_run_once_stores_a_desk_of_100_orders(
     simulator: SimProcess, db_url: str, tmp_path: Path

@@ -63,6 +63,7 @@ def confirmed_and_alerted(api: BotApi, sim: SimProcess, amount: str) -> str:
     return order_id
 
 
+@pytest.mark.slow
 def test_the_bot_in_run_approves_once_and_a_restart_resends_nothing(
     simulator: SimProcess,
     api: BotApi,

@@ -565,6 +565,7 @@ def new_database(request: pytest.FixtureRequest) -> DatabaseFactory:
     ],
     indirect=True,
 )
+@pytest.mark.slow
 @pytest.mark.timeout(600)  # room for Hypothesis to shrink a failure
 def test_money_leaves_only_when_it_should(
     new_database: DatabaseFactory,
