@@ -18,7 +18,8 @@ import requests
 from pybit.exceptions import FailedRequestError, InvalidRequestError
 from pybit.unified_trading import HTTP
 
-from p2pilot.simulator.server import SimulatorServer
+from p2pilot.simulator.core import Simulator
+from p2pilot.simulator.server import SimulatorHTTPServer, SimulatorServer
 
 from .simdesk import control, running_simulator
 
@@ -358,3 +359,20 @@ def test_the_per_ip_limit_bans_every_key_of_the_address() -> None:
         assert statuses == [200] * 6 + [403, 403]
         control(server, "limits", lift_bans=True)
         assert sessions[1].get_account_information()["ret_code"] == 0
+
+
+def test_a_client_that_hung_up_leaves_no_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    """Clients give up on slow answers all day (their timeout, the ``slow`` fault): the
+    simulator's stderr stays quiet for them, and still shows any other failure."""
+    server = SimulatorHTTPServer(("127.0.0.1", 0), Simulator({"k": "s"}))
+    try:
+        for failure in (BrokenPipeError(32, "Broken pipe"), ValueError("a bug")):
+            try:
+                raise failure
+            except Exception:
+                server.handle_error(None, ("127.0.0.1", 40000))
+    finally:
+        server.server_close()
+    printed = capsys.readouterr().err
+    assert "BrokenPipeError" not in printed
+    assert "ValueError: a bug" in printed

@@ -261,6 +261,13 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         self.sim = sim
         super().__init__(address, Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up before its answer (its timeout, the ``slow`` fault) is
+        what a real exchange sees all day: no traceback on stderr for it."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class SimulatorServer:
     """A simulated exchange on loopback: ``start()`` in a thread, or ``serve_forever()``."""
