@@ -37,10 +37,11 @@ demo: $(STAMP)
 ## The whole test suite (SQLite and PostgreSQL), in two phases. First every test not
 ## marked `serial`, spread over TEST_WORKERS processes (end-to-end tests mostly wait on
 ## ticks, so more workers than cores pays; at six both cores are busy and a seventh
-## gains nothing), the long ones started first (`slow`, tests/conftest.py). Then the `serial` ones, each on a
-## worker of its own and nothing else running: they count calls per second as the
-## exchange does, on arrival, which a machine busy with the first phase can bunch, and
-## they are light. Both phases always run; a failure in either fails it.
+## gains nothing), the long ones started first (`slow`, tests/conftest.py). Then the
+## `serial` ones, each on a worker of its own and nothing else running: they count
+## calls per second as the exchange does, on arrival, which a machine busy with the
+## first phase can bunch, and they are light. Both phases always run; a failure in
+## either fails it.
 TEST_WORKERS ?= 6
 # Bytecode cached in __pycache__ (ignored by git), whatever the environment says: every
 # worker and every process a test starts would otherwise compile p2pilot again.
