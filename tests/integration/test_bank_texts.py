@@ -171,10 +171,9 @@ class CrashesAfterEvidence(TextIntake):
 
     crashed = False
 
-    @staticmethod
-    def _store_text(*args: object, **kwargs: object) -> notifications.NotificationRecord:
-        if not CrashesAfterEvidence.crashed:
-            CrashesAfterEvidence.crashed = True
+    def _store_text(self, *args: object, **kwargs: object) -> notifications.NotificationRecord:  # type: ignore[override]
+        if not self.crashed:
+            self.crashed = True
             raise RuntimeError("killed")
         return TextIntake._store_text(*args, **kwargs)  # type: ignore[arg-type]
 
@@ -184,7 +183,6 @@ def test_a_crash_before_the_text_is_stored_does_not_leave_its_evidence_behind(
 ) -> None:
     """Kept without its text, the evidence was unknown to the forwarder's retry, which
     (without ``sent_at``, so at another time) became a second payment for one transfer."""
-    CrashesAfterEvidence.crashed = False
     with store.transaction() as session:
         ensure_account(session, "desk")
     subject = CrashesAfterEvidence(
