@@ -45,13 +45,17 @@ demo: $(STAMP)
 ## first phase can bunch, and they are light. Both phases always run; a failure in
 ## either fails it.
 TEST_WORKERS ?= 6
+# The second phase collects only the files that hold serial tests: collecting the whole
+# suite on four fresh workers took 4 of its 17 s.
+SERIAL_FILES = $$(grep -rl --include='*.py' 'mark\.serial' tests)
 # Bytecode cached in __pycache__ (ignored by git), whatever the environment says: every
 # worker and every process a test starts would otherwise compile p2pilot again.
 test: export PYTHONDONTWRITEBYTECODE =
 test: $(STAMP) test-packages
 	@status=0; \
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist load --maxschedchunk 1 -m "not serial" || status=$$?; \
-	$(BIN)/python -m pytest -q -n 4 --dist load --maxschedchunk 1 -m serial || { [ $$status -ne 0 ] || status=$$?; }; \
+	$(BIN)/python -m pytest -q -n 4 --dist load --maxschedchunk 1 -m serial $(SERIAL_FILES) \
+		|| { [ $$status -ne 0 ] || status=$$?; }; \
 	exit $$status
 
 ## System packages the tests run for real: Dovecot (the receipt-mailbox tests start their
