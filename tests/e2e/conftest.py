@@ -6,7 +6,7 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,19 +129,27 @@ def simulator(simulator_process: SimProcess) -> SimProcess:
 
 @contextmanager
 def running_simulator(
-    key: str = API_KEY, secret: str = API_SECRET, accounts: int = 0, *, log: Path | None = None
+    key: str = API_KEY,
+    secret: str = API_SECRET,
+    accounts: int = 0,
+    *,
+    log: Path | None = None,
+    scenario: str = "none",
+    options: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[SimProcess]:
     """The ``simulator`` fixture's process, for fixtures of a wider scope; its output in
     ``log`` (or nowhere: a pipe nobody reads would stall a long-lived simulator).
 
-    ``accounts``: serve that many, keys and secrets numbered (``simulate --accounts``).
+    ``accounts``: serve that many, keys and secrets numbered (``simulate --accounts``);
+    ``options``: more of ``simulate``'s; ``env``: added to this process's environment.
     """
     port = free_port()
-    command = ["simulate", "--port", str(port), "--scenario", "none", "--seed", "7"]
-    command += ["--accounts", str(accounts), "--api-key", key, "--api-secret", secret]
+    command = ["simulate", "--port", str(port), "--scenario", scenario, "--seed", "7"]
+    command += ["--accounts", str(accounts), "--api-key", key, "--api-secret", secret, *options]
     # The child keeps its own copy of the descriptor.
     with (log or Path(os.devnull)).open("ab") as out:
-        process = forkcli.spawn(command, output=out)
+        process = forkcli.spawn(command, env={**os.environ, **(env or {})}, output=out)
     sim = SimProcess(f"http://127.0.0.1:{port}", process)
 
     def up() -> bool:

@@ -1,4 +1,4 @@
-"""The whole loop with real processes: a buyer pays, the bank's SMS arrives, the order is released.
+"""The whole loop with processes: a buyer pays, the bank's SMS arrives, the order is released.
 
 The simulator (``p2pilot simulate --notify-url --notify-token``) plays the exchange
 and the merchant's bank: when the buyer pays, it posts the bank's SMS to the
@@ -9,9 +9,6 @@ receipt mailbox: the same money arriving there as well is not a second release.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -21,13 +18,13 @@ import requests
 
 from ..dovecot import PASSWORD, USER, Dovecot, dovecot
 from .conftest import (
-    API_KEY,
-    API_SECRET,
     QUICK_TICK,
     SECRET_ENV,
+    DaemonProcess,
     SimProcess,
     cli,
     free_port,
+    running_simulator,
     wait_for,
     write_config,
 )
@@ -45,48 +42,14 @@ RECEIPT_TEMPLATE = RECEIPT_TEMPLATE.split('name = "ru-receipt-sbp"')[1].split("\
 @pytest.fixture
 def bank_simulator(tmp_path: Path) -> Iterator[tuple[SimProcess, int]]:
     """The simulator, posting the bank's SMS to a daemon listening on the returned port."""
-    port, listen = free_port(), free_port()
-    out = (tmp_path / "simulator.log").open("ab")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "p2pilot",
-            "simulate",
-            "--port",
-            str(port),
-            "--scenario",
-            "quiet",
-            "--api-key",
-            API_KEY,
-            "--api-secret",
-            API_SECRET,
-            "--notify-url",
-            f"http://127.0.0.1:{listen}/v1/notifications",
-        ],
-        env={**os.environ, "P2PILOT_SIM_NOTIFY_TOKEN": TOKEN},
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
-    out.close()  # the child keeps its own copy of the descriptor
-    sim = SimProcess(f"http://127.0.0.1:{port}", process)
-    try:
-        wait_for(lambda: _up(sim), timeout=15)
-        sim.control("POST", "reset")
+    listen = free_port()
+    with running_simulator(
+        log=tmp_path / "simulator.log",
+        scenario="quiet",
+        options=["--notify-url", f"http://127.0.0.1:{listen}/v1/notifications"],
+        env={"P2PILOT_SIM_NOTIFY_TOKEN": TOKEN},
+    ) as sim:
         yield sim, listen
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _up(sim: SimProcess) -> bool:
-    try:
-        return requests.get(f"{sim.url}/_sim/health", timeout=0.5).ok
-    except requests.RequestException:
-        return False
 
 
 def desk_config(tmp_path: Path, db_url: str, sim: SimProcess, listen: int, imap: Dovecot) -> Path:
@@ -162,13 +125,7 @@ def test_the_bank_sms_releases_once_and_the_mailed_receipt_is_not_a_second_relea
     )  # type: ignore[index]
     config = desk_config(tmp_path, db_url, sim, listen, dovecot)
     args = ("--config", str(config))
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "p2pilot", *args, "run"],
-        env={**os.environ, **SECRET_ENV},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    daemon = DaemonProcess(config, tmp_path / "daemon.log")
     try:
         wait_for(lambda: _listening(listen), timeout=30)
         # The buyer pays; the bank's SMS (payer in Cyrillic) reaches the daemon.
@@ -189,8 +146,8 @@ def test_the_bank_sms_releases_once_and_the_mailed_receipt_is_not_a_second_relea
         wait_for(lambda: all(b"\\Seen" in f for f in dovecot.messages().values()), timeout=30)
         listed = wait_for(lambda: _payments(args) if len(_payments(args)) >= 1 else None)
     finally:
-        daemon.terminate()
-        output, _ = daemon.communicate(timeout=30)
+        daemon.stop(timeout=30)
+    output = daemon.log_path.read_text(encoding="utf-8")
     assert len(finishes(sim, paid)) == 1
     assert finishes(sim, unpaid) == [], output[-3000:]
     (payment,) = [p for p in listed if p.get("kind") != "unparsed"]  # one transfer, one piece
