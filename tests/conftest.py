@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 
 from p2pilot.store.engine import Store, redact_url
 from p2pilot.store.migrate import upgrade
+from tests import forkcli
 from tests.pgschemas import MigratedSchemas
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -156,6 +157,13 @@ def _no_host_ban_leaks() -> Iterator[None]:
 
     yield
     HOST.ban.clear()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """An xdist controller starts the fork server its workers will share (their
+    environment names it): one p2pilot preloaded for the run, not one a worker."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        forkcli.start_server()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -2,8 +2,9 @@
 
 Starting ``python -m p2pilot`` costs about half a second of CPU before the command
 runs (SQLAlchemy, pydantic, typer, structlog...), and the end-to-end tests run
-hundreds of commands. This module keeps, per test process, one server that has
-imported p2pilot once; each command is a ``fork()`` of it that then becomes what
+hundreds of commands. This module keeps, per test run, one server that has
+imported p2pilot once (started by the xdist controller, or else by the first test
+process that needs it); each command is a ``fork()`` of it that then becomes what
 ``python -m p2pilot ARGS`` would be after its imports: its own environment, working
 directory, argv, stdin, stdout and stderr from and to files of the caller,
 and the end of a normal interpreter exit (non-daemon threads joined, atexit,
@@ -19,7 +20,8 @@ code come back, so commands and long-lived processes (``spawn``: the daemons and
 consoles the tests start) run side by side. The server forks a small waiter per
 request, which forks the command and waits for it; the server itself never waits.
 
-Run as ``python tests/forkcli.py``: the server, speaking over the socket it is given.
+Run as ``python tests/forkcli.py FD``: the server, taking clients on the listening
+socket FD until its stdin ends.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import gc
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -44,7 +47,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any, NoReturn
 
 _MESSAGE = 1 << 20  # a request: argv and environment, far under a mebibyte
-_server: tuple[subprocess.Popen[bytes], socket.socket] | None = None
+SOCKET_ENV = "FORKCLI_SOCKET"  # where the server of this process and its children listens
+_channel: socket.socket | None = None  # this process's connection to it
 
 
 def run(
@@ -198,35 +202,53 @@ class ForkedProcess:
 def _fork(request: dict[str, Any], files: list[int]) -> ForkedProcess:
     """Hand the server a request, the child's stdin, stdout and stderr, and the socket
     its answers come back on."""
-    _, channel = _started()
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     with theirs:
-        socket.send_fds(channel, [json.dumps(request).encode()], [*files, theirs.fileno()])
+        socket.send_fds(_connected(), [json.dumps(request).encode()], [*files, theirs.fileno()])
     return ForkedProcess(request["args"], ours)
 
 
-def _started() -> tuple[subprocess.Popen[bytes], socket.socket]:
-    global _server
-    if _server is None or _server[0].poll() is not None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+def start_server() -> None:
+    """Start the server, unless this process has one already or inherited one.
+
+    Its socket's path goes into the environment, so the processes started after this
+    (a test run's xdist workers) share it: one server preloading p2pilot, 1.6 s of
+    CPU, instead of one a worker. It ends when this process does.
+    """
+    if os.environ.get(SOCKET_ENV):
+        return
+    folder = tempfile.mkdtemp(prefix="forkcli-")
+    path = os.path.join(folder, "server")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as listener:
+        listener.bind(path)
+        listener.listen(64)  # a client connects and asks at once; the server answers once loaded
         process = subprocess.Popen(
-            [sys.executable, __file__, str(theirs.fileno())],
-            pass_fds=[theirs.fileno()],
-            stdin=subprocess.DEVNULL,
+            [sys.executable, __file__, str(listener.fileno())],
+            pass_fds=[listener.fileno()],
+            stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
         )
-        theirs.close()
-        _server = (process, ours)
-        atexit.register(_stop, process, ours)
-    return _server
+    os.environ[SOCKET_ENV] = path
+    atexit.register(_stop, process, folder)
 
 
-def _stop(process: subprocess.Popen[bytes], channel: socket.socket) -> None:
-    channel.close()  # the server reads the end of its socket and exits
+def _connected() -> socket.socket:
+    global _channel
+    if _channel is None:
+        start_server()
+        _channel = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        _channel.connect(os.environ[SOCKET_ENV])
+    return _channel
+
+
+def _stop(process: subprocess.Popen[bytes], folder: str) -> None:
+    assert process.stdin is not None
+    process.stdin.close()  # the server reads the end of its stdin and exits
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 # -- the server ------------------------------------------------------------------------
@@ -253,24 +275,34 @@ def _preload() -> None:
     assert threading.active_count() == 1, threading.enumerate()
 
 
-def _serve(channel: socket.socket) -> dict[str, Any] | None:
-    """Fork a waiter per request, which forks the command; the request, in the command;
-    None in the server when the client left."""
+def _serve(listener: socket.socket) -> dict[str, Any] | None:
+    """Take clients and their requests, and fork a waiter per request, which forks the
+    command; the request, in the command; None in the server when its starter ended."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the system reaps the waiters
+    clients: list[socket.socket] = []
     while True:
-        try:
-            data, fds, _, _ = socket.recv_fds(channel, _MESSAGE, 4)
-        except ConnectionResetError:
+        ready, _, _ = select.select([0, listener, *clients], [], [])
+        if 0 in ready and not os.read(0, 1):
             return None
-        if not data:
-            return None
-        if os.fork() == 0:
-            channel.close()
-            request: dict[str, Any] = json.loads(data)
-            if _wait_for_command(request, fds[:3], socket.socket(fileno=fds[3])):
-                return request
-        for fd in fds:
-            os.close(fd)
+        if listener in ready:
+            clients.append(listener.accept()[0])
+        for client in [c for c in clients if c in ready]:
+            try:
+                data, fds, _, _ = socket.recv_fds(client, _MESSAGE, 4)
+            except ConnectionResetError:
+                data, fds = b"", []
+            if not data:  # that client ended
+                clients.remove(client)
+                client.close()
+                continue
+            if os.fork() == 0:
+                for each in (listener, *clients):
+                    each.close()
+                request: dict[str, Any] = json.loads(data)
+                if _wait_for_command(request, fds[:3], socket.socket(fileno=fds[3])):
+                    return request
+            for fd in fds:
+                os.close(fd)
 
 
 def _wait_for_command(request: dict[str, Any], files: list[int], reply: socket.socket) -> bool:
@@ -349,12 +381,12 @@ def _exit_code(code: object) -> int:
 
 if __name__ == "__main__":
     sys.path.pop(0)  # this file's folder (tests/) is no part of ``python -m p2pilot``
-    _channel = socket.socket(fileno=int(sys.argv[1]))
+    _listener = socket.socket(fileno=int(sys.argv[1]))
     _preload()
     # Out of the collector's sight: a child's first collection would otherwise walk
     # (and so copy, page by page) every object imported here, 0.4 s of CPU.
     gc.freeze()
-    if _serve(_channel) is not None:
+    if _serve(_listener) is not None:
         from p2pilot.cli.main import main
 
         _run_and_exit(main)
