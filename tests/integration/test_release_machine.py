@@ -248,11 +248,21 @@ class Desk(RuleBasedStateMachine):
     )
     def buyer_takes_ad(self, currency: str, index: int, buyer: str) -> str:
         amounts = AMOUNTS[currency]
+        return self._open_order(buyer, amounts[index % len(amounts)], currency)
+
+    @rule(target=orders, order=orders)
+    def buyer_orders_again(self, order: str) -> str:
+        """A regular: the same buyer, amount and currency as an earlier order."""
+        truth = order_truth(self.sim, order)
+        return self._open_order(self.buyer_of[order], truth["amount"], truth["currencyId"])
+
+    def _open_order(self, buyer: str, amount: str, currency: str) -> str:
+        """The buyer takes the sell ad for ``amount``: the new order's id."""
         answer = control(
             self.sim,
             "orders",
             side="sell",
-            amount=amounts[index % len(amounts)],
+            amount=amount,
             price="81.00",
             currency=currency,
             counterparty=buyer,
@@ -262,26 +272,6 @@ class Desk(RuleBasedStateMachine):
         order_id = str(answer["id"])
         self.buyer_of[order_id] = buyer
         return order_id
-
-    @rule(target=orders, order=orders)
-    def buyer_orders_again(self, order: str) -> str:
-        """A regular: the same buyer, amount and currency as an earlier order."""
-        truth = order_truth(self.sim, order)
-        buyer = self.buyer_of[order]
-        answer = control(
-            self.sim,
-            "orders",
-            side="sell",
-            amount=truth["amount"],
-            price="81.00",
-            currency=truth["currencyId"],
-            counterparty=buyer,
-            counterparty_real_name=BUYERS[buyer].kyc,
-            counterparty_blocked=BUYERS[buyer].blocked,
-        )
-        again = str(answer["id"])
-        self.buyer_of[again] = buyer
-        return again
 
     @rule(target=orders, order=orders, named=st.booleans())
     def paid_money_reported_for_the_next_order(self, order: str, named: bool) -> str:
@@ -539,7 +529,12 @@ class Desk(RuleBasedStateMachine):
                 assert order_id in decided, f"paid order {order_id} with evidence undecided"
 
 
-@pytest.fixture
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
 def new_database(request: pytest.FixtureRequest) -> DatabaseFactory:
     """A factory of databases at head with no rows on this test's backend, one per
     Hypothesis example (what the daemon does on an empty one is not this test's)."""
@@ -557,14 +552,6 @@ def new_database(request: pytest.FixtureRequest) -> DatabaseFactory:
     return sqlite_copy
 
 
-@pytest.mark.parametrize(
-    "new_database",
-    [
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-    ],
-    indirect=True,
-)
 @pytest.mark.slow
 @pytest.mark.timeout(600)  # room for Hypothesis to shrink a failure
 def test_money_leaves_only_when_it_should(
@@ -584,14 +571,6 @@ def test_money_leaves_only_when_it_should(
         )
 
 
-@pytest.mark.parametrize(
-    "new_database",
-    [
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-    ],
-    indirect=True,
-)
 def test_the_machine_replays_the_issues_double_payout(new_database: DatabaseFactory) -> None:
     """The steps that once paid 4000 RUB for one 2000 RUB transfer, as a fixed example of
     the machine (Hypothesis may take long to stumble on them): one release, and the bank's
@@ -624,14 +603,6 @@ def test_the_machine_replays_the_issues_double_payout(new_database: DatabaseFact
             desk.teardown()
 
 
-@pytest.mark.parametrize(
-    "new_database",
-    [
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-    ],
-    indirect=True,
-)
 def test_the_machine_approves_a_two_person_release(new_database: DatabaseFactory) -> None:
     """The approvals as fixed steps of the machine (Hypothesis rarely pays 9000 RUB with
     fitting evidence in its budget): it waits through one approval, a pause and a resume,
