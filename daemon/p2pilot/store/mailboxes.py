@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -23,14 +22,6 @@ class MailboxState:
     last_error: str | None
     last_error_at: datetime | None
     failures: int
-
-    def to_json(self) -> dict[str, Any]:
-        return same_named(
-            self,
-            MailboxState,
-            last_success_at=self.last_success_at.isoformat() if self.last_success_at else None,
-            last_error_at=self.last_error_at.isoformat() if self.last_error_at else None,
-        )
 
 
 def _row(session: Session, name: str, at: datetime) -> MailboxRow:

@@ -35,14 +35,6 @@ class BotState:
     last_error_at: datetime | None
     failures: int
 
-    def to_json(self) -> dict[str, Any]:
-        return same_named(
-            self,
-            BotState,
-            last_success_at=self.last_success_at.isoformat() if self.last_success_at else None,
-            last_error_at=self.last_error_at.isoformat() if self.last_error_at else None,
-        )
-
 
 def _row(session: Session, at: datetime) -> TelegramBotRow:
     # A new bot starts after the newest event: it alerts from now on, not the history.
