@@ -354,8 +354,8 @@ def _run_and_exit(main: Callable[[], object]) -> NoReturn:
     try:
         main()
         code = 0
-    except SystemExit as exit:
-        code = _exit_code(exit.code)
+    except SystemExit as stop:
+        code = _exit_code(stop.code)
     except BaseException as error:  # as the interpreter: the traceback, then exit 1
         sys.excepthook(type(error), error, error.__traceback__)
         code = 1
