@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,7 +12,15 @@ import requests
 
 from tests import forkcli
 from tests.console.conftest import SESSION_SECRET, password_hash
-from tests.e2e.conftest import QUICK_TICK, SECRET_ENV, SimProcess, free_port, wait_for, write_config
+from tests.e2e.conftest import (
+    QUICK_TICK,
+    SECRET_ENV,
+    SimProcess,
+    free_port,
+    stop_process,
+    wait_for,
+    write_config,
+)
 
 CONSOLE_USERS = ("alice", "bob")
 
@@ -43,15 +50,6 @@ session_secret = "{SESSION_SECRET}"
     return write_config(path, db_url=db_url, base_url=sim_url, extra=console, tick=QUICK_TICK)
 
 
-def _stop(process: forkcli.ForkedProcess) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @contextmanager
 def running_stack(sim: SimProcess, tmp_path: Path, db_url: str, extra: str = "") -> Iterator[Stack]:
     """The daemon and the console on ``db_url`` against ``sim``; logs in ``tmp_path``."""
@@ -72,8 +70,8 @@ def running_stack(sim: SimProcess, tmp_path: Path, db_url: str, extra: str = "")
             wait_for(lambda: _answers(url, console), timeout=90)  # under load: generous
             yield Stack(sim=sim, url=url, config=config, db_url=db_url)
         finally:
-            _stop(console)
-            _stop(daemon)
+            stop_process(console, timeout=10)
+            stop_process(daemon, timeout=10)
 
 
 def _answers(url: str, console: forkcli.ForkedProcess) -> bool:

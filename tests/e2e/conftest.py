@@ -65,12 +65,14 @@ class SimProcess:
 def stop_process(
     process: subprocess.Popen[Any] | forkcli.ForkedProcess, timeout: float = 15
 ) -> None:
-    """SIGTERM, and SIGKILL if it has not exited within ``timeout`` seconds."""
+    """SIGTERM, and SIGKILL if it has not exited within ``timeout`` seconds; returns
+    once it has exited."""
     process.terminate()
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait()
 
 
 class DaemonProcess:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +17,7 @@ from p2pilot.store import leases
 from p2pilot.store.engine import Store
 from tests import forkcli
 
-from ..e2e.conftest import wait_for
+from ..e2e.conftest import stop_process, wait_for
 from ..evidence import report_payment
 from .simdesk import cli_status, control, request_log, running_simulator
 
@@ -101,12 +100,7 @@ class Daemon:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process)
 
 
 def holdings(db_url: str) -> dict[str, set[str]]:
